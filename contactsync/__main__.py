@@ -1,0 +1,3 @@
+from contactsync.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""The contract every CRM adapter fulfils (DESIGN §4)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from contactsync.model import Contact
+
+# Name of the custom field that carries our stamp `provider:account:provider_id`.
+STAMP_FIELD = "Contact sync ID"
+
+
+@dataclass(frozen=True)
+class CrmUser:
+    id: int
+    name: str
+    email: str
+    is_admin: bool
+    company_domain: str = ""
+
+
+@dataclass(frozen=True)
+class CrmPerson:
+    """A CRM person: id, version token (update_time), owner, stamp and mapped fields."""
+
+    id: int
+    version: str
+    owner_id: int | None
+    contact: Contact
+    stamp: str | None = None
+    org_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PersonWrite:
+    """Everything one create or update sends besides the contact's own fields."""
+
+    contact: Contact
+    org_id: int | None = None
+    owner_id: int | None = None
+    visible_to: int | None = None
+    stamp: str | None = None
+    extra_fields: dict[str, object] = field(default_factory=dict)
+
+
+class Crm(ABC):
+    """A connected CRM company, authenticated as one user."""
+
+    @abstractmethod
+    def me(self) -> CrmUser:
+        """The connected user; raises AuthError when the token is refused."""
+
+    @abstractmethod
+    def missing_permissions(self, user: CrmUser) -> list[str]:
+        """Human-readable names of the permissions to add people and to add
+        organizations that `user` lacks; empty for admins (DESIGN §8)."""
+
+    @abstractmethod
+    def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """Find by name or create each custom field we need; returns name -> field key.
+
+        `known` holds keys found before; they are verified, not trusted blindly.
+        """
+
+    @abstractmethod
+    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        """The id of the organization with exactly this name, created if missing."""
+
+    @abstractmethod
+    def create(self, write: PersonWrite) -> CrmPerson:
+        """Create a person; never retried blindly (the stamp lookup decides)."""
+
+    @abstractmethod
+    def update(self, id: int, write: PersonWrite) -> CrmPerson:
+        """Update the mapped fields of a person; raises NotFound when it is gone."""
+
+    @abstractmethod
+    def delete(self, id: int) -> None:
+        """Delete a person; one already gone is not an error."""
+
+    @abstractmethod
+    def get(self, id: int) -> CrmPerson | None:
+        """One person, or None when it does not exist or was deleted."""
+
+    @abstractmethod
+    def find_by_stamp(self, stamp: str) -> CrmPerson | None:
+        """The person carrying this stamp in the "Contact sync ID" field, if any."""
+
+    @abstractmethod
+    def find_by_email(self, email: str, owner_id: int) -> list[CrmPerson]:
+        """Persons owned by `owner_id` whose e-mail exactly matches `email`."""

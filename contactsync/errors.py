@@ -1,0 +1,89 @@
+"""The core's exception hierarchy; the CLI maps each class to an exit code (DESIGN §10)."""
+
+from __future__ import annotations
+
+
+class ContactSyncError(Exception):
+    """Base of every error the core reports to the user.
+
+    ``message`` says what went wrong and for what; ``fix`` is the command or step
+    that repairs it. Neither may ever contain a secret.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def line(self) -> str:
+        return f"{self.message} — {self.fix}" if self.fix else self.message
+
+
+class UsageError(ContactSyncError):
+    """Bad command-line usage or configuration."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A config file that cannot be read, or an account that does not exist."""
+
+
+class AuthError(ContactSyncError):
+    """A token that is missing, expired or revoked."""
+
+    exit_code = 3
+
+
+class SafetyStop(ContactSyncError):
+    """A safety rail stopped the run before it wrote anything dangerous."""
+
+    exit_code = 4
+
+
+class LockHeld(ContactSyncError):
+    """Another pass holds the lock of this account."""
+
+    exit_code = 5
+
+
+class TemporaryError(ContactSyncError):
+    """Network down, rate limit or budget exhausted: retry later, progress kept."""
+
+    exit_code = 75
+
+
+class PermissionDenied(ContactSyncError):
+    """The CRM user lacks a permission the sync needs."""
+
+    exit_code = 1
+
+
+class ApiError(ContactSyncError):
+    """An API refused a request for a reason that is not auth, permission or rate."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, status: int | None = None, fix: str | None = None) -> None:
+        super().__init__(message, fix)
+        self.status = status
+
+
+class NotFound(ApiError):
+    """The remote object does not exist (any more)."""
+
+
+class StaleVersion(ApiError):
+    """The remote object changed since we read it (stale etag / changeKey)."""
+
+
+class CursorExpired(ContactSyncError):
+    """The provider no longer accepts our incremental cursor; do one full listing."""
+
+
+class NoKeyring(ContactSyncError):
+    """No usable OS keyring backend."""
+
+    exit_code = 2

@@ -1,0 +1,93 @@
+"""One place that makes HTTP sessions: timeouts, safe retries, Retry-After, rate limiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from contactsync import __version__
+
+USER_AGENT = f"contactsync/{__version__}"
+# (connect, read) seconds; generous read for large pages on slow links.
+TIMEOUT = (10.0, 60.0)
+# Methods that may be repeated without a second effect. POST is never here: a
+# create that timed out may have happened, and the stamp lookup decides.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
+
+
+class TokenBucket:
+    """A thread-safe token bucket: at most `capacity` requests per `period` seconds."""
+
+    def __init__(self, capacity: int, period: float) -> None:
+        self.capacity = capacity
+        self.period = period
+        self._tokens = float(capacity)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                rate = self.capacity / self.period
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / rate
+            time.sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        """Empty the bucket for `seconds` (a 429's Retry-After, a header saying we are out)."""
+        with self._lock:
+            self._tokens = -seconds * self.capacity / self.period
+            self._stamp = time.monotonic()
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = TIMEOUT
+        return super().send(request, **kwargs)
+
+
+def make_session(retries: int = 3) -> requests.Session:
+    """A session with a default timeout, TLS on, our User-Agent and safe retries.
+
+    Retries cover connection errors and 502/503/504 for idempotent methods only;
+    429 is left to the caller, which knows the API's rate headers.
+    """
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=0.5,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=IDEMPOTENT,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = _TimeoutAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.verify = True
+    return session
+
+
+def retry_after_seconds(response: requests.Response, default: float = 2.0) -> float:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return default

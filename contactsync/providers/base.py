@@ -1,0 +1,101 @@
+"""The contract every contact provider adapter fulfils (DESIGN §4)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from contactsync.model import Contact
+
+
+@dataclass(frozen=True)
+class Group:
+    """A selectable sync group: a Google contact group or a Microsoft contact folder."""
+
+    id: str
+    name: str
+    member_count: int | None = None
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """A contact as the provider holds it now: id, version token and mapped fields."""
+
+    id: str
+    version: str
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class ProviderDeletion:
+    """The contact left the sync group or was deleted in the provider."""
+
+    id: str
+
+
+Change = ProviderRecord | ProviderDeletion
+
+
+class ChangeFeed(ABC):
+    """Pages of changes; `cursor` is valid only once every page has been read.
+
+    `complete` is True when the feed is a full listing of the group: then any
+    linked contact absent from it has been deleted.
+    """
+
+    complete: bool
+    cursor: str | None
+
+    @abstractmethod
+    def pages(self) -> Iterator[list[Change]]:
+        """Yield the changes a page at a time, following the provider's paging."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    supports_incremental: bool = True
+    supports_write: bool = True
+    supports_photo: bool = False
+    syncs_notes: bool = True
+    max_emails: int | None = None
+    max_phones: int | None = None
+
+
+class Provider(ABC):
+    """A provider account, already authenticated."""
+
+    kind: str
+    capabilities: Capabilities
+
+    @abstractmethod
+    def check(self) -> None:
+        """Prove the grant still works (one cheap call); raise AuthError if not."""
+
+    @abstractmethod
+    def groups(self) -> list[Group]:
+        """The sync groups the provider offers, the default one included."""
+
+    @abstractmethod
+    def default_group(self) -> Group:
+        """The group synced when the user chose none ("My Contacts", "Contacts")."""
+
+    @abstractmethod
+    def changes(self, cursor: str | None, group: str) -> ChangeFeed:
+        """Changes since `cursor`, or a full listing of `group` when it is None.
+
+        Raises CursorExpired when the provider no longer accepts `cursor`.
+        """
+
+    @abstractmethod
+    def create(self, contact: Contact, group: str) -> ProviderRecord:
+        """Create a contact inside `group` (two-way sync)."""
+
+    @abstractmethod
+    def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
+        """Replace the mapped fields of a contact; raise StaleVersion on a stale version."""
+
+    @abstractmethod
+    def delete(self, id: str) -> None:
+        """Delete a contact; a contact already gone is not an error."""

@@ -1,0 +1,1 @@
+"""Loopback HTTP emulators of the Google People API, Microsoft Graph and Pipedrive."""

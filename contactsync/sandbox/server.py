@@ -1,0 +1,256 @@
+"""A small threaded HTTP server with routing, a request log and fault injection.
+
+Each emulator subclasses :class:`Emulator`, registers routes and returns
+:class:`Response` objects. Controls (latency, faults) can be set from Python or
+over HTTP at ``/_sandbox/control`` so that a test can steer a server it started
+in another process; ``/_sandbox/requests`` returns the request log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def args(self, name: str) -> list[str]:
+        """All values of a repeated parameter, also comma-separated ones."""
+        out: list[str] = []
+        for value in self.query.get(name, []):
+            out.extend(v for v in value.split(",") if v)
+        return out
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json; charset=utf-8"
+
+    def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        if self.body is None:
+            return b""
+        return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Fault:
+    """Fail the `nth` matching request (1-based, counted from when the fault was set)."""
+
+    nth: int = 1
+    status: int | None = None
+    body: Any = None
+    delay: float = 0.0
+    drop: bool = False
+    method: str | None = None
+    path: str | None = None  # a regular expression searched in the path
+    headers: dict[str, str] = field(default_factory=dict)
+    seen: int = 0
+
+    def matches(self, req: Request) -> bool:
+        if self.method and self.method.upper() != req.method:
+            return False
+        return not (self.path and not re.search(self.path, req.path))
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    status: int
+    response: Any
+
+
+Handler = Callable[[Request], Response]
+
+
+class DropConnection(Exception):
+    """Raised by a fault: close the socket without answering."""
+
+
+class Emulator:
+    """Base class of the emulators: routing, logging, latency and faults."""
+
+    name = "emulator"
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.log: list[LoggedRequest] = []
+        self.latency = 0.0
+        self.faults: list[Fault] = []
+        self.base_url = ""
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        self.routes.append((method, re.compile(f"^{pattern}$"), handler))
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def control(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply controls sent to /_sandbox/control; subclasses extend it."""
+        with self.lock:
+            if "latency" in data:
+                self.latency = float(data["latency"])
+            for spec in data.get("faults", []):
+                self.faults.append(Fault(**spec))
+            if data.get("clear_faults"):
+                self.faults.clear()
+            if data.get("clear_log"):
+                self.log.clear()
+        return {"ok": True}
+
+    def not_found(self, req: Request) -> Response:
+        return Response(404, {"error": f"no route for {req.method} {req.path}"})
+
+    def _take_fault(self, req: Request) -> Fault | None:
+        with self.lock:
+            for fault in list(self.faults):
+                if fault.matches(req):
+                    fault.seen += 1
+                    if fault.seen == fault.nth:
+                        self.faults.remove(fault)
+                        return fault
+        return None
+
+    def dispatch(self, req: Request) -> Response:
+        if req.path == "/_sandbox/control" and req.method == "POST":
+            return Response(200, self.control(req.json() or {}))
+        if req.path == "/_sandbox/requests" and req.method == "GET":
+            with self.lock:
+                return Response(200, [entry.__dict__ for entry in self.log])
+        if self.latency:
+            time.sleep(self.latency)
+        fault = self._take_fault(req)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                raise DropConnection()
+            if fault.status is not None:
+                return Response(fault.status, fault.body, dict(fault.headers))
+        for method, pattern, handler in self.routes:
+            if method != req.method:
+                continue
+            match = pattern.match(req.path)
+            if match:
+                req.params = match.groupdict()
+                return handler(req)
+        return self.not_found(req)
+
+    def record(self, req: Request, resp: Response) -> None:
+        try:
+            body = req.json()
+        except (ValueError, UnicodeDecodeError):
+            body = f"<{len(req.body)} bytes>"
+        response = resp.body if resp.raw is None else f"<{len(resp.raw)} bytes>"
+        with self.lock:
+            self.log.append(
+                LoggedRequest(req.method, req.path, req.query, req.headers, body, resp.status, response)
+            )
+
+
+def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the emulator keeps its own log; stderr stays quiet
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            req = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True), headers, body)
+            try:
+                resp = emulator.dispatch(req)
+            except DropConnection:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if not req.path.startswith("/_sandbox/"):
+                emulator.record(req, resp)
+            payload = resp.encode()
+            self.send_response(resp.status)
+            if resp.raw is not None or resp.body is not None:
+                self.send_header("Content-Type", resp.content_type)
+            for key, value in resp.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    return _Handler
+
+
+class RunningServer:
+    """An emulator served on a loopback port in a background thread."""
+
+    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.emulator = emulator
+        self.httpd = ThreadingHTTPServer((host, port), _make_handler(emulator))
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        emulator.base_url = self.url
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name=emulator.name, daemon=True)
+
+    def start(self) -> RunningServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> RunningServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    return RunningServer(emulator, host, port).start()
