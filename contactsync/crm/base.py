@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from contactsync.model import Contact
@@ -82,6 +83,10 @@ class Crm(ABC):
     @abstractmethod
     def get(self, id: int) -> CrmPerson | None:
         """One person, or None when it does not exist or was deleted."""
+
+    @abstractmethod
+    def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
+        """Every (non-deleted) person, optionally of one owner or changed since a time."""
 
     @abstractmethod
     def find_by_stamp(self, stamp: str) -> CrmPerson | None:

@@ -1,0 +1,149 @@
+"""Where contactsync keeps its files, and the TOML config (DESIGN §11).
+
+`CONTACTSYNC_HOME` overrides every path (tests always set it). Otherwise the
+config goes to the user's config directory and the state to the data directory.
+The config holds no secret; secrets live in the keyring (see auth/secrets.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from contactsync.errors import ConfigError
+
+DIRECTIONS = ("one-way", "two-way")
+CONFLICT_POLICIES = ("newest", "provider", "crm")
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def config_dir() -> Path:
+    home = os.environ.get("CONTACTSYNC_HOME")
+    if home:
+        return Path(home)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "contactsync"
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", Path.home())) / "contactsync"
+    return _xdg("XDG_CONFIG_HOME", ".config") / "contactsync"
+
+
+def state_dir() -> Path:
+    home = os.environ.get("CONTACTSYNC_HOME")
+    if home:
+        return Path(home)
+    if sys.platform == "darwin" or os.name == "nt":
+        return config_dir()
+    return _xdg("XDG_DATA_HOME", ".local/share") / "contactsync"
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def state_path() -> Path:
+    return state_dir() / "state.db"
+
+
+@dataclass
+class CrmConfig:
+    kind: str = "pipedrive"
+    domain: str = ""
+    base_url: str = ""
+    plan: str = "growth"
+    user_id: int | None = None
+    user_email: str = ""
+
+
+@dataclass
+class AccountConfig:
+    provider: str
+    email: str
+    group: str = ""
+    group_name: str = ""
+    direction: str = "one-way"
+    visibility: str = ""
+    conflicts: str = "newest"
+    adopt: bool = True
+    # API endpoint override (the sandbox); empty means the real service.
+    endpoint: str = ""
+    # Extra provider settings that are not secret (Microsoft client id, tenant…).
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.email}"
+
+
+@dataclass
+class Config:
+    crm: CrmConfig | None = None
+    accounts: dict[str, AccountConfig] = field(default_factory=dict)
+
+    def account(self, name: str) -> AccountConfig:
+        """Find an account by `provider:email` or, when unambiguous, by e-mail."""
+        if name in self.accounts:
+            return self.accounts[name]
+        matches = [a for a in self.accounts.values() if a.email.lower() == name.lower()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(a.key for a in matches)
+            raise ConfigError(f"{name} names more than one account ({names})", "name it as provider:email")
+        raise ConfigError(f"no account {name}", "see `contactsync accounts`, or add it with `contactsync add-account`")
+
+    def require_crm(self) -> CrmConfig:
+        if self.crm is None:
+            raise ConfigError("no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY` first")
+        return self.crm
+
+
+def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v not in (None, "", {})}
+
+
+def load(path: Path | None = None) -> Config:
+    path = path or config_path()
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line N, column M)".
+        raise ConfigError(f"{path} is not valid TOML: {exc}", "fix that line or remove the file and set up again") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        crm = CrmConfig(**data["crm"]) if "crm" in data else None
+        accounts = {}
+        for key, raw in data.get("accounts", {}).items():
+            account = AccountConfig(**raw)
+            accounts[account.key] = account
+    except TypeError as exc:
+        raise ConfigError(f"{path} has an unknown or missing setting: {exc}", "fix the file or set up again") from None
+    return Config(crm=crm, accounts=accounts)
+
+
+def save(config: Config, path: Path | None = None) -> None:
+    path = path or config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {}
+    if config.crm is not None:
+        data["crm"] = _drop_empty(asdict(config.crm))
+    data["accounts"] = {key: _drop_empty(asdict(acc)) for key, acc in sorted(config.accounts.items())}
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(data, fh)
+    os.replace(tmp, path)
+    os.chmod(path, 0o600)

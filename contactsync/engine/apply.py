@@ -1,0 +1,221 @@
+"""The executor: runs planned actions against the CRM and commits each to the store.
+
+CRM calls run on a small thread pool; the calling thread owns the store and
+commits every action as soon as its call returns (DESIGN §5, crash safety).
+A failure of one contact is recorded and the others go on; an error that
+concerns the whole account (auth, permission, rate budget, network) stops the
+pass after the calls in flight are committed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from contactsync.crm.base import Crm, CrmPerson, PersonWrite
+from contactsync.engine.plan import (
+    Action,
+    AdoptPerson,
+    CreatePerson,
+    DeletePerson,
+    ForgetLink,
+    RecordVersion,
+    SkipContact,
+    UpdatePerson,
+)
+from contactsync.errors import ApiError, ContactSyncError, NotFound
+from contactsync.model import Contact, content_hash
+from contactsync.providers.base import ProviderDeletion, ProviderRecord
+from contactsync.store.db import Link, LinkStore
+
+
+def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
+    if isinstance(record, ProviderDeletion):
+        return {"id": record.id, "deleted": True}
+    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict()}
+
+
+def record_from_dict(data: dict[str, Any]) -> ProviderRecord | ProviderDeletion:
+    """A change kept with a failure, replayed by the next pass."""
+    if data.get("deleted"):
+        return ProviderDeletion(data["id"])
+    return ProviderRecord(data["id"], data["version"], Contact.from_dict(data["contact"]))
+
+
+@dataclass
+class Target:
+    """Who and how we write: the account key, the CRM user, the visibility to create with."""
+
+    account: str
+    owner_id: int
+    visible_to: int | None = None
+
+
+@dataclass
+class Outcome:
+    """What one remote call did, handed from a worker to the committing thread."""
+
+    action: Action
+    event: str | None = None
+    person: CrmPerson | None = None
+    detail: str | None = None
+    error: ContactSyncError | None = None
+
+
+@dataclass
+class Executor:
+    store: LinkStore
+    crm: Crm
+    target: Target
+    run_id: int | None
+    workers: int = 4
+    tally: Counter[str] = field(default_factory=Counter)
+
+    def apply(self, actions: list[Action]) -> None:
+        """Apply `actions`; raise the first account-wide error after committing what finished."""
+        fatal: ContactSyncError | None = None
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crm") as pool:
+            running: set[Future[Outcome]] = set()
+            queue = list(actions)
+            while queue or running:
+                while queue and fatal is None and len(running) < self.workers * 2:
+                    action = queue.pop(0)
+                    write = self._prepare(action)
+                    if write is None and isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
+                        continue  # preparing failed and was recorded
+                    if isinstance(action, (RecordVersion, SkipContact)):
+                        self._commit(Outcome(action))
+                        continue
+                    running.add(pool.submit(self._remote, action, write))
+                if fatal is not None:
+                    queue.clear()
+                if not running:
+                    continue
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    if outcome.error is not None and not isinstance(outcome.error, ApiError):
+                        fatal = fatal or outcome.error
+                        continue
+                    self._commit(outcome)
+        if fatal is not None:
+            raise fatal
+
+    # -- main thread: before the call ---------------------------------------
+
+    def _prepare(self, action: Action) -> PersonWrite | None:
+        if not isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
+            return None
+        org_id = None
+        if action.contact.organization:
+            try:
+                org_id = self.crm.find_or_create_org(action.contact.organization, self.target.visible_to)
+            except ApiError as exc:
+                self._fail(action.provider_id, f"organization {action.contact.organization!r}: {exc.message}", action)
+                return None
+        if isinstance(action, CreatePerson) and not action.recover:
+            # Written before the call: if we die after the create, the next pass
+            # finds this pending link and looks the stamp up instead of creating again.
+            self.store.put_link(Link(self.target.account, action.provider_id, None, "pending", action.stamp))
+        is_create = isinstance(action, CreatePerson)
+        return PersonWrite(
+            contact=action.contact,
+            org_id=org_id,
+            owner_id=self.target.owner_id if is_create else None,
+            visible_to=self.target.visible_to if is_create else None,
+            stamp=action.stamp,
+        )
+
+    # -- worker thread: the API call -----------------------------------------
+
+    def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
+        try:
+            return self._call(action, write)
+        except NotFound as exc:
+            if isinstance(action, UpdatePerson):
+                return Outcome(action, "gone", detail="deleted in the CRM; not re-created")
+            return Outcome(action, error=exc)
+        except ContactSyncError as exc:
+            return Outcome(action, error=exc)
+
+    def _call(self, action: Action, write: PersonWrite | None) -> Outcome:
+        crm = self.crm
+        if isinstance(action, CreatePerson):
+            assert write is not None
+            found = crm.find_by_stamp(action.stamp) if action.recover else None
+            if found is not None:
+                return Outcome(action, "recover", crm.update(found.id, write), "found by its Contact sync ID")
+            detail = "name taken from e-mail or phone" if action.contact.name_derived else None
+            return Outcome(action, "create", crm.create(write), detail)
+        if isinstance(action, AdoptPerson):
+            assert write is not None
+            return Outcome(action, "adopt", crm.update(action.crm_id, write), action.reason)
+        if isinstance(action, UpdatePerson):
+            assert write is not None
+            return Outcome(action, "update", crm.update(action.crm_id, write))
+        if isinstance(action, DeletePerson):
+            crm.delete(action.crm_id)
+            return Outcome(action, "delete")
+        if isinstance(action, ForgetLink):
+            if action.stamp:
+                found = crm.find_by_stamp(action.stamp)
+                if found is not None:
+                    crm.delete(found.id)
+                    return Outcome(action, "delete", detail="created by an interrupted pass")
+            return Outcome(action)
+        raise AssertionError(f"not a remote action: {action!r}")
+
+    # -- main thread: after the call -----------------------------------------
+
+    def _commit(self, outcome: Outcome) -> None:
+        action, store, account = outcome.action, self.store, self.target.account
+        if outcome.error is not None:
+            self._fail(action.provider_id, outcome.error.message, action)
+            return
+        if isinstance(action, SkipContact):
+            record = record_to_dict(action.record) if action.record else None
+            self._fail(action.provider_id, action.reason, action, record=record, event="skip")
+            return
+        if isinstance(action, RecordVersion):
+            link = store.link(account, action.provider_id)
+            if link is not None:
+                store.put_link(replace(link, provider_version=action.version))
+            return
+        if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
+            if outcome.event == "gone":
+                link = store.link(account, action.provider_id)
+                if link is not None:
+                    store.put_link(replace(link, state="tombstone", provider_version=action.version))
+            else:
+                person = outcome.person
+                assert person is not None
+                store.put_link(
+                    Link(
+                        account, action.provider_id, person.id, "linked", action.stamp,
+                        provider_version=action.version, crm_version=person.version,
+                        hash=content_hash(action.contact), base=action.contact.to_dict(),
+                    )
+                )
+        elif isinstance(action, (DeletePerson, ForgetLink)):
+            store.delete_link(account, action.provider_id)
+        store.clear_failure(account, action.provider_id)
+        if outcome.event is not None:
+            crm_id = outcome.person.id if outcome.person else getattr(action, "crm_id", None)
+            store.add_event(account, self.run_id, "crm", outcome.event, action.provider_id, crm_id, outcome.detail)
+            self.tally[outcome.event] += 1
+
+    def _fail(
+        self, provider_id: str, reason: str, action: Action,
+        record: dict[str, Any] | None = None, event: str = "fail",
+    ) -> None:
+        if record is None and isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
+            record = record_to_dict(ProviderRecord(provider_id, action.version, action.contact))
+        elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
+            record = record_to_dict(ProviderDeletion(provider_id))
+        known = self.store.failure_reason(self.target.account, provider_id)
+        self.store.add_failure(self.target.account, provider_id, reason, record)
+        if known != reason:
+            self.store.add_event(self.target.account, self.run_id, "crm", event, provider_id, None, reason)
+        self.tally[event] += 1

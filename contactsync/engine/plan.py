@@ -1,0 +1,194 @@
+"""The pure planner: (links, provider changes, adoption candidates) -> typed actions.
+
+No I/O, no clock. `run.py` feeds it one page of changes at a time and, after a
+complete listing, the links that were not seen; `apply.py` executes what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from contactsync.model import Contact, content_hash, normalise, normalise_email, with_name
+from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
+from contactsync.store.db import Link
+
+
+@dataclass(frozen=True)
+class CreatePerson:
+    provider_id: str
+    version: str
+    contact: Contact
+    stamp: str
+    # True when an earlier create may have happened (a pending link): look the stamp up first.
+    recover: bool = False
+    kind: str = "create"
+
+
+@dataclass(frozen=True)
+class AdoptPerson:
+    """Link an existing CRM person instead of creating one, then write the contact to it."""
+
+    provider_id: str
+    version: str
+    contact: Contact
+    stamp: str
+    crm_id: int
+    reason: str
+    kind: str = "adopt"
+
+
+@dataclass(frozen=True)
+class UpdatePerson:
+    provider_id: str
+    version: str
+    contact: Contact
+    stamp: str
+    crm_id: int
+    kind: str = "update"
+
+
+@dataclass(frozen=True)
+class DeletePerson:
+    provider_id: str
+    crm_id: int
+    kind: str = "delete"
+
+
+@dataclass(frozen=True)
+class ForgetLink:
+    """Drop a link that has no live CRM person (pending or tomb-stoned) when its contact is gone.
+
+    A pending link's create may have happened: `stamp` is then looked up and a
+    person found by it is deleted, so that a crash never leaves an orphan.
+    """
+
+    provider_id: str
+    stamp: str | None = None
+    kind: str = "forget"
+
+
+@dataclass(frozen=True)
+class RecordVersion:
+    """The version token moved but the synced fields did not: remember it, write nothing."""
+
+    provider_id: str
+    version: str
+    kind: str = "record-version"
+
+
+@dataclass(frozen=True)
+class SkipContact:
+    provider_id: str
+    reason: str
+    record: ProviderRecord | None = None
+    kind: str = "skip"
+
+
+Action = CreatePerson | AdoptPerson | UpdatePerson | DeletePerson | ForgetLink | RecordVersion | SkipContact
+
+# Actions that write to the CRM; the others only touch the store.
+WRITES = (CreatePerson, AdoptPerson, UpdatePerson, DeletePerson)
+
+
+@dataclass
+class AdoptionIndex:
+    """CRM persons the user owns, for the first sync: by stamp and by primary e-mail.
+
+    `claimed` grows as the planner hands persons out, so that two contacts never
+    adopt the same person within one pass.
+    """
+
+    by_stamp: dict[str, int] = field(default_factory=dict)
+    by_email: dict[str, list[int]] = field(default_factory=dict)
+    use_email: bool = True
+    claimed: set[int] = field(default_factory=set)
+
+    def match(self, stamp: str, contact: Contact) -> tuple[int | None, str]:
+        crm_id = self.by_stamp.get(stamp)
+        if crm_id is not None and crm_id not in self.claimed:
+            self.claimed.add(crm_id)
+            return crm_id, "found by its Contact sync ID"
+        if not self.use_email or not contact.primary_email:
+            return None, ""
+        candidates = [c for c in self.by_email.get(normalise_email(contact.primary_email), []) if c not in self.claimed]
+        if len(candidates) == 1:
+            self.claimed.add(candidates[0])
+            return candidates[0], f"adopted by e-mail {contact.primary_email}"
+        if len(candidates) > 1:
+            return None, f"{len(candidates)} persons share {contact.primary_email}; created a new one"
+        return None, ""
+
+
+def make_stamp(provider: str, account_email: str, provider_id: str) -> str:
+    return f"{provider}:{account_email.lower()}:{provider_id}"
+
+
+def prepare(contact: Contact) -> Contact | None:
+    """Normalise and name a contact; None when it has nothing to name a person by."""
+    return with_name(normalise(contact))
+
+
+def plan_changes(
+    account: str,
+    provider: str,
+    account_email: str,
+    changes: Iterable[Change],
+    links: dict[str, Link],
+    adoption: AdoptionIndex | None = None,
+) -> list[Action]:
+    """Plan one page of provider changes against the links of those contacts."""
+    latest: dict[str, Change] = {}
+    for change in changes:  # a contact seen twice in a page: the later entry wins
+        latest.pop(change.id, None)
+        latest[change.id] = change
+    actions: list[Action] = []
+    for provider_id, change in latest.items():
+        link = links.get(provider_id)
+        if isinstance(change, ProviderDeletion):
+            actions.extend(_plan_deletion(link))
+            continue
+        actions.extend(_plan_upsert(provider, account_email, change, link, adoption))
+    return actions
+
+
+def _plan_deletion(link: Link | None) -> list[Action]:
+    if link is None:
+        return []
+    if link.state == "linked" and link.crm_id is not None:
+        return [DeletePerson(link.provider_id, link.crm_id)]
+    return [ForgetLink(link.provider_id, link.stamp if link.state == "pending" else None)]
+
+
+def _plan_upsert(
+    provider: str, account_email: str, record: ProviderRecord, link: Link | None, adoption: AdoptionIndex | None
+) -> list[Action]:
+    if link is not None and link.state == "tombstone":
+        # Deleted in the CRM during one-way sync: never re-created (DESIGN §5).
+        return [RecordVersion(record.id, record.version)] if record.version != link.provider_version else []
+    if link is not None and link.state == "linked" and link.provider_version == record.version:
+        return []  # a replayed or duplicate change entry
+    contact = prepare(record.contact)
+    if contact is None:
+        return [SkipContact(record.id, "has no name, e-mail, phone or organization to name a person by", record)]
+    stamp = link.stamp if link is not None else make_stamp(provider, account_email, record.id)
+    if link is None:
+        if adoption is not None:
+            crm_id, reason = adoption.match(stamp, contact)
+            if crm_id is not None:
+                return [AdoptPerson(record.id, record.version, contact, stamp, crm_id, reason)]
+        return [CreatePerson(record.id, record.version, contact, stamp)]
+    if link.state == "pending" or link.crm_id is None:
+        return [CreatePerson(record.id, record.version, contact, stamp, recover=True)]
+    if link.hash == content_hash(contact):
+        return [RecordVersion(record.id, record.version)]
+    return [UpdatePerson(record.id, record.version, contact, stamp, link.crm_id)]
+
+
+def plan_missing(links: Iterable[Link], seen: set[str]) -> list[Action]:
+    """After a complete listing: every linked contact not seen was deleted or left the group."""
+    actions: list[Action] = []
+    for link in links:
+        if link.provider_id not in seen:
+            actions.extend(_plan_deletion(link))
+    return actions

@@ -1,0 +1,180 @@
+"""One sync pass for one account: preflight, read, plan, guard, apply, record."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from contactsync import visibility
+from contactsync.config import AccountConfig, CrmConfig
+from contactsync.crm.base import Crm, CrmUser
+from contactsync.engine.apply import Executor, Target, record_from_dict
+from contactsync.engine.plan import (
+    WRITES,
+    Action,
+    AdoptionIndex,
+    DeletePerson,
+    ForgetLink,
+    plan_changes,
+    plan_missing,
+)
+from contactsync.engine.safety import check_deletions, check_listing
+from contactsync.errors import ContactSyncError, CursorExpired, PermissionDenied
+from contactsync.model import normalise_email
+from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderRecord
+from contactsync.store.db import Failure, LinkStore
+
+
+@dataclass
+class PassOptions:
+    full: bool = False
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    allow_empty: bool = False
+    workers: int = 4
+
+
+@dataclass
+class PassResult:
+    account: str
+    outcome: str = "ok"  # ok | partial | dry-run | failed
+    full: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    plan: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: ContactSyncError | None = None
+
+
+Progress = Callable[[int], None]
+
+
+def preflight(provider: Provider, crm: Crm, account: AccountConfig) -> CrmUser:
+    """The provider grant works and the CRM user may add people and organizations."""
+    provider.check()
+    user = crm.me()
+    missing = crm.missing_permissions(user)
+    if missing:
+        raise PermissionDenied(
+            f"{account.key}: the Pipedrive user {user.email} may not {' or '.join(m.lower() for m in missing)}",
+            "a Pipedrive admin grants it in Settings > Manage users > Permission sets; then run again",
+        )
+    return user
+
+
+def sync_account(
+    store: LinkStore,
+    provider: Provider,
+    crm: Crm,
+    account: AccountConfig,
+    crm_config: CrmConfig,
+    options: PassOptions,
+    progress: Progress | None = None,
+) -> PassResult:
+    key = account.key
+    result = PassResult(key, full=options.full)
+    user = preflight(provider, crm, account)
+    if not options.dry_run:
+        # A dry run creates nothing, custom fields included; the CRM adapter was
+        # opened with the keys the store already knows.
+        store.set_crm_fields(crm.ensure_fields(store.crm_fields()))
+    setting = account.visibility or visibility.default_setting(crm_config.plan)
+    target = Target(key, user.id, visibility.visible_to(setting, crm_config.plan))
+    group = account.group or provider.default_group().id
+
+    cursor_row = None if options.full else store.cursor(key)
+    feed = _open_feed(provider, cursor_row[0] if cursor_row else None, group, result)
+    result.full = feed.complete
+
+    counts = store.count_links(key)
+    first_sync = not store.has_history(key) and counts["linked"] == 0
+    adoption = _adoption_index(crm, user, key, account) if first_sync else None
+
+    run_id = None if options.dry_run else store.start_run(key, feed.complete)
+    executor = Executor(store, crm, target, run_id, workers=options.workers)
+    seen: set[str] = set()
+    deletions: list[Action] = []
+    retries = {f.provider_id: f for f in store.failures(key)}
+    try:
+        for page in _with_retries(feed, retries):
+            for change in page:
+                if isinstance(change, ProviderRecord):
+                    seen.add(change.id)
+            links = store.links_for(key, (c.id for c in page))
+            actions = plan_changes(key, account.provider, account.email, page, links, adoption)
+            deletions.extend(a for a in actions if isinstance(a, (DeletePerson, ForgetLink)))
+            now = [a for a in actions if not isinstance(a, (DeletePerson, ForgetLink))]
+            _run(executor, now, options, result)
+            if progress:
+                progress(len(page))
+        if feed.complete:
+            linked = counts["linked"] + counts["pending"]
+            check_listing(key, True, len(seen), linked, options.allow_empty)
+            deletions.extend(plan_missing(store.iter_links(key, ("pending", "linked", "tombstone")), seen))
+        real = sum(isinstance(a, DeletePerson) for a in deletions)
+        check_deletions(key, real, counts["linked"], options.allow_mass_delete)
+        _run(executor, deletions, options, result)
+    except ContactSyncError as exc:
+        if run_id is not None:
+            store.finish_run(run_id, "failed", exc.line())
+        raise
+    finally:
+        result.counts.update(executor.tally)
+
+    if not options.dry_run:
+        store.set_cursor(key, feed.cursor)
+        result.failures = [(f.provider_id, f.reason) for f in store.failures(key)]
+        result.outcome = "partial" if executor.tally.get("fail") else "ok"
+        assert run_id is not None
+        store.finish_run(run_id, result.outcome, "; ".join(result.notes) or None)
+    else:
+        result.outcome = "dry-run"
+    return result
+
+
+def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassResult) -> ChangeFeed:
+    if cursor is None:
+        return provider.changes(None, group)
+    try:
+        return provider.changes(cursor, group)
+    except CursorExpired:
+        result.notes.append("the provider expired our sync cursor; read everything once")
+        return provider.changes(None, group)
+
+
+def _with_retries(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Change]]:
+    """The feed's pages, then the contacts that failed before and did not come again.
+
+    A failed contact is retried even though the cursor moved past it (DESIGN §5).
+    """
+    for page in feed.pages():
+        for change in page:
+            retries.pop(change.id, None)
+        yield page
+    leftover = [record_from_dict(f.record) for f in retries.values() if f.record is not None]
+    if leftover:
+        yield leftover
+
+
+def _adoption_index(crm: Crm, user: CrmUser, key: str, account: AccountConfig) -> AdoptionIndex:
+    index = AdoptionIndex(use_email=account.adopt)
+    prefix = f"{account.provider}:{account.email.lower()}:"
+    for person in crm.list_persons(owner_id=user.id):
+        if person.stamp:
+            if person.stamp.startswith(prefix):
+                index.by_stamp[person.stamp] = person.id
+            continue  # stamped by another account: never adopted by e-mail
+        email = person.contact.primary_email
+        if email:
+            index.by_email.setdefault(normalise_email(email), []).append(person.id)
+    return index
+
+
+def _run(executor: Executor, actions: list[Action], options: PassOptions, result: PassResult) -> None:
+    if options.dry_run:
+        result.plan.extend(actions)
+        result.counts.update(a.kind for a in actions if isinstance(a, WRITES) or a.kind == "skip")
+        return
+    executor.apply(actions)
+

@@ -1,0 +1,28 @@
+"""Guards that stop a plan before it does damage (DESIGN §5, safety rails)."""
+
+from __future__ import annotations
+
+from contactsync.errors import SafetyStop
+
+MASS_DELETE_SHARE = 0.10
+MASS_DELETE_MIN = 5
+
+
+def check_listing(account: str, complete: bool, seen: int, linked: int, allow_empty: bool) -> None:
+    """An empty complete listing of a group that has linked contacts deletes nothing."""
+    if complete and seen == 0 and linked > 0 and not allow_empty:
+        raise SafetyStop(
+            f"{account}: the provider listed no contacts in the sync group, but {linked} are linked; nothing was deleted",
+            f"if the group really is empty now, run `contactsync run --once --account {account} --allow-empty`",
+        )
+
+
+def check_deletions(account: str, deletions: int, linked: int, allow_mass_delete: bool) -> None:
+    """More than 10 % of the links, and more than 5, deleted in one pass needs consent."""
+    if allow_mass_delete or deletions <= MASS_DELETE_MIN:
+        return
+    if deletions > linked * MASS_DELETE_SHARE:
+        raise SafetyStop(
+            f"{account}: this pass would delete {deletions} of {linked} linked persons; nothing was deleted",
+            f"check the provider, then run `contactsync run --once --account {account} --allow-mass-delete`",
+        )

@@ -1,0 +1,285 @@
+"""The SQLite mapping store: links, cursors, failures, runs, events, CRM field keys.
+
+This module and migrations.py hold the only SQL of the project. Every write is
+its own transaction (autocommit), so an action is durable as soon as it is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from contactsync.store.migrations import migrate
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Link:
+    account: str
+    provider_id: str
+    crm_id: int | None
+    state: str
+    stamp: str
+    provider_version: str | None = None
+    crm_version: str | None = None
+    hash: str | None = None
+    base: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    account: str
+    provider_id: str
+    reason: str
+    record: dict[str, Any] | None
+    first_at: str
+    last_at: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Event:
+    at: str
+    side: str
+    action: str
+    provider_id: str | None
+    crm_id: int | None
+    detail: str | None
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    account: str
+    started_at: str
+    finished_at: str | None
+    full: bool
+    outcome: str | None
+    message: str | None
+
+
+_LINK_COLS = "account, provider_id, crm_id, state, stamp, provider_version, crm_version, hash, base"
+
+
+def _link(row: sqlite3.Row) -> Link:
+    base = json.loads(row["base"]) if row["base"] else None
+    return Link(
+        row["account"], row["provider_id"], row["crm_id"], row["state"], row["stamp"],
+        row["provider_version"], row["crm_version"], row["hash"], base,
+    )
+
+
+class LinkStore:
+    """The state file. Open it with :meth:`open`; close it when done."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> LinkStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Create with 0600 before SQLite does, so the file is never world-readable.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn)
+        return cls(conn, path)
+
+    @classmethod
+    def memory(cls) -> LinkStore:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        migrate(conn)
+        return cls(conn, None)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+    # -- links ---------------------------------------------------------------
+
+    def link(self, account: str, provider_id: str) -> Link | None:
+        row = self.conn.execute(
+            f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND provider_id = ?", (account, provider_id)
+        ).fetchone()
+        return _link(row) if row else None
+
+    def links_for(self, account: str, provider_ids: Iterable[str]) -> dict[str, Link]:
+        ids = list(provider_ids)
+        out: dict[str, Link] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND provider_id IN ({marks})",
+                (account, *chunk),
+            )
+            out.update((row["provider_id"], _link(row)) for row in rows)
+        return out
+
+    def iter_links(self, account: str, states: tuple[str, ...] = ("pending", "linked")) -> Iterator[Link]:
+        marks = ",".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND state IN ({marks}) ORDER BY provider_id",
+            (account, *states),
+        )
+        for row in rows.fetchall():
+            yield _link(row)
+
+    def count_links(self, account: str) -> dict[str, int]:
+        rows = self.conn.execute("SELECT state, COUNT(*) FROM links WHERE account = ? GROUP BY state", (account,))
+        counts = {"pending": 0, "linked": 0, "tombstone": 0}
+        counts.update({state: n for state, n in rows})
+        return counts
+
+    def has_history(self, account: str) -> bool:
+        """True once a pass of the account has finished without an account-wide error."""
+        row = self.conn.execute(
+            "SELECT 1 FROM runs WHERE account = ? AND outcome IN ('ok', 'partial') LIMIT 1", (account,)
+        )
+        return row.fetchone() is not None
+
+    def put_link(self, link: Link) -> None:
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO links ({_LINK_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                link.account, link.provider_id, link.crm_id, link.state, link.stamp,
+                link.provider_version, link.crm_version, link.hash,
+                json.dumps(link.base, ensure_ascii=False) if link.base is not None else None, now(),
+            ),
+        )
+
+    def delete_link(self, account: str, provider_id: str) -> None:
+        self.conn.execute("DELETE FROM links WHERE account = ? AND provider_id = ?", (account, provider_id))
+
+    def delete_account(self, account: str) -> None:
+        for table in ("links", "cursors", "failures", "events", "runs"):
+            self.conn.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
+
+    # -- cursors -------------------------------------------------------------
+
+    def cursor(self, account: str, name: str = "provider") -> tuple[str, str] | None:
+        row = self.conn.execute(
+            "SELECT value, updated_at FROM cursors WHERE account = ? AND name = ?", (account, name)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def set_cursor(self, account: str, value: str | None, name: str = "provider") -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM cursors WHERE account = ? AND name = ?", (account, name))
+            return
+        self.conn.execute(
+            "INSERT OR REPLACE INTO cursors (account, name, value, updated_at) VALUES (?,?,?,?)",
+            (account, name, value, now()),
+        )
+
+    # -- failures ------------------------------------------------------------
+
+    def failures(self, account: str) -> list[Failure]:
+        rows = self.conn.execute(
+            "SELECT account, provider_id, reason, record, first_at, last_at, attempts FROM failures "
+            "WHERE account = ? ORDER BY provider_id",
+            (account,),
+        )
+        return [
+            Failure(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4], r[5], r[6]) for r in rows
+        ]
+
+    def failure_reason(self, account: str, provider_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT reason FROM failures WHERE account = ? AND provider_id = ?", (account, provider_id)
+        ).fetchone()
+        return row[0] if row else None
+
+    def add_failure(self, account: str, provider_id: str, reason: str, record: dict[str, Any] | None) -> None:
+        stamp = now()
+        self.conn.execute(
+            "INSERT INTO failures (account, provider_id, reason, record, first_at, last_at) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (account, provider_id) DO UPDATE SET reason = excluded.reason, "
+            "record = COALESCE(excluded.record, failures.record), last_at = excluded.last_at, "
+            "attempts = failures.attempts + 1",
+            (account, provider_id, reason, json.dumps(record, ensure_ascii=False) if record else None, stamp, stamp),
+        )
+
+    def clear_failure(self, account: str, provider_id: str) -> None:
+        self.conn.execute("DELETE FROM failures WHERE account = ? AND provider_id = ?", (account, provider_id))
+
+    # -- runs and events -----------------------------------------------------
+
+    def start_run(self, account: str, full: bool) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO runs (account, started_at, full) VALUES (?,?,?)", (account, now(), int(full))
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str, message: str | None = None) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, outcome = ?, message = ? WHERE id = ?", (now(), outcome, message, run_id)
+        )
+
+    def last_run(self, account: str) -> RunRecord | None:
+        row = self.conn.execute(
+            "SELECT id, account, started_at, finished_at, full, outcome, message FROM runs "
+            "WHERE account = ? ORDER BY id DESC LIMIT 1",
+            (account,),
+        ).fetchone()
+        return RunRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6]) if row else None
+
+    def add_event(
+        self, account: str, run_id: int | None, side: str, action: str,
+        provider_id: str | None = None, crm_id: int | None = None, detail: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO events (run_id, account, at, side, action, provider_id, crm_id, detail) VALUES (?,?,?,?,?,?,?,?)",
+            (run_id, account, now(), side, action, provider_id, crm_id, detail),
+        )
+
+    def event_counts(self, account: str, *, run_id: int | None = None, days: int | None = None) -> dict[str, int]:
+        """Counts of `side:action` events for one run, or for the last `days` days."""
+        if run_id is not None:
+            rows = self.conn.execute(
+                "SELECT side, action, COUNT(*) FROM events WHERE account = ? AND run_id = ? GROUP BY side, action",
+                (account, run_id),
+            )
+        else:
+            since = (datetime.now(UTC) - timedelta(days=days or 7)).isoformat(timespec="seconds")
+            rows = self.conn.execute(
+                "SELECT side, action, COUNT(*) FROM events WHERE account = ? AND at >= ? GROUP BY side, action",
+                (account, since),
+            )
+        return {f"{side}:{action}": n for side, action, n in rows}
+
+    def recent_events(self, account: str, limit: int = 20) -> list[Event]:
+        rows = self.conn.execute(
+            "SELECT at, side, action, provider_id, crm_id, detail, run_id FROM events WHERE account = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (account, limit),
+        )
+        return [Event(*row) for row in rows]
+
+    # -- CRM field keys ------------------------------------------------------
+
+    def crm_fields(self) -> dict[str, str]:
+        return {name: key for name, key in self.conn.execute("SELECT name, key FROM crm_fields")}
+
+    def set_crm_fields(self, fields: dict[str, str]) -> None:
+        self.conn.execute("BEGIN")
+        self.conn.execute("DELETE FROM crm_fields")
+        self.conn.executemany("INSERT INTO crm_fields (name, key) VALUES (?, ?)", sorted(fields.items()))
+        self.conn.execute("COMMIT")

@@ -1,0 +1,105 @@
+"""Ordered, named schema migrations; `schema_migrations` records which ran."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE links (
+            account TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            crm_id INTEGER,
+            -- pending: a create was sent and may have happened; linked; tombstone:
+            -- the person was deleted in the CRM during one-way sync, never re-created.
+            state TEXT NOT NULL CHECK (state IN ('pending', 'linked', 'tombstone')),
+            stamp TEXT NOT NULL,
+            provider_version TEXT,
+            crm_version TEXT,
+            hash TEXT,
+            base TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (account, provider_id)
+        );
+        CREATE UNIQUE INDEX links_crm ON links (account, crm_id) WHERE crm_id IS NOT NULL;
+        CREATE TABLE cursors (
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (account, name)
+        );
+        CREATE TABLE failures (
+            account TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            record TEXT,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (account, provider_id)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            full INTEGER NOT NULL DEFAULT 0,
+            outcome TEXT,
+            message TEXT
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER,
+            account TEXT NOT NULL,
+            at TEXT NOT NULL,
+            side TEXT NOT NULL,
+            action TEXT NOT NULL,
+            provider_id TEXT,
+            crm_id INTEGER,
+            detail TEXT
+        );
+        CREATE INDEX events_account_at ON events (account, at);
+        CREATE TABLE crm_fields (
+            name TEXT PRIMARY KEY,
+            key TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        # The connection is in autocommit mode; DDL joins this explicit transaction,
+        # so a migration applies whole or not at all.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat()),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

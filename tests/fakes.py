@@ -1,0 +1,162 @@
+"""In-memory adapters for engine tests: the boundary faked, not our own functions."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import replace
+
+from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, PersonWrite
+from contactsync.errors import ApiError, NotFound
+from contactsync.model import Contact
+from contactsync.providers.base import (
+    Capabilities,
+    Change,
+    ChangeFeed,
+    Group,
+    Provider,
+    ProviderDeletion,
+    ProviderRecord,
+)
+
+
+class ListFeed(ChangeFeed):
+    def __init__(self, changes: list[Change], complete: bool, cursor: str, page_size: int = 3) -> None:
+        self._changes = changes
+        self.complete = complete
+        self.cursor = cursor
+        self.page_size = page_size
+
+    def pages(self) -> Iterator[list[Change]]:
+        for start in range(0, len(self._changes), self.page_size):
+            yield self._changes[start : start + self.page_size]
+
+
+class FakeProvider(Provider):
+    kind = "google"
+    capabilities = Capabilities()
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, tuple[str, Contact, set[str]]] = {}
+        self.log: list[tuple[int, str, str | None]] = []  # (tick, id, None = deleted)
+        self.tick = 0
+        self._ids = itertools.count(1)
+        self.fail_listing = False
+
+    # -- test controls --
+    def put(self, contact: Contact, id: str | None = None, groups: set[str] | None = None) -> str:
+        id = id or f"people/c{next(self._ids)}"
+        self.tick += 1
+        self.contacts[id] = (f"v{self.tick}", contact, groups if groups is not None else {"all"})
+        self.log.append((self.tick, id, id))
+        return id
+
+    def remove(self, id: str) -> None:
+        self.tick += 1
+        del self.contacts[id]
+        self.log.append((self.tick, id, None))
+
+    # -- Provider --
+    def check(self) -> None:
+        pass
+
+    def groups(self) -> list[Group]:
+        return [Group("all", "All", is_default=True)]
+
+    def default_group(self) -> Group:
+        return self.groups()[0]
+
+    def changes(self, cursor: str | None, group: str) -> ChangeFeed:
+        if self.fail_listing:
+            raise ApiError("listing failed", 500)
+        if cursor is None:
+            records: list[Change] = [
+                ProviderRecord(id, v, c) for id, (v, c, g) in self.contacts.items() if group in g
+            ]
+            return ListFeed(records, True, str(self.tick))
+        since = int(cursor)
+        out: list[Change] = []
+        for tick, id, alive in self.log:
+            if tick <= since:
+                continue
+            if alive is None or id not in self.contacts or group not in self.contacts[id][2]:
+                out.append(ProviderDeletion(id))
+            else:
+                v, c, _ = self.contacts[id]
+                out.append(ProviderRecord(id, v, c))
+        return ListFeed(out, False, str(self.tick))
+
+    def create(self, contact: Contact, group: str) -> ProviderRecord:
+        raise NotImplementedError("one-way fakes do not write to the provider")
+
+    def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
+        raise NotImplementedError("one-way fakes do not write to the provider")
+
+    def delete(self, id: str) -> None:
+        raise NotImplementedError("one-way fakes do not write to the provider")
+
+
+class FakeCrm(Crm):
+    def __init__(self, user_id: int = 1) -> None:
+        self.user = CrmUser(user_id, "Ann", "ann@example.com", True)
+        self.persons: dict[int, CrmPerson] = {}
+        self.orgs: dict[str, int] = {}
+        self.fields: dict[str, str] = {}
+        self._ids = itertools.count(100)
+        self.calls: list[str] = []
+        self.fail_create_for: set[str] = set()  # names whose create raises ApiError
+        self.crash_after_create = False
+
+    def me(self) -> CrmUser:
+        return self.user
+
+    def missing_permissions(self, user: CrmUser) -> list[str]:
+        return []
+
+    def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
+        self.fields.setdefault(STAMP_FIELD, "stampkey")
+        return dict(self.fields)
+
+    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        if name not in self.orgs:
+            self.orgs[name] = next(self._ids)
+        return self.orgs[name]
+
+    def _person(self, id: int, write: PersonWrite, owner: int | None, version: str) -> CrmPerson:
+        org = next((n for n, i in self.orgs.items() if i == write.org_id), "")
+        return CrmPerson(id, version, owner, replace(write.contact, organization=org), write.stamp, write.org_id)
+
+    def create(self, write: PersonWrite) -> CrmPerson:
+        self.calls.append("create")
+        if write.contact.name in self.fail_create_for:
+            raise ApiError(f"refused {write.contact.name}", 400)
+        id = next(self._ids)
+        self.persons[id] = self._person(id, write, write.owner_id, f"t{id}")
+        if self.crash_after_create:
+            raise KeyboardInterrupt("simulated crash after the create returned")
+        return self.persons[id]
+
+    def update(self, id: int, write: PersonWrite) -> CrmPerson:
+        self.calls.append("update")
+        if id not in self.persons:
+            raise NotFound(f"person {id} not found", 404)
+        old = self.persons[id]
+        self.persons[id] = self._person(id, write, old.owner_id, old.version + "'")
+        return self.persons[id]
+
+    def delete(self, id: int) -> None:
+        self.calls.append("delete")
+        self.persons.pop(id, None)
+
+    def get(self, id: int) -> CrmPerson | None:
+        return self.persons.get(id)
+
+    def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
+        return iter([p for p in self.persons.values() if owner_id is None or p.owner_id == owner_id])
+
+    def find_by_stamp(self, stamp: str) -> CrmPerson | None:
+        self.calls.append("find_by_stamp")
+        return next((p for p in self.persons.values() if p.stamp == stamp), None)
+
+    def find_by_email(self, email: str, owner_id: int) -> list[CrmPerson]:
+        return [p for p in self.persons.values() if p.owner_id == owner_id and p.contact.primary_email == email]
