@@ -1,0 +1,182 @@
+"""Connecting the CRM and adding, configuring, listing and removing accounts.
+
+The CLI calls one function here per command; nothing here prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from contactsync import config as cfg
+from contactsync import visibility
+from contactsync.auth import secrets
+from contactsync.config import AccountConfig, Config, CrmConfig
+from contactsync.crm.base import CrmUser
+from contactsync.crm.registry import open_crm, token_name
+from contactsync.engine.run import preflight
+from contactsync.errors import UsageError
+from contactsync.providers.base import Group, Provider, ProviderRecord
+from contactsync.providers.registry import KINDS, open_provider, sign_in_google
+from contactsync.store import LinkStore
+
+
+def open_store() -> LinkStore:
+    return LinkStore.open(cfg.state_path())
+
+
+def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "") -> CrmUser:
+    """Check the token against the CRM, then keep it in the keyring and the rest in the config."""
+    domain = domain.strip().removesuffix(".pipedrive.com")
+    if not domain:
+        raise UsageError("a company domain is needed", "pass --domain, e.g. --domain acme for acme.pipedrive.com")
+    visibility.tier(plan)
+    token = token.strip()
+    if not token:
+        raise UsageError("no API token was given", "pipe it in: `echo TOKEN | contactsync crm connect --api-token-stdin`")
+    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"), plan=plan.lower())
+    user = open_crm(crm_config, token=token).me()
+    secrets.put(token_name(crm_config), token)
+    crm_config.user_id, crm_config.user_email = user.id, user.email
+    config = cfg.load()
+    config.crm = crm_config
+    for account in config.accounts.values():
+        if account.visibility and account.visibility not in visibility.options(plan):
+            account.visibility = ""  # the new plan does not offer it: fall back to the plan default
+    cfg.save(config)
+    return user
+
+
+def add_account(
+    provider: str, email: str, *, client_secrets: Path | None = None, open_browser: bool = True, endpoint: str = ""
+) -> AccountConfig:
+    provider = provider.lower()
+    if provider not in KINDS:
+        raise UsageError(f"unknown provider {provider!r}", f"use one of: {', '.join(KINDS)}")
+    if "@" not in email:
+        raise UsageError(f"{email!r} is not an e-mail address", "accounts are named by their e-mail address")
+    if client_secrets is None:
+        raise UsageError(
+            "Google needs the OAuth client of a Desktop app",
+            "download its client_secret.json from the Google Cloud console and pass --client-secrets FILE",
+        )
+    secret = sign_in_google(email, client_secrets, open_browser)
+    account = AccountConfig(provider=provider, email=email.lower(), endpoint=endpoint.rstrip("/"))
+    config = cfg.load()
+    previous = config.accounts.get(account.key)
+    if previous is not None:  # signing in again keeps the settings
+        previous.endpoint = account.endpoint
+        account = previous
+    if not account.group:
+        group = open_provider(account, secret).default_group()
+        account.group, account.group_name = group.id, group.name
+    secrets.put(secrets.provider_secret_name(provider, email), secret)
+    config.accounts[account.key] = account
+    cfg.save(config)
+    return account
+
+
+def list_groups(name: str) -> list[Group]:
+    account = cfg.load().account(name)
+    return open_provider(account).groups()
+
+
+@dataclass
+class ConfigureResult:
+    account: AccountConfig
+    group_changed: bool = False
+    unlinked: int = 0
+    pruned: bool = False
+
+
+def configure_account(
+    name: str,
+    *,
+    group: str | None = None,
+    direction: str | None = None,
+    visibility_setting: str | None = None,
+    adopt: bool | None = None,
+    prune: bool = False,
+) -> ConfigureResult:
+    config = cfg.load()
+    account = config.account(name)
+    result = ConfigureResult(account)
+    if direction is not None:
+        if direction not in cfg.DIRECTIONS:
+            raise UsageError(f"unknown direction {direction!r}", f"use one of: {', '.join(cfg.DIRECTIONS)}")
+        if direction == "two-way":
+            raise UsageError("two-way sync is not available yet", "use --direction one-way")
+        account.direction = direction
+    if visibility_setting is not None:
+        crm = config.require_crm()
+        visibility.visible_to(visibility_setting, crm.plan)
+        account.visibility = visibility_setting
+    if adopt is not None:
+        account.adopt = adopt
+    provider = open_provider(account)
+    if config.crm is not None:
+        _check_permissions(config, account, provider)
+    if group is not None:
+        chosen = _find_group(provider.groups(), group, account)
+        if chosen.id != account.group:
+            result.group_changed = True
+            result.pruned = prune
+            result.unlinked = _switch_group(account, provider, chosen, prune)
+            account.group, account.group_name = chosen.id, chosen.name
+    config.accounts[account.key] = account
+    cfg.save(config)
+    return result
+
+
+def _check_permissions(config: Config, account: AccountConfig, provider: Provider) -> None:
+    """DESIGN §8: the grant works and the CRM user may add people and organizations."""
+    preflight(provider, open_crm(config.require_crm()), account)
+
+
+def _find_group(groups: list[Group], wanted: str, account: AccountConfig) -> Group:
+    for group in groups:
+        if wanted in (group.id, group.name) or wanted.lower() == group.name.lower():
+            return group
+    names = ", ".join(f'"{g.name}"' for g in groups)
+    raise UsageError(f"{account.key} has no group {wanted!r}", f"choose one of: {names}")
+
+
+def _switch_group(account: AccountConfig, provider: Provider, group: Group, prune: bool) -> int:
+    """Start the new group from a full listing; without --prune, what the new group
+    does not cover is unlinked (its persons stay in the CRM) instead of deleted."""
+    store = open_store()
+    try:
+        store.set_cursor(account.key, None)
+        if prune:
+            return 0
+        members: set[str] = set()
+        for page in provider.changes(None, group.id).pages():
+            members.update(c.id for c in page if isinstance(c, ProviderRecord))
+        unlinked = 0
+        for link in list(store.iter_links(account.key, ("pending", "linked", "tombstone"))):
+            if link.provider_id not in members:
+                store.delete_link(account.key, link.provider_id)
+                unlinked += 1
+        return unlinked
+    finally:
+        store.close()
+
+
+def remove_account(name: str) -> AccountConfig:
+    """Forget an account: its settings, secret and links. Its CRM persons stay."""
+    config = cfg.load()
+    account = config.account(name)
+    secrets.delete(secrets.provider_secret_name(account.provider, account.email))
+    store = open_store()
+    try:
+        store.delete_account(account.key)
+    finally:
+        store.close()
+    del config.accounts[account.key]
+    cfg.save(config)
+    return account
+
+
+def accounts() -> tuple[CrmConfig | None, list[AccountConfig]]:
+    config = cfg.load()
+    return config.crm, sorted(config.accounts.values(), key=lambda a: a.key)

@@ -1,0 +1,125 @@
+"""crm connect, add-account, accounts, groups, configure, remove-account."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+from contactsync import account_setup, visibility
+from contactsync.cli.app import app, crm_app
+from contactsync.cli.errors import boundary
+from contactsync.cli.render import err, kv_table, out, print_json
+from contactsync.errors import UsageError
+
+VISIBILITY_HELP = (
+    "Who in the company sees the persons created: "
+    + ", ".join(f"{k} ({v})" for k, v in visibility.DESCRIPTIONS.items())
+    + ". Lite/Growth offer owner-followers and company; Premium/Ultimate the other four. "
+    "Global admins always see every contact."
+)
+
+
+@crm_app.command("connect")
+@boundary
+def crm_connect(
+    domain: str = typer.Option(..., "--domain", help="Your company domain: acme for acme.pipedrive.com."),
+    plan: str = typer.Option("growth", "--plan", help="Your Pipedrive plan: lite, growth, premium, ultimate (or a legacy name)."),
+    api_token_stdin: bool = typer.Option(False, "--api-token-stdin", help="Read the API token from standard input."),
+    base_url: str = typer.Option("", "--base-url", help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
+) -> None:
+    """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
+    if api_token_stdin:
+        token = sys.stdin.readline()
+    elif sys.stdin.isatty():
+        token = typer.prompt("Pipedrive API token", hide_input=True)
+    else:
+        raise UsageError("no API token: stdin is not a terminal", "pass --api-token-stdin and pipe the token in")
+    user = account_setup.connect_crm(domain, token, plan, base_url)
+    admin = " (admin)" if user.is_admin else ""
+    out.print(f"Connected to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.")
+
+
+@app.command("add-account")
+@boundary
+def add_account(
+    provider: str = typer.Argument(..., help="google"),
+    email: str = typer.Argument(..., help="The account's e-mail address."),
+    client_secrets: Path = typer.Option(None, "--client-secrets", help="client_secret.json of a Google Desktop OAuth client."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Print the sign-in URL instead of opening a browser."),
+    endpoint: str = typer.Option("", "--endpoint", help="Provider API endpoint, for the sandbox."),
+) -> None:
+    """Sign in to an address book and add it as an account."""
+    account = account_setup.add_account(
+        provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint
+    )
+    out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.")
+    out.print(f"Next: contactsync run --once --account {account.email}")
+
+
+@app.command("accounts")
+@boundary
+def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every account with its group, direction and visibility."""
+    crm, rows = account_setup.accounts()
+    if json_out:
+        print_json({"crm": asdict(crm) if crm else None, "accounts": [asdict(a) | {"account": a.key} for a in rows]})
+        return
+    if not rows:
+        out.print("No accounts yet. Add one with `contactsync add-account google EMAIL --client-secrets FILE`.")
+        return
+    from rich.table import Table
+
+    table = Table(title="Accounts", title_justify="left")
+    for col in ("account", "group", "direction", "visibility"):
+        table.add_column(col)
+    for a in rows:
+        default = visibility.default_setting(crm.plan) + " (default)" if crm else ""
+        table.add_row(a.key, a.group_name or a.group, a.direction, a.visibility or default)
+    out.print(table)
+
+
+@app.command("groups")
+@boundary
+def groups(account: str, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The sync groups the account's provider offers."""
+    found = account_setup.list_groups(account)
+    if json_out:
+        print_json([asdict(g) for g in found])
+        return
+    for g in found:
+        size = f" ({g.member_count} contacts)" if g.member_count is not None else ""
+        mark = "  [default]" if g.is_default else ""
+        out.print(f"{g.name}{size}  id={g.id}{mark}")
+
+
+@app.command("configure")
+@boundary
+def configure(
+    account: str,
+    group: str = typer.Option(None, "--group", help="Sync group by name or id (see `contactsync groups`)."),
+    direction: str = typer.Option(None, "--direction", help="one-way (provider -> CRM)."),
+    visibility_: str = typer.Option(None, "--visibility", help=VISIBILITY_HELP),
+    adopt: bool = typer.Option(None, "--adopt/--no-adopt", help="On the first sync, link persons you own with the same e-mail."),
+    prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
+) -> None:
+    """Choose an account's sync group, direction and visibility."""
+    result = account_setup.configure_account(
+        account, group=group, direction=direction, visibility_setting=visibility_, adopt=adopt, prune=prune
+    )
+    a = result.account
+    out.print(kv_table(a.key, [("group", a.group_name), ("direction", a.direction), ("visibility", a.visibility or "plan default"), ("adopt", str(a.adopt).lower())]))
+    if result.group_changed and not result.pruned:
+        out.print(f"{result.unlinked} linked contacts are outside the new group: unlinked, their persons kept.")
+    elif result.pruned:
+        out.print("Persons of contacts outside the new group will be deleted on the next run (safety rails apply).")
+
+
+@app.command("remove-account")
+@boundary
+def remove_account(account: str) -> None:
+    """Forget an account, its secret and its links; its persons stay in the CRM."""
+    removed = account_setup.remove_account(account)
+    err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.")

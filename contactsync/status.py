@@ -1,0 +1,82 @@
+"""The status report of each account (DESIGN §9); its dict is the stable `--json` shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from contactsync import config as cfg
+from contactsync import visibility
+from contactsync.config import AccountConfig
+from contactsync.store import LinkStore
+
+# Event actions as counted in the report; "gone" = deleted in the CRM, not re-created.
+COUNTED = ("create", "update", "delete", "adopt", "recover", "gone", "skip", "fail")
+
+
+def _counts(raw: dict[str, int], side: str) -> dict[str, int]:
+    return {action: raw.get(f"{side}:{action}", 0) for action in COUNTED}
+
+
+def _age_seconds(stamp: str | None) -> int | None:
+    if not stamp:
+        return None
+    return int((datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds())
+
+
+def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -> dict[str, Any]:
+    key = account.key
+    links = store.count_links(key)
+    last = store.last_run(key)
+    cursor = store.cursor(key)
+    last_counts = store.event_counts(key, run_id=last.id) if last else {}
+    week = store.event_counts(key, days=7)
+    setting = account.visibility or (visibility.default_setting(plan) if plan else "")
+    return {
+        "account": key,
+        "provider": account.provider,
+        "email": account.email,
+        "group": {"id": account.group, "name": account.group_name},
+        "direction": account.direction,
+        "visibility": setting,
+        "linked": links["linked"],
+        "pending": links["pending"],
+        "not_recreated": links["tombstone"],
+        "last_run": None
+        if last is None
+        else {
+            "started_at": last.started_at,
+            "finished_at": last.finished_at,
+            "outcome": last.outcome or "running or interrupted",
+            "full": last.full,
+            "message": last.message,
+        },
+        "last_run_counts": {"to_crm": _counts(last_counts, "crm"), "to_provider": _counts(last_counts, "provider")},
+        "last_7_days": {"to_crm": _counts(week, "crm"), "to_provider": _counts(week, "provider")},
+        "conflicts": week.get("crm:conflict", 0) + week.get("provider:conflict", 0),
+        "failures": [
+            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "attempts": f.attempts}
+            for f in store.failures(key)
+        ],
+        "cursor_age_seconds": _age_seconds(cursor[1]) if cursor else None,
+        "recent": [
+            {"at": e.at, "side": e.side, "action": e.action, "contact": e.provider_id, "crm_id": e.crm_id,
+             "detail": e.detail}
+            for e in store.recent_events(key, 10)
+        ],
+    }
+
+
+def status(names: list[str] | None = None) -> dict[str, Any]:
+    config = cfg.load()
+    accounts = [config.account(n) for n in names] if names else sorted(config.accounts.values(), key=lambda a: a.key)
+    crm = config.crm
+    store = LinkStore.open(cfg.state_path())
+    try:
+        rows = [account_status(store, account, crm.plan if crm else None) for account in accounts]
+    finally:
+        store.close()
+    return {
+        "crm": None if crm is None else {"kind": crm.kind, "domain": crm.domain, "plan": crm.plan, "user": crm.user_email},
+        "accounts": rows,
+    }
