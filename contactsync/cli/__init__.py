@@ -1,6 +1,6 @@
 """The command-line interface: parse, call one core function, render."""
 
-from contactsync.cli import run_cmds, setup_cmds  # noqa: F401  (registers the commands)
+from contactsync.cli import run_cmds, sandbox_cmds, setup_cmds  # noqa: F401  (registers the commands)
 from contactsync.cli.app import app
 
 

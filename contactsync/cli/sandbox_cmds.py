@@ -1,0 +1,190 @@
+"""sandbox and demo: try contactsync on the built-in emulators, no real accounts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import keyring
+import typer
+from rich.table import Table
+
+from contactsync import account_setup
+from contactsync.auth.secrets import MemoryKeyring
+from contactsync.cli.app import app
+from contactsync.cli.errors import boundary
+from contactsync.cli.render import err, out, render_pass
+from contactsync.runner import run_once
+from contactsync.sandbox import launch
+from contactsync.sandbox.browser import register_sandbox_browser
+
+
+@app.command("sandbox")
+@boundary
+def sandbox(
+    google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
+    pipedrive_port: int = typer.Option(0, "--pipedrive-port", help="Port of the Pipedrive emulator (0: any free one)."),
+    plan: str = typer.Option("growth", "--plan", help="Pipedrive plan the emulator models."),
+    no_seed: bool = typer.Option(False, "--no-seed", help="Start empty instead of with the example contacts."),
+) -> None:
+    """Serve the Google and Pipedrive emulators on loopback until Ctrl-C."""
+    workdir = Path(tempfile.mkdtemp(prefix="contactsync-sandbox-"))
+    box = launch.start(workdir, seed=not no_seed, plan=plan, ports=(google_port, pipedrive_port))
+    out.print(f"Google People API emulator  {box.google_url}")
+    out.print(f"Pipedrive API emulator      {box.pipedrive_url}")
+    out.print(f"Pipedrive API token         {box.api_token}")
+    out.print(f"Google OAuth client         {box.client_secrets}")
+    out.print("\nTry it from another terminal, with a throw-away home:\n")
+    out.print("  export CONTACTSYNC_HOME=$(mktemp -d)")
+    out.print(
+        f"  echo {box.api_token} | contactsync crm connect --domain {box.domain} --plan {plan} "
+        f"--base-url {box.pipedrive_url} --api-token-stdin"
+    )
+    out.print(
+        f"  contactsync add-account google {box.google_email} --client-secrets {box.client_secrets} "
+        f"--endpoint {box.google_url}"
+    )
+    out.print("  contactsync run --once && contactsync status\n")
+    out.print("Secrets go to your OS keyring under the service name contactsync; the sign-in page approves itself.")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print("Serving; Ctrl-C stops.")
+    stop.wait()
+    box.stop()
+
+
+@contextmanager
+def throwaway_home() -> Iterator[Path]:
+    """A temporary CONTACTSYNC_HOME and an in-memory keyring: the user's own are never touched."""
+    previous_home = os.environ.get("CONTACTSYNC_HOME")
+    previous_keyring = keyring.get_keyring()
+    with tempfile.TemporaryDirectory(prefix="contactsync-demo-") as tmp:
+        os.environ["CONTACTSYNC_HOME"] = tmp
+        keyring.set_keyring(MemoryKeyring())
+        try:
+            yield Path(tmp)
+        finally:
+            keyring.set_keyring(previous_keyring)
+            if previous_home is None:
+                os.environ.pop("CONTACTSYNC_HOME", None)
+            else:
+                os.environ["CONTACTSYNC_HOME"] = previous_home
+
+
+def _persons_table(box: launch.Sandbox, title: str) -> Table:
+    orgs = {o["id"]: o["name"] for o in list(box.pipedrive.orgs.values())}
+    table = Table(title=title, title_justify="left")
+    for column in ("id", "name", "e-mails", "phones", "organization", "owner"):
+        table.add_column(column)
+    for person in sorted(box.pipedrive.persons(), key=lambda p: p["id"]):
+        table.add_row(
+            str(person["id"]),
+            person["name"],
+            ", ".join(e["value"] for e in person.get("emails") or []),
+            ", ".join(p["value"] for p in person.get("phones") or []),
+            orgs.get(person.get("org_id"), ""),
+            str(person.get("owner_id")),
+        )
+    return table
+
+
+def _step(text: str) -> None:
+    out.print(f"\n[bold cyan]▶ {text}[/bold cyan]")
+
+
+def _pass(account: str) -> int:
+    report = run_once([account])
+    for result in report.results:
+        render_pass(result)
+        if result.error is not None:
+            err.print(f"[red]error:[/red] {result.error.line()}")
+    return report.exit_code
+
+
+@app.command("demo")
+@boundary
+def demo() -> None:
+    """A one-shot tour on the sandbox: connect, add an account, sync, edit, delete, status.
+
+    Runs in a temporary home with an in-memory keyring; your real config and keyring are never touched.
+    """
+    with throwaway_home() as home:
+        box = launch.start(home / "sandbox")
+        try:
+            code = _tour(box)
+        finally:
+            box.stop()
+    raise typer.Exit(code)
+
+
+def _tour(box: launch.Sandbox) -> int:
+    register_sandbox_browser()
+    out.print("[bold]contactsync demo[/bold] — Google Contacts → Pipedrive on the built-in sandbox")
+    out.print(f"Google emulator {box.google_url}, Pipedrive emulator {box.pipedrive_url}")
+    out.print(_persons_table(box, "Pipedrive before the first sync"))
+
+    _step(f"contactsync crm connect --domain {box.domain} --plan {box.plan} --api-token-stdin")
+    user = account_setup.connect_crm(box.domain, box.api_token, box.plan, box.pipedrive_url)
+    out.print(f"Connected as {user.name} <{user.email}>.")
+
+    _step(f"contactsync add-account google {box.google_email} --client-secrets client_secret.json")
+    account = account_setup.add_account(
+        "google", box.google_email, client_secrets=box.client_secrets, endpoint=box.google_url
+    )
+    out.print(f"Signed in (the sandbox consent page approved itself); syncing \"{account.group_name}\".")
+
+    _step(f"contactsync groups {account.email}")
+    for group in account_setup.list_groups(account.key):
+        out.print(f"  {group.name}" + ("  [default]" if group.is_default else ""))
+
+    _step(f"contactsync configure {account.email} --direction one-way --visibility company")
+    account_setup.configure_account(account.key, direction="one-way", visibility_setting="company")
+
+    _step("contactsync run --once")
+    codes = [_pass(account.key)]
+    out.print(_persons_table(box, "Pipedrive after the first sync"))
+
+    edited = _find(box, "José Álvarez")
+    removed = _find(box, "Lena Fischer")
+    _step("In Google: José gets a new job and phone number, Lena is deleted, Maya is added")
+    box.google.edit_person(
+        edited,
+        {
+            "organizations": [{"name": "Northwind Traders"}],
+            "phoneNumbers": [{"value": "+34 600 123 456", "type": "mobile"}],
+        },
+    )
+    box.google.delete_person(removed)
+    box.google.add_person(
+        {
+            "names": [{"givenName": "Maya", "familyName": "Okafor"}],
+            "emailAddresses": [{"value": "maya@okafor.example", "type": "work"}],
+            "memberships": [{"contactGroupMembership": {"contactGroupResourceName": "contactGroups/myContacts"}}],
+        }
+    )
+
+    _step("contactsync run --once")
+    codes.append(_pass(account.key))
+    out.print(_persons_table(box, "Pipedrive after the second sync"))
+
+    _step(f"contactsync status {account.email}")
+    from contactsync.cli.run_cmds import status as status_command
+
+    status_command(account.key, False)
+    out.print("\nThe demo ran in a temporary home; nothing of yours was touched.")
+    out.print("Next: read the README to connect your own Google account and Pipedrive company.")
+    return max(codes)
+
+
+def _find(box: launch.Sandbox, name: str) -> str:
+    for rn in list(box.google.people):
+        person = box.google.person(rn)
+        if any(n.get("displayName") == name for n in person.get("names", [])):
+            return rn
+    raise LookupError(f"the sandbox seed has no {name}")

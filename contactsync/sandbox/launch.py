@@ -1,0 +1,77 @@
+"""Start the emulators together on loopback, seeded with the example data."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from contactsync.sandbox.google import GoogleEmulator
+from contactsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
+from contactsync.sandbox.server import RunningServer, serve
+
+SEED_DIR = Path(__file__).parent / "seed"
+GOOGLE_EMAIL = "ann@example.com"
+
+
+@dataclass
+class Sandbox:
+    google: GoogleEmulator
+    pipedrive: PipedriveEmulator
+    servers: list[RunningServer]
+    client_secrets: Path
+    api_token: str
+    google_email: str = GOOGLE_EMAIL
+    domain: str = "acme-sandbox"
+    plan: str = "growth"
+
+    @property
+    def google_url(self) -> str:
+        return self.google.base_url
+
+    @property
+    def pipedrive_url(self) -> str:
+        return self.pipedrive.base_url
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _seed(name: str, seed_dir: Path | None) -> dict:  # type: ignore[type-arg]
+    path = (seed_dir or SEED_DIR) / name
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def start(
+    workdir: Path,
+    *,
+    seed: bool = True,
+    seed_dir: Path | None = None,
+    plan: str = "growth",
+    host: str = "127.0.0.1",
+    ports: tuple[int, int] = (0, 0),
+) -> Sandbox:
+    """Serve both emulators; write the sandbox's client_secret.json into `workdir`."""
+    google = GoogleEmulator(_seed("google.json", seed_dir) if seed else None, default_email=GOOGLE_EMAIL)
+    pipedrive = PipedriveEmulator(_seed("pipedrive.json", seed_dir) if seed else None, plan=plan)
+    servers = [serve(google, host, ports[0])]
+    try:
+        servers.append(serve(pipedrive, host, ports[1]))
+    except OSError:
+        servers[0].stop()
+        raise
+    workdir.mkdir(parents=True, exist_ok=True)
+    client_secrets = workdir / "client_secret.json"
+    fd = os.open(client_secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(google.client_config(), fh, indent=2)
+    domain = pipedrive.company.get("domain", "acme-sandbox")
+    return Sandbox(google, pipedrive, servers, client_secrets, DEFAULT_TOKEN, domain=domain, plan=plan)
