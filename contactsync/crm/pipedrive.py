@@ -1,0 +1,350 @@
+"""The Pipedrive adapter: persons and organizations on API v2, fields and users on v1.
+
+Every request goes through :func:`contactsync.http.make_session` with the token in
+the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+
+from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, PersonWrite
+from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
+from contactsync.http import TokenBucket, make_session, retry_after_seconds
+from contactsync.model import LABELS, Contact, Email, Phone, with_name
+
+# The custom person fields we need: name -> Pipedrive field type. Adding a synced
+# field (DESIGN §7) is one line here, e.g. "Postal address": "address",
+# "Instant messenger": "varchar", "Notes": "text", "Birthday": "date", "Job title": "varchar".
+PERSON_FIELDS: dict[str, str] = {
+    STAMP_FIELD: "varchar",
+}
+
+# GET /v1/users/{id}/permissions keys we rely on -> the names Pipedrive's UI uses.
+# The published v1 document lists no key for adding persons or organizations; those
+# two are read when present, otherwise a 403 on the first create is the last word.
+PERMISSION_NAMES = {
+    "can_use_api": "Use API",
+    "can_add_persons": "Add people",
+    "can_add_organizations": "Add organizations",
+}
+
+# Pipedrive e-mails are labelled work/home/other; phones also have mobile.
+EMAIL_LABELS = ("work", "home", "other")
+PERMISSION_FIX = "ask a Pipedrive admin to grant it in Company settings > Permission sets"
+DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API token"
+MAX_RATE_RETRIES = 4
+MAX_RATE_WAIT = 60.0
+
+
+class PipedriveCrm(Crm):
+    """One Pipedrive company, authenticated with one user's API token."""
+
+    def __init__(self, base_url: str, api_token: str, *, session: requests.Session | None = None,
+                 limiter: TokenBucket | None = None, field_keys: dict[str, str] | None = None,
+                 reconnect_hint: str = DEFAULT_RECONNECT_HINT,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = api_token
+        self.session = session or make_session()
+        self.limiter = limiter
+        self.field_keys: dict[str, str] = dict(field_keys or {})
+        self.reconnect_hint = reconnect_hint
+        self._sleep = sleep
+        self._orgs_by_name: dict[str, int] = {}
+        self._org_names: dict[int, str] = {}
+
+    def __repr__(self) -> str:  # never show the token
+        return f"PipedriveCrm({self.base_url!r})"
+
+    @property
+    def stamp_key(self) -> str | None:
+        return self.field_keys.get(STAMP_FIELD)
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+                 body: dict[str, Any] | None = None) -> requests.Response:
+        """One API call; retries only 429s (an unprocessed request), raises our errors."""
+        for attempt in range(MAX_RATE_RETRIES + 1):
+            if self.limiter is not None:
+                self.limiter.acquire()
+            try:
+                resp = self.session.request(method, self.base_url + path, params=params, json=body,
+                                            headers={"x-api-token": self._token, "Accept": "application/json"})
+            except requests.Timeout:
+                raise TemporaryError(f"Pipedrive did not answer in time while trying to {what}",
+                                     fix="retry later; a create is confirmed by its stamp first") from None
+            except requests.RequestException as exc:
+                raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
+                                     fix="check the network and retry later") from None
+            self._note_rate(resp)
+            if resp.status_code != 429:
+                return self._check(resp, what)
+            if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
+                raise TemporaryError("Pipedrive's daily API budget of this company is used up",
+                                     fix="run again after midnight (server time); progress is kept")
+            if attempt == MAX_RATE_RETRIES:
+                break
+            wait = max(retry_after_seconds(resp), _float(resp.headers.get("x-ratelimit-reset"), 0.0))
+            wait = min(wait, MAX_RATE_WAIT)
+            if self.limiter is not None:
+                self.limiter.pause(wait)
+            self._sleep(wait)
+        raise TemporaryError(f"Pipedrive kept answering 'too many requests' while trying to {what}",
+                             fix="retry later")
+
+    def _note_rate(self, resp: requests.Response) -> None:
+        # Slow down before a 429 rather than after: pause when the window is spent.
+        if self.limiter is not None and resp.headers.get("x-ratelimit-remaining") == "0":
+            self.limiter.pause(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
+
+    def _check(self, resp: requests.Response, what: str) -> requests.Response:
+        status = resp.status_code
+        if status < 400:
+            return resp
+        error = _error_text(resp)
+        if status == 401:
+            raise AuthError("Pipedrive refused the API token", fix=self.reconnect_hint)
+        if status == 403:
+            raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
+        if status == 404:
+            raise NotFound(f"Pipedrive could not {what}: {error}", status=404)
+        if status >= 500:
+            raise TemporaryError(f"Pipedrive failed (HTTP {status}) while trying to {what}", fix="retry later")
+        raise ApiError(f"Pipedrive rejected the request to {what}: {error}", status=status)
+
+    def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        return self._request(method, path, what, **kwargs).json()
+
+    # --- users and permissions --------------------------------------------------------
+
+    def me(self) -> CrmUser:
+        data = self._json("GET", "/v1/users/me", "read the connected user")["data"]
+        admin = bool(data.get("is_admin")) or any(
+            a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
+        return CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
+                       is_admin=admin, company_domain=data.get("company_domain", ""))
+
+    def missing_permissions(self, user: CrmUser) -> list[str]:
+        if user.is_admin:
+            return []  # global admins may do everything (DESIGN §6, §8)
+        data = self._json("GET", f"/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
+        return [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
+
+    # --- fields -----------------------------------------------------------------------
+
+    def _person_fields(self) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            body = self._json("GET", "/v1/personFields", "list the person fields",
+                              params={"start": start, "limit": 500})
+            yield from body.get("data") or []
+            pagination = (body.get("additional_data") or {}).get("pagination") or {}
+            if not pagination.get("more_items_in_collection"):
+                return
+            start = pagination.get("next_start", start + 500)
+
+    def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
+        fields = list(self._person_fields())
+        by_key = {f["key"]: f for f in fields}
+        result: dict[str, str] = {}
+        for name, field_type in PERSON_FIELDS.items():
+            key = known.get(name)
+            if key in by_key and by_key[key].get("name") == name:
+                result[name] = key
+                continue
+            same_name = [f for f in fields if f.get("name") == name and f.get("edit_flag", True)]
+            if same_name:
+                result[name] = min(same_name, key=lambda f: f.get("id") or 0)["key"]
+                continue
+            try:
+                created = self._json("POST", "/v1/personFields", f"create the custom field '{name}'",
+                                     body={"name": name, "field_type": field_type})["data"]
+            except PermissionDenied as exc:
+                raise PermissionDenied(
+                    f"Pipedrive refused to create the custom person field '{name}' "
+                    f"(custom field limit reached, or no permission to add custom fields): {exc.message}",
+                    fix="free a custom field slot or ask an admin to create the field, then run again",
+                ) from None
+            result[name] = created["key"]
+        self.field_keys.update(result)
+        return result
+
+    # --- organizations ----------------------------------------------------------------
+
+    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        name = " ".join(name.split())
+        if name in self._orgs_by_name:
+            return self._orgs_by_name[name]
+        params: dict[str, Any] = {"term": name, "fields": "name", "exact_match": "true", "limit": 100}
+        while True:
+            body = self._json("GET", "/api/v2/organizations/search", "search organizations", params=params)
+            for hit in (body.get("data") or {}).get("items") or []:
+                item = hit["item"]
+                # exact_match is case-insensitive; the same name differently cased is another org.
+                if item.get("name") == name:
+                    return self._remember_org(item["id"], name)
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                break
+            params["cursor"] = cursor
+        payload: dict[str, Any] = {"name": name}
+        if visible_to is not None:
+            payload["visible_to"] = visible_to
+        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
+        return self._remember_org(data["id"], name)
+
+    def _remember_org(self, id: int, name: str) -> int:
+        self._orgs_by_name[name] = id
+        self._org_names[id] = name
+        return id
+
+    def _org_name(self, id: int | None) -> str:
+        if not id:
+            return ""
+        if id not in self._org_names:
+            try:
+                data = self._json("GET", f"/api/v2/organizations/{id}", "read an organization")["data"]
+            except NotFound:
+                return ""
+            self._org_names[id] = data.get("name") or ""
+        return self._org_names[id]
+
+    # --- persons ----------------------------------------------------------------------
+
+    def _payload(self, write: PersonWrite, creating: bool) -> dict[str, Any]:
+        contact = write.contact if write.contact.name else (with_name(write.contact) or write.contact)
+        body: dict[str, Any] = {
+            "name": contact.name,
+            "emails": [{"value": e.value, "label": e.label if e.label in EMAIL_LABELS else "other",
+                        "primary": e.primary} for e in contact.emails],
+            "phones": [{"value": p.value, "label": p.label if p.label in LABELS else "other",
+                        "primary": p.primary} for p in contact.phones],
+        }
+        if write.org_id is not None or not creating:
+            body["org_id"] = write.org_id  # null on update unlinks the organization
+        if write.owner_id is not None:
+            body["owner_id"] = write.owner_id
+        if write.visible_to is not None:
+            body["visible_to"] = write.visible_to
+        custom: dict[str, Any] = {}
+        if write.stamp is not None:
+            if not self.stamp_key:
+                raise ApiError(f"The '{STAMP_FIELD}' field key is unknown; call ensure_fields() first")
+            custom[self.stamp_key] = write.stamp
+        for name, value in write.extra_fields.items():
+            key = self.field_keys.get(name)
+            if key is None:
+                raise ApiError(f"The custom field '{name}' is unknown; call ensure_fields() first")
+            custom[key] = value
+        if custom:
+            body["custom_fields"] = custom
+        return body
+
+    def _to_person(self, data: dict[str, Any]) -> CrmPerson:
+        contact = Contact(
+            name=data.get("name") or "",
+            first_name=data.get("first_name") or "",
+            last_name=data.get("last_name") or "",
+            emails=tuple(Email(e["value"], e.get("label") or "other", bool(e.get("primary")))
+                         for e in data.get("emails") or []),
+            phones=tuple(Phone(p["value"], p.get("label") or "other", bool(p.get("primary")))
+                         for p in data.get("phones") or []),
+            organization=self._org_name(data.get("org_id")),
+        )
+        custom = data.get("custom_fields") or {}
+        stamp = custom.get(self.stamp_key) if self.stamp_key else None
+        return CrmPerson(id=data["id"], version=data.get("update_time") or "", owner_id=data.get("owner_id"),
+                         contact=contact, stamp=stamp, org_id=data.get("org_id"))
+
+    def create(self, write: PersonWrite) -> CrmPerson:
+        data = self._json("POST", "/api/v2/persons", "add a person", body=self._payload(write, True))["data"]
+        return self._to_person(data)
+
+    def update(self, id: int, write: PersonWrite) -> CrmPerson:
+        data = self._json("PATCH", f"/api/v2/persons/{id}", f"update person {id}",
+                          body=self._payload(write, False))["data"]
+        return self._to_person(data)
+
+    def delete(self, id: int) -> None:
+        try:
+            self._request("DELETE", f"/api/v2/persons/{id}", f"delete person {id}")
+        except NotFound:
+            pass  # already deleted: the goal is reached
+
+    def get(self, id: int) -> CrmPerson | None:
+        try:
+            data = self._json("GET", f"/api/v2/persons/{id}", f"read person {id}")["data"]
+        except NotFound:
+            return None
+        return None if data.get("is_deleted") else self._to_person(data)
+
+    def _search_ids(self, term: str, field: str) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"term": term, "fields": field, "exact_match": "true", "limit": 100}
+        while True:
+            body = self._json("GET", "/api/v2/persons/search", "search persons", params=params)
+            for hit in (body.get("data") or {}).get("items") or []:
+                yield hit["item"]
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return
+            params["cursor"] = cursor
+
+    def find_by_stamp(self, stamp: str) -> CrmPerson | None:
+        if not self.stamp_key:
+            raise ApiError(f"The '{STAMP_FIELD}' field key is unknown; call ensure_fields() first")
+        for item in self._search_ids(stamp, "custom_fields"):
+            person = self.get(item["id"])
+            # The search matches any searchable custom field; confirm it is our stamp.
+            if person is not None and person.stamp == stamp:
+                return person
+        return None
+
+    def find_by_email(self, email: str, owner_id: int) -> list[CrmPerson]:
+        wanted = email.strip().lower()
+        found = []
+        for item in self._search_ids(email.strip(), "email"):
+            if (item.get("owner") or {}).get("id") != owner_id:
+                continue
+            person = self.get(item["id"])
+            if person is not None and any(e.value.strip().lower() == wanted for e in person.contact.emails):
+                found.append(person)
+        return found
+
+    def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
+        """Every (non-deleted) person, page by page; `updated_since` is RFC 3339."""
+        params: dict[str, Any] = {"limit": 500}
+        if owner_id is not None:
+            params["owner_id"] = owner_id
+        if updated_since is not None:
+            params.update(updated_since=updated_since, sort_by="update_time")
+        while True:
+            body = self._json("GET", "/api/v2/persons", "list persons", params=params)
+            for data in body.get("data") or []:
+                yield self._to_person(data)
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return
+            params["cursor"] = cursor
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    return f"HTTP {resp.status_code}"

@@ -1,0 +1,533 @@
+"""A loopback emulator of the Pipedrive API: v2 persons/organizations, v1 fields/users.
+
+Faithful to Pipedrive's published OpenAPI documents (tests validate every exchange
+against them) and to the documented behaviour around them: `x-api-token` auth, a
+burst limit per 2-second window with `x-ratelimit-*` headers, a daily token budget,
+permission 403s, v2 cursor paging and strict v2 request validation. Seeded with
+resources in the API's own v2 `person` / `organization` format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from contactsync.sandbox import pipedrive_data as pd
+from contactsync.sandbox.pipedrive_data import ApiReject, error_response
+from contactsync.sandbox.pipedrive_v1 import PipedriveV1Routes
+from contactsync.sandbox.server import Emulator, Request, Response
+
+DEFAULT_TOKEN = "0123456789abcdef0123456789abcdef01234567"
+SEED_PATH = Path(__file__).parent / "seed" / "pipedrive.json"
+
+ApiHandler = Callable[[Request, dict[str, Any]], Response]
+
+
+class PipedriveEmulator(PipedriveV1Routes, Emulator):
+    name = "pipedrive"
+
+    def __init__(self, seed: dict[str, Any] | None = None, api_token: str = DEFAULT_TOKEN, *,
+                 burst_limit: int = 80, search_burst_limit: int = 10, daily_budget: int = 1_000_000,
+                 plan: str = "premium") -> None:
+        super().__init__()
+        self.burst_limit = burst_limit
+        self.search_burst_limit = search_burst_limit
+        self.burst_window = 2.0
+        self.daily_budget = daily_budget
+        self.daily_used = 0
+        self.plan = plan
+        self.custom_field_limit: int | None = None
+        self.company = {"id": 1, "name": "Sandbox Company", "domain": "sandbox"}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.tokens: dict[str, int] = {api_token: 1}
+        self.revoked: set[str] = set()
+        self._persons: dict[int, dict[str, Any]] = {}
+        self.orgs: dict[int, dict[str, Any]] = {}
+        self._last_time = 0
+        self.fields: list[dict[str, Any]] = pd.default_person_fields(self._tick())
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        self._register()
+        self.load(seed or {"users": [{"id": 1, "name": "Admin", "email": "admin@example.com", "is_admin": True}]})
+
+    # --- seeding and Python controls ------------------------------------------------
+
+    def load_seed(self, path: str | Path = SEED_PATH) -> None:
+        self.load(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def load(self, seed: dict[str, Any]) -> None:
+        with self.lock:
+            self.company.update(seed.get("company", {}))
+            for user in seed.get("users", []):
+                self.add_user(**user)
+            self.tokens.update({t: int(u) for t, u in seed.get("api_tokens", {}).items()})
+            for field in seed.get("personFields", []):
+                self._add_field(field["name"], field.get("field_type", "varchar"), field.get("key"),
+                                field.get("options"))
+            for org in seed.get("organizations", []):
+                self._store_org(dict(org))
+            for person in seed.get("persons", []):
+                self._store_person(dict(person))
+
+    def add_user(self, id: int, name: str, email: str, is_admin: bool = False,
+                 permissions: dict[str, bool] | None = None, api_token: str | None = None) -> None:
+        perms = {k: True for k in (*pd.PERMISSION_KEYS, *pd.INTERNAL_PERMISSIONS)}
+        perms.update(permissions or {})
+        with self.lock:
+            self.users[id] = {"id": id, "name": name, "email": email, "is_admin": is_admin, "permissions": perms}
+            if api_token:
+                self.tokens[api_token] = id
+
+    def set_permissions(self, user_id: int, **permissions: bool) -> None:
+        with self.lock:
+            self.users[user_id]["permissions"].update(permissions)
+
+    def revoke_token(self, token: str) -> None:
+        with self.lock:
+            self.revoked.add(token)
+
+    def set_burst_limit(self, limit: int, window: float = 2.0) -> None:
+        with self.lock:
+            self.burst_limit, self.burst_window = limit, window
+            self._windows.clear()
+
+    def set_daily_budget(self, budget: int, used: int = 0) -> None:
+        with self.lock:
+            self.daily_budget, self.daily_used = budget, used
+
+    def edit_person(self, id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """A user editing the person in Pipedrive: no validation, update_time advances."""
+        with self.lock:
+            person = self._persons[id]
+            custom = changes.get("custom_fields")
+            person.update({k: v for k, v in changes.items() if k != "custom_fields"})
+            if custom:
+                person["custom_fields"].update(custom)
+            self._touch(person)
+            return dict(person)
+
+    def delete_person(self, id: int) -> None:
+        with self.lock:
+            person = self._persons[id]
+            person["is_deleted"] = True
+            self._touch(person)
+
+    def restore_person(self, id: int) -> None:
+        """Deleted persons stay recoverable for 30 days (v2 DELETE description)."""
+        with self.lock:
+            self._persons[id]["is_deleted"] = False
+            self._touch(self._persons[id])
+
+    def persons(self) -> list[dict[str, Any]]:
+        """The current, non-deleted persons in the v2 shape."""
+        with self.lock:
+            return [self._person_out(p) for p in self._persons.values() if not p["is_deleted"]]
+
+    def control(self, data: dict[str, Any]) -> dict[str, Any]:
+        result = super().control(data)
+        if "burst_limit" in data:
+            self.set_burst_limit(int(data["burst_limit"]), float(data.get("burst_window", 2.0)))
+        if "daily_budget" in data:
+            self.set_daily_budget(int(data["daily_budget"]), int(data.get("daily_used", 0)))
+        if "revoke_token" in data:
+            self.revoke_token(str(data["revoke_token"]))
+        for user_id, perms in data.get("permissions", {}).items():
+            self.set_permissions(int(user_id), **perms)
+        if "plan" in data:
+            self.plan = str(data["plan"])
+        if "custom_field_limit" in data:
+            self.custom_field_limit = data["custom_field_limit"]
+        if "edit_person" in data:
+            self.edit_person(int(data["edit_person"]["id"]), data["edit_person"]["changes"])
+        if "delete_person" in data:
+            self.delete_person(int(data["delete_person"]))
+        if "seed" in data:
+            self.load(data["seed"])
+        return result
+
+    # --- storage ------------------------------------------------------------------
+
+    def _tick(self) -> int:
+        # update_time has one-second resolution; keep it strictly increasing so that
+        # every change moves the version, as it would across real edits.
+        self._last_time = max(int(time.time()), self._last_time + 1)
+        return self._last_time
+
+    def _touch(self, record: dict[str, Any]) -> None:
+        record["_update"] = self._tick()
+        record["update_time"] = pd.rfc3339(record["_update"])
+
+    def _add_field(self, name: str, field_type: str, key: str | None = None,
+                   options: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        new_id = max(f["id"] for f in self.fields) + 1
+        key = key or pd.field_key(f"{self.company['id']}:{new_id}:{name}")
+        field = pd.field_record(new_id, key, name, field_type, self._tick(), options=options)
+        self.fields.append(field)
+        return field
+
+    def _store_org(self, org: dict[str, Any]) -> dict[str, Any]:
+        org.setdefault("id", max(self.orgs, default=0) + 1)
+        now = self._tick()
+        org.setdefault("owner_id", 1)
+        org.setdefault("visible_to", 3)
+        org.setdefault("label_ids", [])
+        org.setdefault("custom_fields", {})
+        org.setdefault("add_time", pd.rfc3339(now))
+        org["is_deleted"] = False
+        org["_add"], org["_update"] = now, now
+        org["update_time"] = pd.rfc3339(now)
+        self.orgs[org["id"]] = org
+        return org
+
+    def _store_person(self, person: dict[str, Any]) -> dict[str, Any]:
+        person.setdefault("id", max(self._persons, default=0) + 1)
+        now = self._tick()
+        name = person.get("name", "")
+        first, _, last = name.partition(" ")
+        person.setdefault("first_name", first)
+        person.setdefault("last_name", last)
+        for key, default in (("owner_id", 1), ("org_id", None), ("emails", []), ("phones", []),
+                             ("visible_to", 3), ("label_ids", []), ("picture_id", None), ("custom_fields", {})):
+            person.setdefault(key, default)
+        person.setdefault("add_time", pd.rfc3339(now))
+        person["is_deleted"] = bool(person.get("is_deleted", False))
+        person["_add"], person["_update"] = now, now
+        person["update_time"] = pd.rfc3339(now)
+        self._persons[person["id"]] = person
+        return person
+
+    def _custom_fields(self) -> dict[str, dict[str, Any]]:
+        return {f["key"]: f for f in self.fields if f["edit_flag"]}
+
+    def _person_out(self, person: dict[str, Any], only: set[str] | None = None) -> dict[str, Any]:
+        out = {k: v for k, v in person.items() if not k.startswith("_")}
+        out["emails"] = [dict(e) for e in person["emails"]]
+        out["phones"] = [dict(p) for p in person["phones"]]
+        # v2 returns every custom field of the company, null when unset.
+        keys = only if only is not None else set(self._custom_fields())
+        out["custom_fields"] = {k: person["custom_fields"].get(k) for k in sorted(keys)}
+        return out
+
+    def _org_out(self, org: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in org.items() if not k.startswith("_")}
+
+    # --- the request pipeline ---------------------------------------------------------
+
+    def _register(self) -> None:
+        api = self._api
+        self.route("GET", r"/api/v2/persons", api("getPersons", self._list_persons))
+        self.route("POST", r"/api/v2/persons", api("addPerson", self._add_person))
+        self.route("GET", r"/api/v2/persons/search", api("searchPersons", self._search_persons))
+        self.route("GET", r"/api/v2/persons/(?P<id>\d+)", api("getPerson", self._get_person))
+        self.route("PATCH", r"/api/v2/persons/(?P<id>\d+)", api("updatePerson", self._update_person))
+        self.route("DELETE", r"/api/v2/persons/(?P<id>\d+)", api("deletePerson", self._delete_person))
+        self.route("GET", r"/api/v2/organizations", api("getOrganizations", self._list_orgs))
+        self.route("POST", r"/api/v2/organizations", api("addOrganization", self._add_org))
+        self.route("GET", r"/api/v2/organizations/search", api("searchOrganization", self._search_orgs))
+        self.route("GET", r"/api/v2/organizations/(?P<id>\d+)", api("getOrganization", self._get_org))
+        self.route("GET", r"/v1/personFields", api("getPersonFields", self._list_fields))
+        self.route("POST", r"/v1/personFields", api("addPersonField", self._add_field_route))
+        self.route("GET", r"/v1/users/me", api("getCurrentUser", self._me))
+        self.route("GET", r"/v1/users/(?P<id>\d+)/permissions", api("getUserPermissions", self._permissions))
+
+    def not_found(self, req: Request) -> Response:
+        return error_response(404, f"Unknown method {req.method} {req.path}")
+
+    def _api(self, operation: str, handler: ApiHandler) -> Callable[[Request], Response]:
+        def run(req: Request) -> Response:
+            token = req.header("x-api-token") or req.arg("api_token")
+            with self.lock:
+                user_id = self.tokens.get(token or "")
+                if user_id is None or token in self.revoked or user_id not in self.users:
+                    # The v1 document's 401 example body, plus the common error_info.
+                    return Response(401, {"success": False, "error": "unauthorized access", "errorCode": 401,
+                                          "error_info": pd.ERROR_INFO, "data": None, "additional_data": None})
+                headers, limited = self._rate(token or "", "search" if "search" in operation else "all")
+                if limited is not None:
+                    return limited
+                cost = pd.TOKEN_COST[operation]
+                if self.daily_used + cost > self.daily_budget:
+                    # Budget exhausted: 429 with x-daily-ratelimit-token-remaining: 0, the
+                    # header clients use to tell it from a burst 429 (seen on the live API).
+                    headers["x-daily-ratelimit-token-remaining"] = "0"
+                    return error_response(429, "Daily API token budget exceeded", headers)
+                try:
+                    resp = handler(req, self.users[user_id])
+                except ApiReject as reject:
+                    resp = error_response(reject.status, reject.error, **reject.extra)
+                if resp.status < 400 or resp.status == 404:
+                    self.daily_used += cost
+                headers["x-daily-ratelimit-token-remaining"] = str(max(0, self.daily_budget - self.daily_used))
+                resp.headers.update(headers)
+                return resp
+        return run
+
+    def _rate(self, token: str, bucket: str) -> tuple[dict[str, str], Response | None]:
+        """A fixed 2-second window per token (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)."""
+        limit = self.search_burst_limit if bucket == "search" else self.burst_limit
+        now = time.monotonic()
+        start, count = self._windows.get((token, bucket), (now, 0))
+        if now - start >= self.burst_window:
+            start, count = now, 0
+        reset = max(1, math.ceil(self.burst_window - (now - start)))
+        headers = {"x-ratelimit-limit": str(limit), "x-ratelimit-reset": str(reset),
+                   "x-daily-ratelimit-token-limit": str(self.daily_budget)}
+        if count >= limit:
+            headers["x-ratelimit-remaining"] = "0"
+            headers["x-daily-ratelimit-token-remaining"] = str(max(0, self.daily_budget - self.daily_used))
+            headers["Retry-After"] = str(reset)
+            # The 429 body carries "Request over limit" as its error.
+            return headers, error_response(429, "Request over limit", headers)
+        self._windows[(token, bucket)] = (start, count + 1)
+        headers["x-ratelimit-remaining"] = str(limit - count - 1)
+        return headers, None
+
+    @staticmethod
+    def _ok(data: Any, additional: Any = None) -> Response:
+        body: dict[str, Any] = {"success": True, "data": data}
+        if additional is not None:
+            body["additional_data"] = additional
+        return Response(200, body)
+
+    def _person(self, req: Request) -> dict[str, Any]:
+        person = self._persons.get(int(req.params["id"]))
+        if person is None or person["is_deleted"]:
+            # A deleted person is gone from v2 reads: lists, search and GET by id (404).
+            raise ApiReject(404, "Person not found")
+        return person
+
+    # --- persons ----------------------------------------------------------------------
+
+    def _list_persons(self, req: Request, user: dict[str, Any]) -> Response:
+        pd.check_query(req.query, {"filter_id", "ids", "owner_id", "org_id", "deal_id", "updated_since",
+                                   "updated_until", "sort_by", "sort_direction", "include_fields",
+                                   "custom_fields", "include_option_labels", "include_labels", "limit", "cursor"})
+        items = [p for p in self._persons.values() if not p["is_deleted"]]
+        ids = req.args("ids")
+        if ids:
+            if len(ids) > 100:
+                raise ApiReject(400, "Validation failed: ids: At most 100 ids are allowed")
+            wanted = {pd.int_arg(i, "ids") for i in ids}
+            items = [p for p in items if p["id"] in wanted]
+        for name in ("owner_id", "org_id"):
+            value = pd.int_arg(req.arg(name), name)
+            if value is not None:
+                items = [p for p in items if p[name] == value]
+        if req.arg("updated_since"):
+            since = pd.parse_rfc3339(req.arg("updated_since") or "", "updated_since")
+            items = [p for p in items if p["_update"] >= since]
+        if req.arg("updated_until"):
+            until = pd.parse_rfc3339(req.arg("updated_until") or "", "updated_until")
+            items = [p for p in items if p["_update"] < until]
+        only = self._custom_field_filter(req)
+        return self._paged(req, items, lambda p: self._person_out(p, only))
+
+    def _custom_field_filter(self, req: Request) -> set[str] | None:
+        keys = req.args("custom_fields")
+        if not keys:
+            return None
+        if len(keys) > 15:
+            raise ApiReject(400, "Validation failed: custom_fields: A maximum of 15 keys is allowed")
+        unknown = [k for k in keys if k not in self._custom_fields()]
+        if unknown:
+            raise ApiReject(400, f"Validation failed: custom_fields: Unknown custom field key '{unknown[0]}'")
+        return set(keys)
+
+    def _paged(self, req: Request, items: list[dict[str, Any]], render: Callable[[dict[str, Any]], Any]) -> Response:
+        sort_by = req.arg("sort_by", "id") or "id"
+        direction = req.arg("sort_direction", "asc") or "asc"
+        if sort_by not in ("id", "update_time", "add_time"):
+            raise ApiReject(400, "Validation failed: sort_by: Must be one of id, update_time, add_time")
+        if direction not in ("asc", "desc"):
+            raise ApiReject(400, "Validation failed: sort_direction: Must be one of asc, desc")
+        key = {"id": "id", "update_time": "_update", "add_time": "_add"}[sort_by]
+        page, nxt = pd.page_after(items, key, direction, req.arg("cursor"), pd.limit_arg(req.arg("limit")))
+        return self._ok([render(p) for p in page], {"next_cursor": nxt})
+
+    def _get_person(self, req: Request, user: dict[str, Any]) -> Response:
+        pd.check_query(req.query, {"include_fields", "custom_fields", "include_option_labels", "include_labels"})
+        return self._ok(self._person_out(self._person(req), self._custom_field_filter(req)))
+
+    def _validate_person(self, body: dict[str, Any], creating: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "name" in body or creating:
+            name = body.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise ApiReject(400, "Validation failed: name: Name must be given")
+            out["name"] = name
+        for key in ("owner_id", "org_id", "visible_to"):
+            if key not in body:
+                continue
+            value = body[key]
+            if value is None and key == "org_id":
+                out[key] = None
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ApiReject(400, f"Validation failed: {key}: Must be an integer")
+            if key == "owner_id" and value not in self.users:
+                raise ApiReject(400, f"Validation failed: owner_id: User {value} not found")
+            if key == "org_id" and (value not in self.orgs or self.orgs[value]["is_deleted"]):
+                raise ApiReject(400, f"Validation failed: org_id: Organization {value} not found")
+            if key == "visible_to" and value not in pd.VISIBILITY[self.plan]:
+                allowed = ", ".join(str(v) for v in sorted(pd.VISIBILITY[self.plan]))
+                raise ApiReject(400, f"Validation failed: visible_to: Must be one of {allowed}")
+            out[key] = value
+        if "emails" in body:
+            out["emails"] = pd.check_channels(body["emails"], "emails", pd.EMAIL_LABELS)
+        if "phones" in body:
+            out["phones"] = pd.check_channels(body["phones"], "phones", pd.PHONE_LABELS)
+        if "label_ids" in body:
+            out["label_ids"] = body["label_ids"]
+        if "custom_fields" in body:
+            custom = body["custom_fields"]
+            if not isinstance(custom, dict):
+                raise ApiReject(400, "Validation failed: custom_fields: Must be an object")
+            known = self._custom_fields()
+            out["custom_fields"] = {}
+            for key, value in custom.items():
+                if key not in known:
+                    raise ApiReject(400, f"Validation failed: custom_fields: Unknown custom field key '{key}'")
+                out["custom_fields"][key] = pd.check_custom_value(key, known[key], value)
+        return out
+
+    def _add_person(self, req: Request, user: dict[str, Any]) -> Response:
+        body = pd.check_body_keys(req.json(), pd.PERSON_BODY_KEYS)
+        if not user["is_admin"] and not user["permissions"].get("add_persons", True):
+            raise ApiReject(403, "You do not have permission to add people")
+        fields = self._validate_person(body, creating=True)
+        fields.setdefault("owner_id", user["id"])
+        custom = fields.pop("custom_fields", {})
+        person = self._store_person(fields)
+        person["custom_fields"] = {k: v for k, v in custom.items() if v is not None}
+        return self._ok(self._person_out(person))
+
+    def _update_person(self, req: Request, user: dict[str, Any]) -> Response:
+        body = pd.check_body_keys(req.json(), pd.PERSON_BODY_KEYS)
+        person = self._person(req)
+        fields = self._validate_person(body, creating=False)
+        custom = fields.pop("custom_fields", None)
+        person.update(fields)
+        if "name" in fields:
+            first, _, last = fields["name"].partition(" ")
+            person["first_name"], person["last_name"] = first, last
+        if custom:
+            for key, value in custom.items():
+                if value is None:
+                    person["custom_fields"].pop(key, None)
+                else:
+                    person["custom_fields"][key] = value
+        self._touch(person)
+        return self._ok(self._person_out(person))
+
+    def _delete_person(self, req: Request, user: dict[str, Any]) -> Response:
+        person = self._person(req)
+        person["is_deleted"] = True
+        self._touch(person)
+        return self._ok({"id": person["id"]})
+
+    def _search_args(self, req: Request, allowed_fields: set[str]) -> tuple[str, set[str], bool, int, int]:
+        term = req.arg("term") or ""
+        exact = pd.bool_arg(req.arg("exact_match"), "exact_match")
+        # "Minimum 2 characters (or 1 if using exact_match)" (v2 search `term`).
+        if len(term.strip()) < (1 if exact else 2):
+            raise ApiReject(400, "Validation failed: term: Search term must be at least 2 characters long")
+        fields = set(req.args("fields")) or set(allowed_fields)
+        bad = fields - allowed_fields
+        if bad:
+            raise ApiReject(400, f"Validation failed: fields: Must be one of {', '.join(sorted(allowed_fields))}")
+        limit = pd.limit_arg(req.arg("limit"))
+        offset = 0
+        if req.arg("cursor"):
+            _, offset = pd.decode_cursor(req.arg("cursor") or "", "search", "asc")
+        return term.strip().lower(), fields, exact, limit, offset
+
+    @staticmethod
+    def _matches(term: str, exact: bool, values: list[str]) -> bool:
+        values = [v.lower() for v in values if v]
+        return any(v == term for v in values) if exact else any(term in v for v in values)
+
+    def _search_page(self, hits: list[dict[str, Any]], limit: int, offset: int) -> Response:
+        page = hits[offset:offset + limit]
+        nxt = pd.encode_cursor("search", 0, "asc", offset + limit) if len(hits) > offset + limit else None
+        return self._ok({"items": page}, {"next_cursor": nxt})
+
+    def _search_persons(self, req: Request, user: dict[str, Any]) -> Response:
+        pd.check_query(req.query, {"term", "fields", "exact_match", "organization_id", "include_fields",
+                                   "limit", "cursor"})
+        term, fields, exact, limit, offset = self._search_args(
+            req, {"custom_fields", "email", "notes", "phone", "name"})
+        org_id = pd.int_arg(req.arg("organization_id"), "organization_id")
+        searchable = {k for k, f in self._custom_fields().items() if f["field_type"] in pd.SEARCHABLE_TYPES}
+        hits = []
+        for person in sorted(self._persons.values(), key=lambda p: p["id"]):
+            if person["is_deleted"] or (org_id is not None and person["org_id"] != org_id):
+                continue
+            custom = [pd.searchable_text(person["custom_fields"].get(k)) for k in sorted(searchable)]
+            candidates = {
+                "name": [person["name"]], "email": [e["value"] for e in person["emails"]],
+                "phone": [p["value"] for p in person["phones"]], "custom_fields": custom, "notes": [],
+            }
+            if any(self._matches(term, exact, candidates[f]) for f in fields):
+                org = self.orgs.get(person["org_id"]) if person["org_id"] else None
+                hits.append({"result_score": 1.0 if exact else 0.5, "item": {
+                    "id": person["id"], "type": "person", "name": person["name"],
+                    "phones": candidates["phone"], "emails": candidates["email"],
+                    "visible_to": person["visible_to"], "owner": {"id": person["owner_id"]},
+                    "organization": {"id": org["id"], "name": org["name"], "address": None} if org else None,
+                    "custom_fields": [v for v in custom if v], "notes": [],
+                }})
+        return self._search_page(hits, limit, offset)
+
+    # --- organizations -----------------------------------------------------------------
+
+    def _list_orgs(self, req: Request, user: dict[str, Any]) -> Response:
+        pd.check_query(req.query, {"filter_id", "ids", "owner_id", "updated_since", "updated_until", "sort_by",
+                                   "sort_direction", "include_fields", "custom_fields", "limit", "cursor"})
+        items = [o for o in self.orgs.values() if not o["is_deleted"]]
+        owner = pd.int_arg(req.arg("owner_id"), "owner_id")
+        if owner is not None:
+            items = [o for o in items if o["owner_id"] == owner]
+        if req.args("ids"):
+            wanted = {pd.int_arg(i, "ids") for i in req.args("ids")}
+            items = [o for o in items if o["id"] in wanted]
+        return self._paged(req, items, self._org_out)
+
+    def _get_org(self, req: Request, user: dict[str, Any]) -> Response:
+        org = self.orgs.get(int(req.params["id"]))
+        if org is None or org["is_deleted"]:
+            raise ApiReject(404, "Organization not found")
+        return self._ok(self._org_out(org))
+
+    def _add_org(self, req: Request, user: dict[str, Any]) -> Response:
+        body = pd.check_body_keys(req.json(), pd.ORG_BODY_KEYS)
+        if not user["is_admin"] and not user["permissions"].get("add_organizations", True):
+            raise ApiReject(403, "You do not have permission to add organizations")
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ApiReject(400, "Validation failed: name: Name must be given")
+        visible_to = body.get("visible_to", 3)
+        if visible_to not in pd.VISIBILITY[self.plan]:
+            allowed = ", ".join(str(v) for v in sorted(pd.VISIBILITY[self.plan]))
+            raise ApiReject(400, f"Validation failed: visible_to: Must be one of {allowed}")
+        owner = body.get("owner_id", user["id"])
+        if owner not in self.users:
+            raise ApiReject(400, f"Validation failed: owner_id: User {owner} not found")
+        org = self._store_org({"name": name, "owner_id": owner, "visible_to": visible_to,
+                               "label_ids": body.get("label_ids", [])})
+        return self._ok(self._org_out(org))
+
+    def _search_orgs(self, req: Request, user: dict[str, Any]) -> Response:
+        pd.check_query(req.query, {"term", "fields", "exact_match", "limit", "cursor"})
+        term, fields, exact, limit, offset = self._search_args(req, {"address", "custom_fields", "notes", "name"})
+        hits = [
+            {"result_score": 1.0 if exact else 0.5, "item": {
+                "id": o["id"], "type": "organization", "name": o["name"], "visible_to": o["visible_to"],
+                "owner": {"id": o["owner_id"]}, "custom_fields": [], "notes": [],
+            }}
+            for o in sorted(self.orgs.values(), key=lambda o: o["id"])
+            if not o["is_deleted"] and "name" in fields and self._matches(term, exact, [o["name"]])
+        ]
+        return self._search_page(hits, limit, offset)
