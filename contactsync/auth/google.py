@@ -1,0 +1,161 @@
+"""Google sign-in: the installed-app OAuth flow, and credentials from a stored grant.
+
+Only the grant (client id/secret, refresh token, token URI) is kept — a few
+hundred bytes that fit the OS keyring (DESIGN §11); access tokens are minted
+again from the refresh token on every run.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from google.oauth2.credentials import Credentials
+from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+
+from contactsync.errors import AuthError, UsageError
+
+SCOPES = [
+    "https://www.googleapis.com/auth/contacts",
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+]
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+HOW_TO_CREATE = (
+    "create one in Google Cloud Console > APIs & Services > Credentials > Create credentials > "
+    "OAuth client ID > Application type 'Desktop app', enable the People API, and download its JSON"
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class GoogleGrant:
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    token_uri: str = DEFAULT_TOKEN_URI
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> GoogleGrant:
+        try:
+            data = json.loads(text)
+            return cls(data["client_id"], data["client_secret"], data["refresh_token"],
+                       data.get("token_uri") or DEFAULT_TOKEN_URI)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuthError("the stored Google sign-in is unreadable",
+                            "run `contactsync add-account google <email> --client-secrets client_secret.json`") from exc
+
+
+def _client_config(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"client secrets file {path} does not exist", HOW_TO_CREATE) from exc
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"client secrets file {path} is not readable JSON", HOW_TO_CREATE) from exc
+    section = data.get("installed") if isinstance(data, dict) else None
+    required = ("client_id", "client_secret", "auth_uri", "token_uri")
+    if not isinstance(section, dict) or any(not section.get(key) for key in required):
+        kind = "a Web application client" if isinstance(data, dict) and "web" in data else "not a Desktop OAuth client"
+        raise UsageError(f"client secrets file {path} is {kind}", HOW_TO_CREATE)
+    return data
+
+
+def id_token_email(id_token: str | None) -> str | None:
+    """The `email` claim of an id_token, read without verifying the signature.
+
+    That is safe here: the token comes straight from Google's token endpoint over
+    TLS in response to our own code exchange (OpenID Connect Core §3.1.3.7).
+    """
+    if not id_token:
+        return None
+    try:
+        payload = id_token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    email = data.get("email") if isinstance(data, dict) else None
+    return email if isinstance(email, str) else None
+
+
+@contextlib.contextmanager
+def _loopback_http_allowed(token_uri: str) -> Iterator[None]:
+    # oauthlib refuses plain-http token endpoints; the sandbox emulator serves one
+    # on loopback only, so allow exactly that case and nothing else.
+    loopback = token_uri.startswith("http://") and urlsplit(token_uri).hostname in LOOPBACK_HOSTS
+    previous = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+    if loopback:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+    try:
+        yield
+    finally:
+        if loopback:
+            if previous is None:
+                os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+            else:
+                os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
+def sign_in(client_secrets_file: Path, email: str, open_browser: bool = True,
+            timeout_seconds: int | None = 300) -> GoogleGrant:
+    """Run Google's consent flow in the browser and return the grant for `email`."""
+    config = _client_config(client_secrets_file)
+    installed = config["installed"]
+    flow = InstalledAppFlow.from_client_config(config, scopes=SCOPES)
+    prompt = "Open this URL in a browser signed in as %s to allow contactsync access:\n{url}" % email
+    try:
+        with _loopback_http_allowed(installed["token_uri"]), contextlib.redirect_stdout(sys.stderr):
+            creds = flow.run_local_server(
+                port=0,
+                open_browser=open_browser,
+                login_hint=email,
+                # prompt=consent makes Google return a refresh token even when the
+                # user had granted access before.
+                prompt="consent",
+                access_type="offline",
+                authorization_prompt_message=prompt,
+                timeout_seconds=timeout_seconds,
+            )
+    except (OAuth2Error, WSGITimeoutError, requests.RequestException, OSError, Warning) as exc:
+        # oauthlib raises a bare Warning when Google grants other scopes than asked.
+        raise AuthError(f"Google sign-in for {email} failed: {type(exc).__name__}: {exc}",
+                        "run `contactsync add-account google` again") from exc
+    signed_in = id_token_email(getattr(creds, "id_token", None))
+    if signed_in is None:
+        raise AuthError(f"Google did not say which account signed in (expected {email})",
+                        "run `contactsync add-account google` again")
+    if signed_in.lower() != email.lower():
+        raise UsageError(
+            f"signed in to Google as {signed_in}, but the account being added is {email}",
+            f"sign in as {email}, or run `contactsync add-account google {signed_in}` instead",
+        )
+    if not creds.refresh_token:
+        raise AuthError(f"Google returned no refresh token for {email}",
+                        "remove contactsync's access at https://myaccount.google.com/permissions and sign in again")
+    return GoogleGrant(installed["client_id"], installed["client_secret"], creds.refresh_token,
+                       installed["token_uri"])
+
+
+def credentials(grant: GoogleGrant) -> Credentials:
+    """Credentials that mint access tokens from the grant's refresh token when needed."""
+    return Credentials(
+        token=None,
+        refresh_token=grant.refresh_token,
+        client_id=grant.client_id,
+        client_secret=grant.client_secret,
+        token_uri=grant.token_uri,
+        scopes=SCOPES,
+    )

@@ -1,0 +1,65 @@
+"""Helpers for CLI tests: the sandbox, an in-process runner, the Pipedrive API as a user sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from contactsync.cli import app
+from contactsync.sandbox import launch
+from contactsync.sandbox.browser import register_sandbox_browser
+
+EMAIL = "ann@example.com"
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[launch.Sandbox]:
+    register_sandbox_browser()
+    sandbox = launch.start(tmp_path / "sandbox")
+    yield sandbox
+    sandbox.stop()
+
+
+def cli(*args: str, input: str | None = None) -> Any:
+    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+    return result
+
+
+def setup_account(box: launch.Sandbox) -> None:
+    r = cli("crm", "connect", "--domain", box.domain, "--plan", box.plan, "--base-url", box.pipedrive_url,
+            "--api-token-stdin", input=box.api_token + "\n")
+    assert r.exit_code == 0, r.output
+    r = cli("add-account", "google", EMAIL, "--client-secrets", str(box.client_secrets), "--endpoint", box.google_url)
+    assert r.exit_code == 0, r.output
+
+
+def crm_persons(box: launch.Sandbox) -> dict[str, dict[str, Any]]:
+    """Every person in the Pipedrive emulator, read through its v2 API, by name."""
+    persons: dict[str, dict[str, Any]] = {}
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        resp = requests.get(f"{box.pipedrive_url}/api/v2/persons", params=params,
+                            headers={"x-api-token": box.api_token}, timeout=10)
+        resp.raise_for_status()
+        body = resp.json()
+        for person in body["data"] or []:
+            assert person["name"] not in persons, f"duplicate person {person['name']}"
+            persons[person["name"]] = person
+        cursor = (body.get("additional_data") or {}).get("next_cursor")
+        if not cursor:
+            return persons
+
+
+def google_rn(box: launch.Sandbox, display_name: str) -> str:
+    for rn in list(box.google.people):
+        if any(n.get("displayName") == display_name for n in box.google.person(rn).get("names", [])):
+            return rn
+    raise LookupError(display_name)

@@ -1,0 +1,294 @@
+"""Contract tests of the Google adapter against the People API emulator, over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from google_support import ANN, CLIENTS, EMAIL, JOSE, PRIYA, TARO, Sandbox, sandbox  # noqa: F401
+
+from contactsync.auth.google import GoogleGrant, credentials, id_token_email, sign_in
+from contactsync.errors import AuthError, CursorExpired, StaleVersion, TemporaryError, UsageError
+from contactsync.model import Contact, Email, Phone
+from contactsync.providers.base import ProviderDeletion, ProviderRecord
+from contactsync.providers.google import contact_to_person, person_to_contact
+from contactsync.sandbox.browser import register_sandbox_browser
+from contactsync.sandbox.server import Fault
+
+
+def read_all(feed) -> list:
+    return [change for page in feed.pages() for change in page]
+
+
+# -- mapping ------------------------------------------------------------------------
+
+def test_person_to_contact_maps_labels_and_primary() -> None:
+    contact = person_to_contact({
+        "resourceName": "people/c1", "etag": "%x",
+        "names": [{"displayName": "Ann Smith", "givenName": "Ann", "familyName": "Smith"}],
+        "emailAddresses": [{"value": "a@x.example", "type": "work"},
+                           {"value": "A@Home.example", "type": "custom", "metadata": {"primary": True}}],
+        "phoneNumbers": [{"value": "+1 555", "type": "workMobile"}, {"value": "+1 556", "type": "main"},
+                         {"value": "+1 557", "type": "homeFax"}, {"value": "+1 558", "type": "googleVoice"}],
+        "organizations": [{"name": "Northwind", "title": "Buyer"}],
+    })
+    assert (contact.name, contact.first_name, contact.last_name) == ("Ann Smith", "Ann", "Smith")
+    assert [(e.value, e.label, e.primary) for e in contact.emails] == [
+        ("a@x.example", "work", False), ("a@home.example", "other", True)]
+    assert [p.label for p in contact.phones] == ["mobile", "work", "home", "other"]
+    assert contact.organization == "Northwind"
+
+
+def test_contact_to_person_keeps_unmapped_organization_parts() -> None:
+    contact = Contact(name="Ann B. Smith", first_name="Ann", last_name="Smith",
+                      emails=(Email("a@x.example", "work", True),), phones=(Phone("+1 5", "mobile"),),
+                      organization="Contoso")
+    body = contact_to_person(contact, current={"organizations": [{"name": "Old", "title": "Buyer"}]})
+    assert body["names"] == [{"givenName": "Ann", "familyName": "Smith", "middleName": "B."}]
+    assert body["emailAddresses"] == [{"value": "a@x.example", "type": "work", "metadata": {"sourcePrimary": True}}]
+    assert body["phoneNumbers"] == [{"value": "+1 5", "type": "mobile"}]
+    assert body["organizations"] == [{"name": "Contoso", "title": "Buyer"}]
+    assert "memberships" not in body
+    assert contact_to_person(Contact(name="Acme Desk"), group=CLIENTS)["names"] == [{"unstructuredName": "Acme Desk"}]
+
+
+# -- reads --------------------------------------------------------------------------
+
+def test_groups_flag_my_contacts_as_default(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    groups = {g.id: g for g in provider.groups()}
+    assert groups["contactGroups/myContacts"].is_default
+    assert groups[CLIENTS].name == "Clients" and groups[CLIENTS].member_count == 6
+    assert "contactGroups/all" not in groups and "contactGroups/blocked" not in groups
+    assert provider.default_group().id == "contactGroups/myContacts"
+    provider.check()
+
+
+def test_full_listing_honours_the_group(sandbox: Sandbox) -> None:
+    feed = sandbox.provider(page_size=4).changes(None, CLIENTS)
+    changes = read_all(feed)
+    assert feed.complete and feed.cursor
+    assert all(isinstance(c, ProviderRecord) for c in changes)
+    ids = {c.id for c in changes}
+    assert len(ids) == 6 and ANN in ids and TARO in ids and PRIYA not in ids
+    taro = next(c for c in changes if c.id == TARO)
+    assert taro.contact.name == "山田 太郎" and taro.version == sandbox.emulator.person(TARO)["etag"]
+    nameless = next(c for c in changes if c.id == "people/c1000000000000000006")
+    assert nameless.contact.name == "" and nameless.contact.emails[0].value == "orders@wide-world-importers.example"
+
+
+def test_incremental_reports_edits_deletions_and_group_removals(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    first = provider.changes(None, CLIENTS)
+    read_all(first)
+    emu = sandbox.emulator
+    emu.edit_person(ANN, {"phoneNumbers": [{"value": "+1 415 555 0199", "type": "mobile"}]})
+    emu.delete_person(JOSE)
+    emu.edit_person(TARO, {"memberships": [{"contactGroupMembership": {"contactGroupResourceName": "contactGroups/myContacts"}}]})
+    new = emu.add_person({"names": [{"givenName": "Noor"}], "memberships": [
+        {"contactGroupMembership": {"contactGroupResourceName": CLIENTS}}]})
+    feed = provider.changes(first.cursor, CLIENTS)
+    changes = {c.id: c for c in read_all(feed)}
+    assert not feed.complete and feed.cursor and feed.cursor != first.cursor
+    assert changes[ANN].contact.phones[0].value == "+1 415 555 0199"
+    assert changes[ANN].version == emu.person(ANN)["etag"]
+    assert isinstance(changes[JOSE], ProviderDeletion)
+    assert isinstance(changes[TARO], ProviderDeletion)
+    assert changes[new].contact.name == "Noor"
+    assert set(changes) == {ANN, JOSE, TARO, new}
+    # Nothing changed since: the next incremental read is empty.
+    quiet = provider.changes(feed.cursor, CLIENTS)
+    assert read_all(quiet) == []
+
+
+def test_expired_cursor_raises_cursor_expired(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    feed = provider.changes(None, CLIENTS)
+    read_all(feed)
+    sandbox.emulator.expire_sync_tokens()
+    with pytest.raises(CursorExpired):
+        provider.changes(feed.cursor, CLIENTS)
+    with pytest.raises(CursorExpired):  # a cursor taken with another field mask
+        provider.changes("0000|" + feed.cursor.split("|", 1)[1], CLIENTS)
+    assert len(read_all(provider.changes(None, CLIENTS))) == 6
+
+
+# -- writes -------------------------------------------------------------------------
+
+def test_create_update_delete(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    contact = Contact(name="Zoë Ng", first_name="Zoë", last_name="Ng",
+                      emails=(Email("zoe@ng.example", "work", True),), phones=(Phone("+44 20 5555 0101", "mobile"),),
+                      organization="Ng & Co")
+    created = provider.create(contact, CLIENTS)
+    stored = sandbox.emulator.person(created.id)
+    groups = {m["contactGroupMembership"]["contactGroupResourceName"] for m in stored["memberships"]}
+    assert groups == {"contactGroups/myContacts", CLIENTS}
+    assert created.contact.name == "Zoë Ng" and created.version == stored["etag"]
+    assert stored["phoneNumbers"][0]["type"] == "mobile"
+
+    sandbox.emulator.edit_person(created.id, {"organizations": [{"name": "Ng & Co", "title": "Founder"}]})
+    version = sandbox.emulator.person(created.id)["etag"]
+    changed = Contact(name="Zoë Ng", first_name="Zoë", last_name="Ng", emails=(Email("zoe@new.example", "home"),),
+                      organization="Ng Holdings")
+    updated = provider.update(created.id, changed, version)
+    assert updated.version != version
+    after = sandbox.emulator.person(created.id)
+    assert [e["value"] for e in after["emailAddresses"]] == ["zoe@new.example"]
+    assert "phoneNumbers" not in after
+    assert after["organizations"][0] == {**after["organizations"][0], "name": "Ng Holdings", "title": "Founder"}
+
+    provider.delete(created.id)
+    assert created.id not in sandbox.emulator.people
+    provider.delete(created.id)  # already gone is fine
+
+
+def test_stale_version_raises_stale_version(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    version = sandbox.emulator.person(ANN)["etag"]
+    sandbox.emulator.edit_person(ANN, {"organizations": [{"name": "Moved On Inc"}]})
+    with pytest.raises(StaleVersion):
+        provider.update(ANN, Contact(name="Ann Smith", first_name="Ann", last_name="Smith"), version)
+    assert sandbox.emulator.person(ANN)["organizations"][0]["name"] == "Moved On Inc"
+
+
+def test_create_is_never_retried(sandbox: Sandbox) -> None:
+    provider = sandbox.provider(retries=3)
+    sandbox.emulator.add_fault(Fault(drop=True, path=r"createContact"))
+    with pytest.raises(TemporaryError):
+        provider.create(Contact(name="Once Only"), CLIENTS)
+    assert len(sandbox.emulator.people) == 10  # a retry would have created it
+
+
+# -- auth and faults --------------------------------------------------------------------
+
+def test_revoked_grant_is_an_auth_error_naming_the_fix(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    sandbox.emulator.revoke_grants(EMAIL)
+    with pytest.raises(AuthError) as info:
+        provider.check()
+    assert "add-account google ann@example.com" in info.value.fix
+
+
+def test_expired_access_token_is_refreshed_transparently(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    provider.check()
+    sandbox.emulator.oauth.expire_access_tokens()
+    provider.check()
+    token_calls = [e for e in sandbox.emulator.log if e.path == "/token"]
+    assert len(token_calls) == 2
+    assert [e.status for e in sandbox.emulator.log if e.path.startswith("/v1/")] == [200, 401, 200]
+
+
+def test_persistent_401_is_an_auth_error(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    body = {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                      "status": "UNAUTHENTICATED"}}
+    for _ in range(3):
+        sandbox.emulator.add_fault(Fault(status=401, body=body, path=r"^/v1/"))
+    with pytest.raises(AuthError):
+        provider.groups()
+
+
+def test_missing_scope_is_an_auth_error(sandbox: Sandbox) -> None:
+    grant = sandbox.grant(scope="https://www.googleapis.com/auth/contacts.readonly openid")
+    provider = sandbox.provider(grant)
+    assert len(read_all(provider.changes(None, CLIENTS))) == 6
+    with pytest.raises(AuthError) as info:
+        provider.create(Contact(name="X"), CLIENTS)
+    assert "scope" in info.value.message
+
+
+def test_server_errors_are_retried_then_temporary(sandbox: Sandbox) -> None:
+    provider = sandbox.provider(retries=1)
+    sandbox.emulator.add_fault(Fault(status=500, body={"error": {"code": 500, "status": "INTERNAL"}}, path="/v1/"))
+    assert provider.groups()  # one failure is absorbed by the retry
+    for _ in range(2):
+        sandbox.emulator.add_fault(Fault(status=503, path="/v1/"))
+    with pytest.raises(TemporaryError):
+        provider.groups()
+    for _ in range(2):
+        sandbox.emulator.add_fault(Fault(status=429, path="/v1/people/me/connections"))
+    with pytest.raises(TemporaryError):
+        provider.changes(None, CLIENTS)
+
+
+def test_dropped_connection_is_temporary(sandbox: Sandbox) -> None:
+    provider = sandbox.provider(retries=1)
+    provider.check()
+    for _ in range(2):
+        sandbox.emulator.add_fault(Fault(drop=True, path="/v1/people/me/connections"))
+    with pytest.raises(TemporaryError):
+        provider.changes(None, CLIENTS)
+
+
+# -- sign-in ----------------------------------------------------------------------------
+
+def write_secrets(sandbox: Sandbox, tmp_path: Path) -> Path:
+    path = tmp_path / "client_secret.json"
+    path.write_text(json.dumps(sandbox.emulator.client_config()))
+    return path
+
+
+def test_sign_in_end_to_end_produces_a_working_grant(sandbox: Sandbox, tmp_path: Path) -> None:
+    browser = register_sandbox_browser()
+    grant = sign_in(write_secrets(sandbox, tmp_path), "Ann@Example.com")
+    assert grant.refresh_token in sandbox.emulator.oauth.grants
+    assert grant.token_uri == sandbox.url + "/token"
+    assert any(url.startswith(sandbox.url + "/o/oauth2/auth") for url in browser.visits)
+    restored = GoogleGrant.from_json(grant.to_json())
+    assert restored == grant
+    provider = sandbox.provider(restored)
+    assert provider.signed_in_email() == "Ann@Example.com"
+    creds = credentials(restored)
+    assert creds.refresh_token == grant.refresh_token and creds.token is None
+
+
+def test_sign_in_refuses_another_account(sandbox: Sandbox, tmp_path: Path) -> None:
+    register_sandbox_browser()
+    sandbox.emulator.control({"sign_in_as": "bob@example.com"})
+    with pytest.raises(UsageError) as info:
+        sign_in(write_secrets(sandbox, tmp_path), EMAIL)
+    assert "bob@example.com" in info.value.message and EMAIL in info.value.message
+
+
+def test_sign_in_without_browser_prints_the_url_to_stderr(sandbox: Sandbox, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    browser = register_sandbox_browser()
+
+    class User(io.StringIO):
+        """Reads the printed URL and opens it, as a person would."""
+
+        def write(self, text: str) -> int:
+            match = re.search(r"http://\S+/o/oauth2/auth\S+", text)
+            if match:
+                threading.Thread(target=browser.open, args=(match.group(0),)).start()
+            return super().write(text)
+
+    user = User()
+    monkeypatch.setattr("sys.stderr", user)
+    before = len(browser.visits)
+    grant = sign_in(write_secrets(sandbox, tmp_path), EMAIL, open_browser=False)
+    assert grant.refresh_token in sandbox.emulator.oauth.grants
+    assert "/o/oauth2/auth" in user.getvalue()
+    assert len(browser.visits) == before + 1  # only the "user" opened it
+
+
+def test_sign_in_explains_a_missing_or_wrong_secrets_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as missing:
+        sign_in(tmp_path / "nope.json", EMAIL, open_browser=False)
+    assert "Desktop app" in missing.value.fix
+    web = tmp_path / "web.json"
+    web.write_text(json.dumps({"web": {"client_id": "x"}}))
+    with pytest.raises(UsageError) as wrong:
+        sign_in(web, EMAIL, open_browser=False)
+    assert "Web application" in wrong.value.message
+
+
+def test_id_token_email_reads_the_payload() -> None:
+    assert id_token_email("e30.eyJlbWFpbCI6ImFAYi5jIn0.sig") == "a@b.c"
+    assert id_token_email("garbage") is None and id_token_email(None) is None
