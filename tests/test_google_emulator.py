@@ -41,14 +41,14 @@ def test_connections_page_and_return_sync_token_on_last_page_only(sandbox: Sandb
     token = sandbox.token()
     params = {"personFields": FIELDS, "pageSize": 4, "requestSyncToken": "true"}
     first = sandbox.api("GET", CONNECTIONS, token, params=params).json()
-    assert len(first["connections"]) == 4 and first["totalItems"] == 10 and first["totalPeople"] == 10
+    assert len(first["connections"]) == 4 and first["totalItems"] == 11 and first["totalPeople"] == 11
     assert "nextSyncToken" not in first
     seen = [p["resourceName"] for p in first["connections"]]
     page = first
     while "nextPageToken" in page:
         page = sandbox.api("GET", CONNECTIONS, token, params={**params, "pageToken": page["nextPageToken"]}).json()
         seen += [p["resourceName"] for p in page.get("connections", [])]
-    assert len(set(seen)) == 10
+    assert len(set(seen)) == 11
     assert page["nextSyncToken"]
     person = first["connections"][0]
     assert person["resourceName"].startswith("people/c") and person["etag"]
@@ -152,7 +152,7 @@ def test_contact_groups_list_system_and_user_groups(sandbox: Sandbox) -> None:
                                                          params={"pageSize": 100}).json()["contactGroups"]}
     assert groups["contactGroups/myContacts"]["groupType"] == "SYSTEM_CONTACT_GROUP"
     assert groups["contactGroups/myContacts"]["formattedName"] == "My Contacts"
-    assert groups["contactGroups/myContacts"]["memberCount"] == 10
+    assert groups["contactGroups/myContacts"]["memberCount"] == 11
     assert groups[CLIENTS]["name"] == "Clients"
     assert "memberCount" not in groups["contactGroups/blocked"]  # zero is omitted
 
@@ -163,7 +163,7 @@ def test_batches_enforce_documented_limits(sandbox: Sandbox) -> None:
     response = sandbox.api("POST", "/v1/people:batchCreateContacts", token,
                            json={"contacts": too_many, "readMask": "names"})
     assert response.status_code == 400 and error_of(response)["status"] == "INVALID_ARGUMENT"
-    assert len(sandbox.emulator.people) == 10  # nothing of the batch was written
+    assert len(sandbox.emulator.people) == 11  # nothing of the batch was written
     ok = sandbox.api("POST", "/v1/people:batchCreateContacts", token,
                      json={"contacts": too_many[:2], "readMask": "names"})
     created = [r["person"]["resourceName"] for r in ok.json()["createdPeople"]]
@@ -173,7 +173,7 @@ def test_batches_enforce_documented_limits(sandbox: Sandbox) -> None:
     assert deletes.status_code == 400
     assert sandbox.api("POST", "/v1/people:batchDeleteContacts", token,
                        json={"resourceNames": created}).status_code == 200
-    assert len(sandbox.emulator.people) == 10
+    assert len(sandbox.emulator.people) == 11
 
 
 def test_batch_update_checks_every_etag(sandbox: Sandbox) -> None:

