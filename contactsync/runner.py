@@ -64,6 +64,8 @@ def run_once(
                         store, provider, crm, account, crm_config, options, progress(account) if progress else None
                     )
             except ContactSyncError as exc:
+                if account.email not in exc.message:
+                    exc.message = f"{account.key}: {exc.message}"  # every line names its account
                 result = PassResult(account.key, outcome="failed", full=options.full, error=exc)
                 result.failures = [(f.provider_id, f.reason) for f in store.failures(account.key)]
             report.results.append(result)

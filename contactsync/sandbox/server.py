@@ -77,6 +77,9 @@ class Fault:
     method: str | None = None
     path: str | None = None  # a regular expression searched in the path
     headers: dict[str, str] = field(default_factory=dict)
+    # Process the request first, then delay or drop the answer: the client never
+    # learns that its write happened (a crash or a lost connection after a create).
+    after: bool = False
     seen: int = 0
 
     def matches(self, req: Request) -> bool:
@@ -158,6 +161,13 @@ class Emulator:
         if self.latency:
             time.sleep(self.latency)
         fault = self._take_fault(req)
+        if fault is not None and fault.after:
+            resp = self._route(req)
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                raise DropConnection()
+            return resp
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -165,6 +175,9 @@ class Emulator:
                 raise DropConnection()
             if fault.status is not None:
                 return Response(fault.status, fault.body, dict(fault.headers))
+        return self._route(req)
+
+    def _route(self, req: Request) -> Response:
         for method, pattern, handler in self.routes:
             if method != req.method:
                 continue
