@@ -3,9 +3,13 @@
 Adapters translate an API's resource to a :class:`Contact` and back; the engine
 only ever compares normalised contacts. Labels use Pipedrive's vocabulary
 (``work``, ``home``, ``mobile``, ``other``) so that the CRM side maps one to one.
-Fields beyond name, e-mails, phones and organization (address, IM, job title,
-notes, birthday, photo — DESIGN §7) are added here as new fields with empty
-defaults, so that stored bases of older versions still load.
+Every field has an empty default, so that stored bases of older versions still
+load. Photos are not part of the record (they are bytes, synced one way only):
+a provider hands a photo reference beside the record (`ProviderRecord.photo`).
+
+Birthdays are ISO 8601 strings: ``YYYY-MM-DD``, or ``--MM-DD`` when the year is
+unknown (the RFC 6350 / ISO 8601:2000 form for a date without a year). A year is
+never invented.
 """
 
 from __future__ import annotations
@@ -35,6 +39,35 @@ class Phone:
 
 
 @dataclass(frozen=True)
+class Address:
+    """One postal address. `street` holds the street lines as written (number included)."""
+
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+    label: str = "other"
+
+    def is_empty(self) -> bool:
+        return not any((self.street, self.city, self.region, self.postal_code, self.country))
+
+    def formatted(self) -> str:
+        city_line = " ".join(part for part in (self.postal_code, self.city) if part)
+        parts = [self.street.replace("\n", ", "), city_line, self.region, self.country]
+        return ", ".join(part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class Im:
+    """An instant-messaging handle; `label` is the service (skype, whatsapp, …) lower-cased."""
+
+    value: str
+    label: str = "other"
+    primary: bool = False
+
+
+@dataclass(frozen=True)
 class Contact:
     name: str = ""
     first_name: str = ""
@@ -42,6 +75,12 @@ class Contact:
     emails: tuple[Email, ...] = ()
     phones: tuple[Phone, ...] = ()
     organization: str = ""
+    job_title: str = ""
+    # The primary postal address: the CRM keeps one (DESIGN §7).
+    address: Address | None = None
+    ims: tuple[Im, ...] = ()
+    notes: str = ""
+    birthday: str = ""
     # Set when `name` was derived from an e-mail or phone because the source had none.
     name_derived: bool = field(default=False, compare=False)
 
@@ -66,6 +105,11 @@ class Contact:
             emails=tuple(Email(**e) for e in data.get("emails", ())),
             phones=tuple(Phone(**p) for p in data.get("phones", ())),
             organization=data.get("organization", ""),
+            job_title=data.get("job_title", ""),
+            address=Address(**data["address"]) if data.get("address") else None,
+            ims=tuple(Im(**i) for i in data.get("ims", ())),
+            notes=data.get("notes", ""),
+            birthday=data.get("birthday", ""),
         )
 
 
@@ -97,6 +141,45 @@ def phone_digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit() or ch == "+")
 
 
+_BIRTHDAY = re.compile(r"^(?:(\d{4})|-)-(\d{2})-(\d{2})$")
+
+
+def birthday_parts(value: str) -> tuple[int | None, int, int] | None:
+    """(year or None, month, day) of an ISO birthday, or None when it is not one."""
+    match = _BIRTHDAY.match(value.strip())
+    if not match:
+        return None
+    year = int(match.group(1)) if match.group(1) else None
+    month, day = int(match.group(2)), int(match.group(3))
+    if not (1 <= month <= 12 and 1 <= day <= 31) or year == 0:
+        return None
+    return year, month, day
+
+
+def format_birthday(year: int | None, month: int, day: int) -> str:
+    """The ISO form; a missing (None or 0) year gives ``--MM-DD``."""
+    return f"{year:04d}-{month:02d}-{day:02d}" if year else f"--{month:02d}-{day:02d}"
+
+
+def _multiline(value: str | None) -> str:
+    """Notes keep their line breaks; only trailing spaces and outer blank lines go."""
+    if not value:
+        return ""
+    text = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
+
+
+def _address(address: Address | None) -> Address | None:
+    if address is None:
+        return None
+    street = "\n".join(_text(line) for line in address.street.splitlines() if _text(line))
+    clean = Address(
+        street, _text(address.city), _text(address.region), _text(address.postal_code),
+        _text(address.country), _label(address.label) if address.label != "mobile" else "other",
+    )
+    return None if clean.is_empty() else clean
+
+
 def _one_primary(items: list[Any]) -> tuple[Any, ...]:
     if not items:
         return ()
@@ -125,6 +208,15 @@ def normalise(contact: Contact) -> Contact:
         if value and key not in seen:
             seen.add(key)
             phones.append(Phone(value, _label(phone.label), phone.primary))
+    ims: list[Im] = []
+    seen = set()
+    for im in contact.ims:
+        value, label = _text(im.value), (_text(im.label).lower() or "other")
+        if value and (label, value.lower()) not in seen:
+            seen.add((label, value.lower()))
+            ims.append(Im(value, label, im.primary))
+    birthday = contact.birthday.strip()
+    parts = birthday_parts(birthday) if birthday else None
     first, last = _text(contact.first_name), _text(contact.last_name)
     name = _text(contact.name) or " ".join(part for part in (first, last) if part)
     return Contact(
@@ -134,6 +226,12 @@ def normalise(contact: Contact) -> Contact:
         emails=_one_primary(emails),
         phones=_one_primary(phones),
         organization=_text(contact.organization),
+        job_title=_text(contact.job_title),
+        address=_address(contact.address),
+        ims=_one_primary(ims),
+        notes=_multiline(contact.notes),
+        # A birthday we cannot read is dropped rather than guessed at.
+        birthday=format_birthday(*parts) if parts else "",
         name_derived=contact.name_derived,
     )
 
@@ -158,7 +256,16 @@ def synced_fields(contact: Contact) -> dict[str, Any]:
     data = contact.to_dict()
     data.pop("first_name")
     data.pop("last_name")
+    if data.get("address"):
+        # Pipedrive's address field has no label: comparing it would make every
+        # labelled address look changed on each read back from the CRM.
+        data["address"].pop("label")
     return data
+
+
+def without_notes(contact: Contact) -> Contact:
+    """For providers whose notes are not synced (Outlook.com / Office 365, DESIGN §7)."""
+    return replace(contact, notes="")
 
 
 def content_hash(contact: Contact) -> str:

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 
-from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, PersonWrite
+from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.errors import ApiError, NotFound
 from contactsync.model import Contact
 from contactsync.providers.base import (
@@ -42,10 +42,14 @@ class FakeProvider(Provider):
         self.tick = 0
         self._ids = itertools.count(1)
         self.fail_listing = False
+        self.photos: dict[str, bytes] = {}
+        self.photo_refs: dict[str, str | None] = {}
 
     # -- test controls --
-    def put(self, contact: Contact, id: str | None = None, groups: set[str] | None = None) -> str:
+    def put(self, contact: Contact, id: str | None = None, groups: set[str] | None = None,
+            photo: str | None = None) -> str:
         id = id or f"people/c{next(self._ids)}"
+        self.photo_refs[id] = photo
         self.tick += 1
         self.contacts[id] = (f"v{self.tick}", contact, groups if groups is not None else {"all"})
         self.log.append((self.tick, id, id))
@@ -71,7 +75,7 @@ class FakeProvider(Provider):
             raise ApiError("listing failed", 500)
         if cursor is None:
             records: list[Change] = [
-                ProviderRecord(id, v, c) for id, (v, c, g) in self.contacts.items() if group in g
+                ProviderRecord(id, v, c, self.photo_refs.get(id)) for id, (v, c, g) in self.contacts.items() if group in g
             ]
             return ListFeed(records, True, str(self.tick))
         since = int(cursor)
@@ -83,7 +87,7 @@ class FakeProvider(Provider):
                 out.append(ProviderDeletion(id))
             else:
                 v, c, _ = self.contacts[id]
-                out.append(ProviderRecord(id, v, c))
+                out.append(ProviderRecord(id, v, c, self.photo_refs.get(id)))
         return ListFeed(out, False, str(self.tick))
 
     def create(self, contact: Contact, group: str) -> ProviderRecord:
@@ -94,6 +98,9 @@ class FakeProvider(Provider):
 
     def delete(self, id: str) -> None:
         raise NotImplementedError("one-way fakes do not write to the provider")
+
+    def photo(self, id: str, ref: str) -> bytes | None:
+        return self.photos.get(ref)
 
 
 class FakeCrm(Crm):
@@ -106,6 +113,7 @@ class FakeCrm(Crm):
         self.calls: list[str] = []
         self.fail_create_for: set[str] = set()  # names whose create raises ApiError
         self.crash_after_create = False
+        self.pictures: dict[int, tuple[bytes, str, Crop | None]] = {}
 
     def me(self) -> CrmUser:
         return self.user
@@ -141,7 +149,7 @@ class FakeCrm(Crm):
         if id not in self.persons:
             raise NotFound(f"person {id} not found", 404)
         old = self.persons[id]
-        self.persons[id] = self._person(id, write, old.owner_id, old.version + "'")
+        self.persons[id] = replace(self._person(id, write, old.owner_id, old.version + "'"), has_picture=old.has_picture)
         return self.persons[id]
 
     def delete(self, id: int) -> None:
@@ -150,6 +158,11 @@ class FakeCrm(Crm):
 
     def get(self, id: int) -> CrmPerson | None:
         return self.persons.get(id)
+
+    def set_picture(self, id: int, image: bytes, mime: str, crop: Crop | None) -> None:
+        self.calls.append("set_picture")
+        self.pictures[id] = (image, mime, crop)
+        self.persons[id] = replace(self.persons[id], has_picture=True)
 
     def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
         return iter([p for p in self.persons.values() if owner_id is None or p.owner_id == owner_id])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
-from google_support import ANN, CLIENTS, EMAIL, JOSE, Sandbox, sandbox  # noqa: F401
+from google_support import ANN, CLIENTS, EMAIL, JOSE, OLGA, Sandbox, sandbox  # noqa: F401
+from PIL import Image
 
 CONNECTIONS = "/v1/people/me/connections"
 FIELDS = "names,emailAddresses,memberships,metadata"
@@ -245,3 +248,115 @@ def test_people_me_returns_signed_in_email(sandbox: Sandbox) -> None:
     token = sandbox.token("cy@example.com")
     me = sandbox.api("GET", "/v1/people/me", token, params={"personFields": "emailAddresses"}).json()
     assert me["emailAddresses"][0]["value"] == "cy@example.com"
+
+
+# -- the fields of DESIGN §7 -------------------------------------------------------------
+
+def image_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def test_photos_have_urls_served_without_a_token_and_placeholders_are_default(sandbox: Sandbox) -> None:
+    token = sandbox.token()
+    ann = sandbox.api("GET", f"/v1/{ANN}", token, params={"personFields": "photos"}).json()
+    [photo] = ann["photos"]
+    assert "default" not in photo and photo["metadata"]["primary"] is True
+    # Google's image host needs no Authorization header; Photo.url gives a small
+    # rendition unless `sz` asks for a size, and never enlarges.
+    assert image_size(requests.get(photo["url"], timeout=10).content) == (100, 75)
+    full = requests.get(photo["url"], params={"sz": 1024}, timeout=10)
+    assert full.status_code == 200 and full.headers["Content-Type"] == "image/png"
+    assert image_size(full.content) == (400, 300)
+    assert image_size(sandbox.api("GET", "/photos/" + photo["url"].rsplit("/", 1)[1] + "?sz=200").content) == (200, 150)
+    jose = sandbox.api("GET", f"/v1/{JOSE}", token, params={"personFields": "photos"}).json()["photos"][0]
+    assert image_size(requests.get(jose["url"], params={"sz": 1024}, timeout=10).content) == (256, 256)
+    olga = sandbox.api("GET", f"/v1/{OLGA}", token, params={"personFields": "photos,names"}).json()
+    assert olga["photos"][0]["default"] is True
+    assert requests.get(olga["photos"][0]["url"], timeout=10).headers["Content-Type"] == "image/png"
+    assert requests.get(sandbox.url + "/photos/unknown-token", timeout=10).status_code == 404
+
+
+def test_update_contact_photo_replaces_the_url(sandbox: Sandbox) -> None:
+    token = sandbox.token()
+    before = sandbox.emulator.person(OLGA)
+    png = io.BytesIO()
+    Image.new("RGB", (300, 200), (1, 2, 3)).save(png, format="PNG")
+    response = sandbox.api("PATCH", f"/v1/{OLGA}:updateContactPhoto", token,
+                           json={"photoBytes": base64.b64encode(png.getvalue()).decode(), "personFields": "photos"})
+    assert response.status_code == 200
+    photo = response.json()["person"]["photos"][0]
+    assert "default" not in photo
+    assert image_size(requests.get(photo["url"], params={"sz": 999}, timeout=10).content) == (300, 200)
+    assert sandbox.emulator.person(OLGA)["etag"] != before["etag"]
+    bad = sandbox.api("PATCH", f"/v1/{OLGA}:updateContactPhoto", token, json={"photoBytes": "bm90IGFuIGltYWdl"})
+    assert bad.status_code == 400
+    deleted = sandbox.api("DELETE", f"/v1/{OLGA}:deleteContactPhoto", token, params={"personFields": "photos"})
+    assert deleted.json()["person"]["photos"][0]["default"] is True
+    assert requests.get(photo["url"], timeout=10).status_code == 404
+
+
+def test_update_contact_rejects_photos_in_the_mask(sandbox: Sandbox) -> None:
+    token = sandbox.token()
+    current = sandbox.emulator.person(ANN)
+    response = sandbox.api("PATCH", f"/v1/{ANN}:updateContact", token,
+                           params={"updatePersonFields": "names,photos"},
+                           json={"etag": current["etag"], "names": [{"givenName": "Ann"}],
+                                 "photos": [{"url": "https://lh3.example/x"}]})
+    assert response.status_code == 400
+    assert 'mask path: "photos"' in error_of(response)["message"]
+    assert sandbox.emulator.person(ANN)["etag"] == current["etag"]
+    # Sent with an accepted mask, `photos` is output only and ignored.
+    ok = sandbox.api("PATCH", f"/v1/{ANN}:updateContact", token, params={"updatePersonFields": "names"},
+                     json={"etag": current["etag"], "names": [{"givenName": "Ann"}],
+                           "photos": [{"url": "https://lh3.example/x"}]})
+    assert ok.status_code == 200
+    assert sandbox.emulator.person(ANN)["photos"][0]["url"] == current["photos"][0]["url"]
+
+
+@pytest.mark.parametrize("field", ["biographies", "birthdays"])
+def test_singleton_biographies_and_birthdays(sandbox: Sandbox, field: str) -> None:
+    token = sandbox.token()
+    two = {"biographies": [{"value": "a"}, {"value": "b"}],
+           "birthdays": [{"date": {"month": 1, "day": 2}}, {"date": {"month": 3, "day": 4}}]}[field]
+    created = sandbox.api("POST", "/v1/people:createContact", token, json={field: two})
+    assert created.status_code == 400
+    assert error_of(created)["message"] == f"Cannot have more than one person.{field} per source."
+    current = sandbox.emulator.person(ANN)
+    updated = sandbox.api("PATCH", f"/v1/{ANN}:updateContact", token, params={"updatePersonFields": field},
+                          json={"etag": current["etag"], field: two})
+    assert updated.status_code == 400
+    assert sandbox.emulator.person(ANN)[field] == current[field]
+
+
+def test_new_fields_are_stored_and_rendered_as_google_does(sandbox: Sandbox) -> None:
+    token = sandbox.token()
+    response = sandbox.api("POST", "/v1/people:createContact", token, params={
+        "personFields": "addresses,imClients,biographies,birthdays"}, json={
+        "addresses": [{"streetAddress": "Kungsgatan 1", "postalCode": "111 43", "city": "Stockholm",
+                       "country": "Sverige", "type": "home"}],
+        "imClients": [{"username": "sven", "protocol": "googleTalk"}, {"username": "s", "protocol": "Signal"}],
+        "biographies": [{"value": "Hej 👋"}],
+        "birthdays": [{"date": {"year": 0, "month": 6, "day": 6}}],
+    })
+    assert response.status_code == 200
+    person = response.json()
+    address = person["addresses"][0]
+    assert address["formattedValue"] == "Kungsgatan 1\n111 43 Stockholm\nSverige"
+    assert address["formattedType"] == "Home" and address["metadata"]["primary"] is True
+    assert [i["formattedProtocol"] for i in person["imClients"]] == ["Google Talk", "Signal"]
+    assert person["biographies"][0]["contentType"] == "TEXT_PLAIN"
+    assert person["birthdays"][0]["date"] == {"month": 6, "day": 6}  # proto3 omits the zero year
+    assert set(person) == {"resourceName", "etag", "addresses", "imClients", "biographies", "birthdays"}
+    bad = sandbox.api("POST", "/v1/people:createContact", token,
+                      json={"birthdays": [{"date": {"month": 13, "day": 1}}]})
+    assert bad.status_code == 400
+
+
+def test_seed_conventions_expand(sandbox: Sandbox) -> None:
+    olga = sandbox.emulator.person(OLGA)
+    assert len(olga["biographies"][0]["value"]) == 12_500
+    assert "sandbox:" not in json.dumps(olga)
+    ann = sandbox.emulator.person(ANN)
+    assert len(ann["addresses"]) == 2 and ann["addresses"][0]["metadata"]["primary"] is True
+    assert ann["photos"][0]["url"].startswith(sandbox.url + "/photos/")

@@ -10,6 +10,7 @@ from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, crm, emulator, server  
 
 from contactsync.crm.base import STAMP_FIELD, PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm
+from contactsync.crm.pipedrive_fields import PERSON_FIELDS
 from contactsync.errors import AuthError, NotFound, PermissionDenied, TemporaryError
 from contactsync.http import TokenBucket
 from contactsync.model import Contact, Email, Phone, normalise, synced_fields
@@ -90,7 +91,8 @@ def test_ensure_fields_twice_creates_once(crm, emulator, server):  # noqa: F811
     second = PipedriveCrm(server.url, ADMIN_TOKEN).ensure_fields({})
     third = crm.ensure_fields(first)
     assert first == second == third and len(first[STAMP_FIELD]) == 40
-    assert len(posts(emulator, "/v1/personFields")) == 1
+    assert sorted(first) == sorted(PERSON_FIELDS)
+    assert len(posts(emulator, "/v1/personFields")) == len(PERSON_FIELDS)
     assert_log_valid(emulator)
 
 

@@ -176,3 +176,16 @@ def test_http_controls(server, emulator):  # noqa: F811
     assert call(server, "GET", "/api/v2/persons/2").status_code == 200
     assert call(server, "GET", "/api/v2/persons/2").status_code == 429
     assert_log_valid(emulator)
+
+
+def test_validator_checks_multipart_picture_uploads():
+    form = "multipart/form-data; boundary=x"
+    picture = {"id": 1, "item_type": "person", "item_id": 1, "active_flag": True, "add_time": "2020-09-08 08:17:52",
+               "update_time": "2020-09-08 08:17:52", "added_by_user_id": 1, "pictures": {"128": "u", "512": "u"}}
+    ok = {"success": True, "data": picture}
+    upload = {"file": "<10 bytes image/png>", "crop_x": "5", "crop_y": "0", "crop_width": "9", "crop_height": "9"}
+    assert validate_exchange("POST", "/v1/persons/1/picture", {}, upload, 200, ok, form) == []
+    assert validate_exchange("POST", "/v1/persons/1/picture", {}, {**upload, "crop_x": "left"}, 200, ok, form)
+    assert validate_exchange("POST", "/v1/persons/1/picture", {}, {"crop_x": "5"}, 200, ok, form)
+    assert validate_exchange("POST", "/v1/persons/1/picture", {}, upload, 200,
+                             {"success": True, "data": {"id": "1"}}, form)

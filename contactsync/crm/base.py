@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from contactsync.model import Contact
 
@@ -31,6 +32,7 @@ class CrmPerson:
     contact: Contact
     stamp: str | None = None
     org_id: int | None = None
+    has_picture: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,21 @@ class PersonWrite:
     extra_fields: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Crop:
+    """A square region of an image, in pixels from its top-left corner."""
+
+    x: int
+    y: int
+    size: int
+
+
 class Crm(ABC):
     """A connected CRM company, authenticated as one user."""
+
+    # The CRM's documented maximum length of each text field of `Contact`; the
+    # engine cuts longer values there (and only there) and records the cut.
+    text_limits: ClassVar[dict[str, int]] = {}
 
     @abstractmethod
     def me(self) -> CrmUser:
@@ -79,6 +94,10 @@ class Crm(ABC):
     @abstractmethod
     def delete(self, id: int) -> None:
         """Delete a person; one already gone is not an error."""
+
+    @abstractmethod
+    def set_picture(self, id: int, image: bytes, mime: str, crop: Crop | None) -> None:
+        """Upload a person's picture (GIF/JPEG/PNG `mime`), cropped to `crop` by the CRM when given."""
 
     @abstractmethod
     def get(self, id: int) -> CrmPerson | None:

@@ -1,4 +1,4 @@
-"""The Pipedrive adapter: persons and organizations on API v2, fields and users on v1.
+"""The Pipedrive adapter: persons and organizations on API v2; fields, users and pictures on v1.
 
 Every request goes through :func:`contactsync.http.make_session` with the token in
 the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
@@ -12,17 +12,12 @@ from typing import Any
 
 import requests
 
-from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, PersonWrite
+from contactsync.crm import pipedrive_fields as fields
+from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
+from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
 from contactsync.http import TokenBucket, make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, with_name
-
-# The custom person fields we need: name -> Pipedrive field type. Adding a synced
-# field (DESIGN §7) is one line here, e.g. "Postal address": "address",
-# "Instant messenger": "varchar", "Notes": "text", "Birthday": "date", "Job title": "varchar".
-PERSON_FIELDS: dict[str, str] = {
-    STAMP_FIELD: "varchar",
-}
 
 # GET /v1/users/{id}/permissions keys we rely on -> the names Pipedrive's UI uses.
 # The published v1 document lists no key for adding persons or organizations; those
@@ -36,6 +31,9 @@ PERMISSION_NAMES = {
 # Pipedrive e-mails are labelled work/home/other; phones also have mobile.
 EMAIL_LABELS = ("work", "home", "other")
 PERMISSION_FIX = "ask a Pipedrive admin to grant it in Company settings > Permission sets"
+# The 403 `code` of a plan's custom field cap (pipedrive.readme.io/docs/core-api-concepts-responses).
+FIELD_LIMIT_CODE = "feature_capping_custom_fields_limit"
+PICTURE_TYPES = {"image/gif": "gif", "image/jpeg": "jpg", "image/png": "png"}
 DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API token"
 MAX_RATE_RETRIES = 4
 MAX_RATE_WAIT = 60.0
@@ -43,6 +41,8 @@ MAX_RATE_WAIT = 60.0
 
 class PipedriveCrm(Crm):
     """One Pipedrive company, authenticated with one user's API token."""
+
+    text_limits = TEXT_LIMITS
 
     def __init__(self, base_url: str, api_token: str, *, session: requests.Session | None = None,
                  limiter: TokenBucket | None = None, field_keys: dict[str, str] | None = None,
@@ -68,13 +68,15 @@ class PipedriveCrm(Crm):
     # --- HTTP -------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-                 body: dict[str, Any] | None = None) -> requests.Response:
+                 body: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
+                 form: dict[str, Any] | None = None) -> requests.Response:
         """One API call; retries only 429s (an unprocessed request), raises our errors."""
         for attempt in range(MAX_RATE_RETRIES + 1):
             if self.limiter is not None:
                 self.limiter.acquire()
             try:
                 resp = self.session.request(method, self.base_url + path, params=params, json=body,
+                                            files=files, data=form,
                                             headers={"x-api-token": self._token, "Accept": "application/json"})
             except requests.Timeout:
                 raise TemporaryError(f"Pipedrive did not answer in time while trying to {what}",
@@ -110,6 +112,9 @@ class PipedriveCrm(Crm):
         error = _error_text(resp)
         if status == 401:
             raise AuthError("Pipedrive refused the API token", fix=self.reconnect_hint)
+        if status == 403 and _error_code(resp) == FIELD_LIMIT_CODE:
+            raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
+                                    fix="delete unused custom fields or upgrade the Pipedrive plan")
         if status == 403:
             raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
         if status == 404:
@@ -150,30 +155,42 @@ class PipedriveCrm(Crm):
             start = pagination.get("next_start", start + 500)
 
     def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
-        fields = list(self._person_fields())
-        by_key = {f["key"]: f for f in fields}
+        """Find each field by name, else create it. The list is read afresh on every
+        call, so a field another account or user of the company created since is
+        found, not created twice; a `known` key counts only while it still exists."""
+        existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
+        by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
         for name, field_type in PERSON_FIELDS.items():
             key = known.get(name)
-            if key in by_key and by_key[key].get("name") == name:
+            if key in by_key and by_key[key].get("name") == name and by_key[key].get("field_type") == field_type:
                 result[name] = key
                 continue
-            same_name = [f for f in fields if f.get("name") == name and f.get("edit_flag", True)]
-            if same_name:
-                result[name] = min(same_name, key=lambda f: f.get("id") or 0)["key"]
+            same = [f for f in existing if f.get("name") == name and f.get("field_type") == field_type]
+            if same:
+                # Two made at once by racing setups: everyone settles on the oldest.
+                result[name] = min(same, key=lambda f: f.get("id") or 0)["key"]
                 continue
-            try:
-                created = self._json("POST", "/v1/personFields", f"create the custom field '{name}'",
-                                     body={"name": name, "field_type": field_type})["data"]
-            except PermissionDenied as exc:
-                raise PermissionDenied(
-                    f"Pipedrive refused to create the custom person field '{name}' "
-                    f"(custom field limit reached, or no permission to add custom fields): {exc.message}",
-                    fix="free a custom field slot or ask an admin to create the field, then run again",
-                ) from None
-            result[name] = created["key"]
+            result[name] = self._create_field(name, field_type)
         self.field_keys.update(result)
         return result
+
+    def _create_field(self, name: str, field_type: str) -> str:
+        what = f"create the custom person field '{name}'"
+        try:
+            return self._json("POST", "/v1/personFields", what, body={"name": name, "field_type": field_type})["data"]["key"]
+        except FieldLimitReached:
+            raise PermissionDenied(
+                f"Pipedrive's custom field limit of this plan is reached: could not create the person field '{name}'",
+                fix=f"delete unused custom fields, upgrade the plan, or have an admin create a {field_type} "
+                    f"person field named '{name}', then run again",
+            ) from None
+        except PermissionDenied:
+            raise PermissionDenied(
+                f"Pipedrive refused to create the custom person field '{name}' (no permission to add custom fields)",
+                fix=f"ask a Pipedrive admin to create a {field_type} person field named '{name}' or to grant "
+                    "'Add custom fields' in Company settings > Permission sets, then run again",
+            ) from None
 
     # --- organizations ----------------------------------------------------------------
 
@@ -232,7 +249,10 @@ class PipedriveCrm(Crm):
             body["owner_id"] = write.owner_id
         if write.visible_to is not None:
             body["visible_to"] = write.visible_to
-        custom: dict[str, Any] = {}
+        try:
+            custom: dict[str, Any] = fields.custom_values(contact, self.field_keys, creating)
+        except KeyError as missing:
+            raise ApiError(f"The custom field {missing} is unknown; call ensure_fields() first") from None
         if write.stamp is not None:
             if not self.stamp_key:
                 raise ApiError(f"The '{STAMP_FIELD}' field key is unknown; call ensure_fields() first")
@@ -256,11 +276,13 @@ class PipedriveCrm(Crm):
             phones=tuple(Phone(p["value"], p.get("label") or "other", bool(p.get("primary")))
                          for p in data.get("phones") or []),
             organization=self._org_name(data.get("org_id")),
+            **fields.contact_fields(data.get("custom_fields") or {}, self.field_keys),
         )
         custom = data.get("custom_fields") or {}
         stamp = custom.get(self.stamp_key) if self.stamp_key else None
         return CrmPerson(id=data["id"], version=data.get("update_time") or "", owner_id=data.get("owner_id"),
-                         contact=contact, stamp=stamp, org_id=data.get("org_id"))
+                         contact=contact, stamp=stamp, org_id=data.get("org_id"),
+                         has_picture=bool(data.get("picture_id")))
 
     def create(self, write: PersonWrite) -> CrmPerson:
         data = self._json("POST", "/api/v2/persons", "add a person", body=self._payload(write, True))["data"]
@@ -276,6 +298,17 @@ class PipedriveCrm(Crm):
             self._request("DELETE", f"/api/v2/persons/{id}", f"delete person {id}")
         except NotFound:
             pass  # already deleted: the goal is reached
+
+    def set_picture(self, id: int, image: bytes, mime: str, crop: Crop | None) -> None:
+        """POST /v1/persons/{id}/picture (v1: v2 has no picture endpoint), multipart/form-data."""
+        if mime not in PICTURE_TYPES:
+            raise ApiError(f"Pipedrive takes GIF, JPEG or PNG pictures, not {mime}")
+        form = None
+        if crop is not None:
+            form = {"crop_x": str(crop.x), "crop_y": str(crop.y),
+                    "crop_width": str(crop.size), "crop_height": str(crop.size)}
+        files = {"file": (f"picture.{PICTURE_TYPES[mime]}", image, mime)}
+        self._request("POST", f"/v1/persons/{id}/picture", f"add the picture of person {id}", files=files, form=form)
 
     def get(self, id: int) -> CrmPerson | None:
         try:
@@ -338,6 +371,18 @@ def _float(value: str | None, default: float) -> float:
         return float(value) if value is not None else default
     except ValueError:
         return default
+
+
+class FieldLimitReached(PermissionDenied):
+    """The company's plan allows no more custom fields."""
+
+
+def _error_code(resp: requests.Response) -> str | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 def _error_text(resp: requests.Response) -> str:

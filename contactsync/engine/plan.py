@@ -6,10 +6,11 @@ complete listing, the links that were not seen; `apply.py` executes what it retu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
-from contactsync.model import Contact, content_hash, normalise, normalise_email, with_name
+from contactsync.model import Contact, content_hash, normalise, normalise_email, with_name, without_notes
 from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link
 
@@ -22,6 +23,8 @@ class CreatePerson:
     stamp: str
     # True when an earlier create may have happened (a pending link): look the stamp up first.
     recover: bool = False
+    photo: str | None = None
+    cuts: tuple[str, ...] = ()
     kind: str = "create"
 
 
@@ -35,6 +38,8 @@ class AdoptPerson:
     stamp: str
     crm_id: int
     reason: str
+    photo: str | None = None
+    cuts: tuple[str, ...] = ()
     kind: str = "adopt"
 
 
@@ -45,6 +50,8 @@ class UpdatePerson:
     contact: Contact
     stamp: str
     crm_id: int
+    photo: str | None = None
+    cuts: tuple[str, ...] = ()
     kind: str = "update"
 
 
@@ -120,6 +127,42 @@ class AdoptionIndex:
         return None, ""
 
 
+@dataclass(frozen=True)
+class Policy:
+    """What the provider and the CRM allow: notes synced or not, text length limits."""
+
+    syncs_notes: bool = True
+    text_limits: Mapping[str, int] = field(default_factory=dict)
+
+
+_TEXT_FIELDS = ("name", "organization", "job_title", "notes")
+
+
+def fit(contact: Contact, policy: Policy) -> tuple[Contact, tuple[str, ...]]:
+    """Apply the policy: drop unsynced notes, cut text at the CRM's documented limits.
+
+    Returns the contact and a description of every cut, for the event log.
+    """
+    if not policy.syncs_notes and contact.notes:
+        contact = without_notes(contact)
+    cuts: list[str] = []
+    changes: dict[str, str] = {}
+    for name in _TEXT_FIELDS:
+        limit = policy.text_limits.get(name)
+        value: str = getattr(contact, name)
+        if limit and len(value) > limit:
+            changes[name] = value[:limit]
+            cuts.append(f"{name} cut from {len(value)} to {limit} characters (the CRM's limit)")
+    return (replace(contact, **changes) if changes else contact), tuple(cuts)
+
+
+def record_hash(contact: Contact, photo: str | None) -> str:
+    """The hash stored with a link: the synced fields and which photo the contact has."""
+    if photo is None:
+        return content_hash(contact)
+    return content_hash(contact) + ":" + hashlib.sha256(photo.encode("utf-8")).hexdigest()[:16]
+
+
 def make_stamp(provider: str, account_email: str, provider_id: str) -> str:
     return f"{provider}:{account_email.lower()}:{provider_id}"
 
@@ -136,6 +179,7 @@ def plan_changes(
     changes: Iterable[Change],
     links: dict[str, Link],
     adoption: AdoptionIndex | None = None,
+    policy: Policy = Policy(),
 ) -> list[Action]:
     """Plan one page of provider changes against the links of those contacts."""
     latest: dict[str, Change] = {}
@@ -148,7 +192,7 @@ def plan_changes(
         if isinstance(change, ProviderDeletion):
             actions.extend(_plan_deletion(link))
             continue
-        actions.extend(_plan_upsert(provider, account_email, change, link, adoption))
+        actions.extend(_plan_upsert(provider, account_email, change, link, adoption, policy))
     return actions
 
 
@@ -161,28 +205,35 @@ def _plan_deletion(link: Link | None) -> list[Action]:
 
 
 def _plan_upsert(
-    provider: str, account_email: str, record: ProviderRecord, link: Link | None, adoption: AdoptionIndex | None
+    provider: str,
+    account_email: str,
+    record: ProviderRecord,
+    link: Link | None,
+    adoption: AdoptionIndex | None,
+    policy: Policy,
 ) -> list[Action]:
     if link is not None and link.state == "tombstone":
         # Deleted in the CRM during one-way sync: never re-created (DESIGN §5).
         return [RecordVersion(record.id, record.version)] if record.version != link.provider_version else []
     if link is not None and link.state == "linked" and link.provider_version == record.version:
         return []  # a replayed or duplicate change entry
-    contact = prepare(record.contact)
-    if contact is None:
+    named = prepare(record.contact)
+    if named is None:
         return [SkipContact(record.id, "has no name, e-mail, phone or organization to name a person by", record)]
+    contact, cuts = fit(named, policy)
+    photo = record.photo
     stamp = link.stamp if link is not None else make_stamp(provider, account_email, record.id)
     if link is None:
         if adoption is not None:
             crm_id, reason = adoption.match(stamp, contact)
             if crm_id is not None:
-                return [AdoptPerson(record.id, record.version, contact, stamp, crm_id, reason)]
-        return [CreatePerson(record.id, record.version, contact, stamp)]
+                return [AdoptPerson(record.id, record.version, contact, stamp, crm_id, reason, photo, cuts)]
+        return [CreatePerson(record.id, record.version, contact, stamp, photo=photo, cuts=cuts)]
     if link.state == "pending" or link.crm_id is None:
-        return [CreatePerson(record.id, record.version, contact, stamp, recover=True)]
-    if link.hash == content_hash(contact):
+        return [CreatePerson(record.id, record.version, contact, stamp, recover=True, photo=photo, cuts=cuts)]
+    if link.hash == record_hash(contact, photo):
         return [RecordVersion(record.id, record.version)]
-    return [UpdatePerson(record.id, record.version, contact, stamp, link.crm_id)]
+    return [UpdatePerson(record.id, record.version, contact, stamp, link.crm_id, photo, cuts)]
 
 
 def plan_missing(links: Iterable[Link], seen: set[str]) -> list[Action]:

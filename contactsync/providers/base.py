@@ -26,6 +26,9 @@ class ProviderRecord:
     id: str
     version: str
     contact: Contact
+    # An opaque reference to the contact's own photo (never a generated placeholder),
+    # handed back to `Provider.photo`; None when the contact has no photo.
+    photo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,7 @@ class Provider(ABC):
     @abstractmethod
     def delete(self, id: str) -> None:
         """Delete a contact; a contact already gone is not an error."""
+
+    @abstractmethod
+    def photo(self, id: str, ref: str) -> bytes | None:
+        """The bytes of the photo `ref` of contact `id`; None when it is gone."""

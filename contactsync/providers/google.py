@@ -19,118 +19,31 @@ from googleapiclient.errors import HttpError
 from contactsync.auth.google import GoogleGrant, credentials
 from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, StaleVersion, TemporaryError
 from contactsync.http import TIMEOUT, make_session
-from contactsync.model import Contact, Email, Phone, normalise
+from contactsync.model import Contact
 from contactsync.providers.base import (
     Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord,
+)
+from contactsync.providers.google_mapping import (
+    MERGE_FIELDS, READ_FIELDS, WRITE_FIELDS, is_primary, contact_to_person, person_to_contact, photo_url,
 )
 
 DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "people.v1.json"
 MY_CONTACTS = "contactGroups/myContacts"
-# The fields the mapping reads, plus memberships (group filter) and metadata (deletions).
-READ_FIELDS = "names,emailAddresses,phoneNumbers,organizations,memberships,metadata"
-WRITE_FIELDS = "names,emailAddresses,phoneNumbers,organizations"
 # "When the sync_token is specified, all other request parameters must match the
 # first call" (people.connections.list): a cursor remembers the field mask it was
 # taken with, so a release that reads more fields falls back to one full listing.
 CURSOR_KEY = hashlib.sha1(READ_FIELDS.encode()).hexdigest()[:8]
 PAGE_SIZE = 1000  # the documented maximum of people.connections.list
+# Photo.url serves a small rendition unless asked for a size: "You can change the
+# desired size by appending a query parameter sz={size}" (people.v1 Photo.url).
+PHOTO_SIZE = 1024
 
-# Google phone types (PhoneNumber.type) -> Pipedrive labels.
-PHONE_LABELS = {
-    "mobile": "mobile", "workMobile": "mobile", "home": "home", "homeFax": "home",
-    "work": "work", "workFax": "work", "main": "work", "workPager": "work",
-}
-EMAIL_TYPES = {"home", "work", "other"}  # EmailAddress.type predefined values
-
-
-# -- mapping -------------------------------------------------------------------
-
-def _primary(item: dict[str, Any]) -> bool:
-    meta = item.get("metadata") or {}
-    return bool(meta.get("primary") or meta.get("sourcePrimary"))
-
-
-def person_to_contact(person: dict[str, Any]) -> Contact:
-    """The mapped fields of a People API Person, normalised."""
-    name = (person.get("names") or [{}])[0]
-    emails = tuple(
-        Email(e["value"], e.get("type") if e.get("type") in EMAIL_TYPES else "other", _primary(e))
-        for e in person.get("emailAddresses") or [] if e.get("value")
-    )
-    phones = tuple(
-        Phone(p["value"], PHONE_LABELS.get(p.get("type", ""), "other"), _primary(p))
-        for p in person.get("phoneNumbers") or [] if p.get("value")
-    )
-    organization = (person.get("organizations") or [{}])[0].get("name", "")
-    return normalise(Contact(
-        name=name.get("displayName") or name.get("unstructuredName") or "",
-        first_name=name.get("givenName", ""),
-        last_name=name.get("familyName", ""),
-        emails=emails,
-        phones=phones,
-        organization=organization,
-    ))
-
-
-def _name(contact: Contact) -> dict[str, Any] | None:
-    first, last, full = contact.first_name.strip(), contact.last_name.strip(), contact.name.strip()
-    if not (first or last):
-        # The service parses a free-form name into given/family itself.
-        return {"unstructuredName": full} if full else None
-    parts: dict[str, Any] = {}
-    if first:
-        parts["givenName"] = first
-    if last:
-        parts["familyName"] = last
-    # displayName is output only (derived from the parts); keep a middle part of
-    # the full name so that "Ann B. Smith" does not come back as "Ann Smith".
-    if full and first and last and full.startswith(first + " ") and full.endswith(" " + last):
-        middle = full[len(first):len(full) - len(last)].strip()
-        if middle:
-            parts["middleName"] = middle
-    return parts
-
-
-def contact_to_person(contact: Contact, group: str | None = None,
-                      current: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The People API body for the mapped fields (and, on create, the group membership).
-
-    `current` is the stored person on update: the parts of an organization we do
-    not map (title, department, ...) are kept instead of being wiped.
-    """
-    name = _name(contact)
-    person: dict[str, Any] = {
-        "names": [name] if name else [],
-        "emailAddresses": [
-            {"value": e.value, "type": e.label if e.label in EMAIL_TYPES else "other",
-             **({"metadata": {"sourcePrimary": True}} if e.primary else {})}
-            for e in contact.emails
-        ],
-        "phoneNumbers": [
-            {"value": p.value, "type": p.label, **({"metadata": {"sourcePrimary": True}} if p.primary else {})}
-            for p in contact.phones
-        ],
-    }
-    organizations = [dict(o) for o in (current or {}).get("organizations") or []]
-    for org in organizations:
-        org.pop("metadata", None)
-        org.pop("formattedType", None)
-    if contact.organization:
-        if organizations:
-            organizations[0]["name"] = contact.organization
-        else:
-            organizations = [{"name": contact.organization}]
-    elif organizations:
-        organizations[0].pop("name", None)
-        organizations = [o for o in organizations if any(v for v in o.values())]
-    person["organizations"] = organizations
-    if group:
-        person["memberships"] = [{"contactGroupMembership": {"contactGroupResourceName": group}}]
-    return person
+__all__ = ["GoogleProvider", "contact_to_person", "person_to_contact", "photo_url"]
 
 
 def _record(person: dict[str, Any]) -> ProviderRecord:
-    return ProviderRecord(person["resourceName"], person.get("etag", ""), person_to_contact(person))
+    return ProviderRecord(person["resourceName"], person.get("etag", ""), person_to_contact(person),
+                          photo_url(person))
 
 
 def _groups_of(person: dict[str, Any]) -> set[str]:
@@ -250,6 +163,8 @@ class GoogleProvider(Provider):
         document = DISCOVERY.read_text(encoding="utf-8")
         options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
         self.service = build_from_document(document, http=http, client_options=options)
+        # Photo URLs are plain https URLs on Google's image host: no Authorization header.
+        self.photo_session = make_session(retries=retries)
 
     @property
     def fix(self) -> str:
@@ -303,7 +218,7 @@ class GoogleProvider(Provider):
         me = self.execute(self.service.people().get(resourceName="people/me", personFields="emailAddresses"),
                           retry=True)
         emails = me.get("emailAddresses") or []
-        chosen = next((e for e in emails if _primary(e)), emails[0] if emails else {})
+        chosen = next((e for e in emails if is_primary(e)), emails[0] if emails else {})
         return chosen.get("value")
 
     def groups(self) -> list[Group]:
@@ -345,7 +260,7 @@ class GoogleProvider(Provider):
         return _record(self.execute(request, retry=False))
 
     def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
-        current = self.execute(self.service.people().get(resourceName=id, personFields="organizations"), retry=True)
+        current = self.execute(self.service.people().get(resourceName=id, personFields=MERGE_FIELDS), retry=True)
         body = contact_to_person(contact, current=current)
         body["etag"] = version
         request = self.service.people().updateContact(
@@ -365,3 +280,19 @@ class GoogleProvider(Provider):
             self.execute(self.service.people().deleteContact(resourceName=id), retry=True)
         except NotFound:
             pass  # already gone is what we wanted
+
+    def photo(self, id: str, ref: str) -> bytes | None:
+        try:
+            response = self.photo_session.get(ref, params={"sz": PHOTO_SIZE}, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise TemporaryError(f"cannot fetch the photo of {id} from Google for {self.account}: "
+                                 f"{type(exc).__name__}", "check the network and run again") from exc
+        if response.status_code in (404, 410):
+            return None  # the photo was replaced or removed since the listing
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TemporaryError(f"Google is busy serving the photo of {id} (HTTP {response.status_code})",
+                                 "run again later")
+        if response.status_code >= 400:
+            raise ApiError(f"Google refused the photo of {id} for {self.account} (HTTP {response.status_code})",
+                           status=response.status_code)
+        return response.content

@@ -14,19 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from contactsync.sandbox import google_people as gp
+from contactsync.sandbox.google_groups import SYSTEM_GROUPS, ContactGroupsApi
 from contactsync.sandbox.google_oauth import CONTACTS_SCOPE, READONLY_SCOPE, GoogleOAuth, Grant
 from contactsync.sandbox.google_people import MY_CONTACTS, ApiFailure
+from contactsync.sandbox.google_photos import GooglePhotos, expand_text, seed_photo
 from contactsync.sandbox.server import Emulator, Request, Response
 
 DOC_CONNECTIONS = "https://developers.google.com/people/api/rest/v1/people.connections/list"
 DOC_GET = "https://developers.google.com/people/api/rest/v1/people/get"
 DOC_UPDATE = "https://developers.google.com/people/api/rest/v1/people/updateContact"
-SYSTEM_GROUPS = {
-    "chatBuddies": "Chat contacts", "all": "All Contacts", "friends": "Friends", "family": "Family",
-    "coworkers": "Coworkers", "myContacts": "My Contacts", "starred": "Starred", "blocked": "Blocked",
-}
-GROUP_FIELDS = frozenset({"clientData", "groupType", "memberCount", "metadata", "name"})
-DEFAULT_GROUP_FIELDS = {"metadata", "groupType", "memberCount", "name"}
 # Query parameters every Google API accepts; they never take part in the
 # "all other parameters must match" rule of paging and syncing.
 SYSTEM_PARAMS = {"alt", "fields", "key", "prettyPrint", "quotaUser", "access_token", "$.xgafv", "callback"}
@@ -36,7 +32,7 @@ EXPIRED_MESSAGE = "Sync token is expired. Clear local cache and retry call witho
 Handler = Callable[[Request, Grant], Any]
 
 
-class GoogleEmulator(Emulator):
+class GoogleEmulator(ContactGroupsApi, Emulator):
     name = "google"
 
     def __init__(self, seed: dict[str, Any] | None = None, default_email: str = "ann@example.com") -> None:
@@ -48,6 +44,7 @@ class GoogleEmulator(Emulator):
         self.seq = 0
         self.sync_tokens: dict[str, dict[str, Any]] = {}
         self.page_tokens: dict[str, dict[str, Any]] = {}
+        self.photos = GooglePhotos(self)
         for group_id, name in SYSTEM_GROUPS.items():
             self._add_group(f"contactGroups/{group_id}", name, "SYSTEM_CONTACT_GROUP")
         api = self._api
@@ -91,19 +88,37 @@ class GoogleEmulator(Emulator):
             return self._create(person, api=False)["resourceName"]
 
     def edit_person(self, resource_name: str, changes: dict[str, Any]) -> str:
-        """Replace fields (API format; an empty list or None clears one); returns the new etag."""
+        """Replace fields (API format; an empty list or None clears one); returns the new etag.
+
+        ``photos`` takes the seed's ``sandbox:<name>-<W>x<H>.png`` form (or [] to
+        remove the photo), as the user would change it in Google Contacts.
+        """
         with self.lock:
             record = self._record(resource_name)
+            changes = expand_text(changes)
             if "memberships" in changes:
                 groups = gp.requested_groups({"memberships": changes["memberships"] or []}) or []
                 self._check_groups(groups, api=False)
                 record["groups"] = groups
-            fields = {k for k in changes if k != "memberships"}
+            if "photos" in changes:
+                self.photos.images.pop(record.get("photo") or "", None)
+                record["photo"] = self.photos.store(seed_photo(changes))
+            fields = {k for k in changes if k not in ("memberships", "photos")}
+            gp.check_singletons(changes, fields)
             data = gp.clean_input({k: v or [] for k, v in changes.items()}, fields, record["sourceId"], keep_display=True)
             for key in fields:
                 record["data"].pop(key, None)
                 if key in data:
                     record["data"][key] = data[key]
+            self._touch(record)
+            return record["etag"]
+
+    def set_photo(self, resource_name: str, image: bytes | None) -> str:
+        """Give a contact its own photo (None removes it); returns the new etag."""
+        with self.lock:
+            record = self._record(resource_name)
+            self.photos.images.pop(record.get("photo") or "", None)
+            record["photo"] = self.photos.store(image)
             self._touch(record)
             return record["etag"]
 
@@ -114,7 +129,7 @@ class GoogleEmulator(Emulator):
     def person(self, resource_name: str) -> dict[str, Any]:
         """The stored person as the API would render it with every field."""
         with self.lock:
-            return gp.render(self._record(resource_name), None)
+            return self.render(self._record(resource_name), None)
 
     # -- controls -------------------------------------------------------------
 
@@ -174,9 +189,12 @@ class GoogleEmulator(Emulator):
 
         return wrapped
 
-    def _add_group(self, rn: str, name: str, group_type: str) -> None:
-        self.groups[rn] = {"resourceName": rn, "name": name, "groupType": group_type,
-                           "etag": gp.new_etag(""), "updateTime": gp.now_rfc3339()}
+    def render(self, record: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
+        """gp.render plus `photos`, whose URLs point at this server's image host."""
+        person = gp.render(record, fields)
+        if fields is None or "photos" in fields:
+            person["photos"] = self.photos.render(record)
+        return person
 
     def _record(self, rn: str) -> dict[str, Any]:
         record = self.people.get(rn)
@@ -202,6 +220,10 @@ class GoogleEmulator(Emulator):
                 raise ApiFailure(400, f"Cannot add contact to system contact group: {group}")
 
     def _create(self, body: dict[str, Any], api: bool) -> dict[str, Any]:
+        # Seeds and simulated user edits may use the shorthand of google_photos;
+        # an API client's `photos` are read-only and dropped like Google does.
+        image = None if api else seed_photo(body)
+        body = body if api else expand_text(body)
         gp.check_singletons(body)
         groups = gp.requested_groups(body)
         groups = [MY_CONTACTS] if not groups else groups
@@ -213,7 +235,8 @@ class GoogleEmulator(Emulator):
         while rn is None or rn in self.people or rn in self.tombstones:
             rn = f"people/c{secrets.randbits(62)}"
         record = {"resourceName": rn, "sourceId": source_id, "groups": groups,
-                  "data": gp.clean_input(body, None, source_id, keep_display=not api)}
+                  "data": gp.clean_input(body, None, source_id, keep_display=not api),
+                  "photo": self.photos.store(image)}
         self._touch(record)
         self.people[rn] = record
         return record
@@ -264,70 +287,13 @@ class GoogleEmulator(Emulator):
     def _read_mask(value: str | None) -> set[str] | None:
         return gp.parse_mask(value, gp.PERSON_FIELDS, "personFields", DOC_GET) if value else None
 
-    # -- contact groups ------------------------------------------------------------
-
-    def _render_group(self, group: dict[str, Any], fields: set[str], max_members: int = 0) -> dict[str, Any]:
-        members = [rn for rn, rec in self.people.items() if group["resourceName"] in rec["groups"]]
-        out: dict[str, Any] = {"resourceName": group["resourceName"], "etag": group["etag"]}
-        if "metadata" in fields:
-            out["metadata"] = {"updateTime": group["updateTime"]}
-        if "groupType" in fields:
-            out["groupType"] = group["groupType"]
-        if "name" in fields:
-            out["name"] = group["name"]
-        out["formattedName"] = group["name"]
-        if "memberCount" in fields and members:
-            out["memberCount"] = len(members)  # proto3: a zero count is omitted
-        if max_members:
-            out["memberResourceNames"] = members[:max_members]
-        return out
-
-    def _group_fields(self, req: Request) -> set[str]:
-        value = req.arg("groupFields")
-        if not value:
-            return set(DEFAULT_GROUP_FIELDS)
-        return gp.parse_mask(value, GROUP_FIELDS, "groupFields",
-                             "https://developers.google.com/people/api/rest/v1/contactGroups/list")
-
-    def list_groups(self, req: Request, grant: Grant) -> dict[str, Any]:
-        fields = self._group_fields(req)
-        size = int(req.arg("pageSize") or 30) or 30
-        if not 1 <= size <= 1000:
-            raise ApiFailure(400, "pageSize must be between 1 and 1000.")
-        start = int(req.arg("pageToken") or 0)
-        groups = list(self.groups.values())
-        page = groups[start:start + size]
-        out: dict[str, Any] = {"contactGroups": [self._render_group(g, fields) for g in page],
-                               "totalItems": len(groups)}
-        if start + size < len(groups):
-            out["nextPageToken"] = str(start + size)
-        else:
-            out["nextSyncToken"] = f"EPg{secrets.token_urlsafe(9)}"
-        return out
-
-    def get_group(self, req: Request, grant: Grant) -> dict[str, Any]:
-        group = self.groups.get(f"contactGroups/{req.params['id']}")
-        if group is None:
-            raise ApiFailure(404, "Requested entity was not found.")
-        return self._render_group(group, self._group_fields(req), int(req.arg("maxMembers") or 0))
-
-    def create_group(self, req: Request, grant: Grant) -> dict[str, Any]:
-        name = ((req.json() or {}).get("contactGroup") or {}).get("name", "").strip()
-        if not name:
-            raise ApiFailure(400, "Contact group name must not be empty.")
-        if any(g["name"] == name for g in self.groups.values()):
-            raise ApiFailure(409, "Contact group name already exists.", status="ALREADY_EXISTS")
-        rn = f"contactGroups/{secrets.token_hex(6)}"
-        self._add_group(rn, name, "USER_CONTACT_GROUP")
-        return self._render_group(self.groups[rn], DEFAULT_GROUP_FIELDS)
-
     # -- people ------------------------------------------------------------------------
 
     def get_person(self, req: Request, grant: Grant) -> dict[str, Any]:
         fields = gp.parse_mask(req.arg("personFields"), gp.PERSON_FIELDS, "personFields", DOC_GET)
         if req.params["id"] == "me":
             return self._profile(grant, fields)
-        return gp.render(self._record(f"people/{req.params['id']}"), fields)
+        return self.render(self._record(f"people/{req.params['id']}"), fields)
 
     def _profile(self, grant: Grant, fields: set[str]) -> dict[str, Any]:
         user_id = str(int.from_bytes(grant.email.lower().encode()[:8].ljust(8, b"_"), "big"))
@@ -374,7 +340,7 @@ class GoogleEmulator(Emulator):
         page = []
         for rn in names[start:start + size]:
             if rn in self.people:
-                page.append(gp.render(self.people[rn], fields))
+                page.append(self.render(self.people[rn], fields))
             elif sync_token and rn in self.tombstones:
                 page.append(gp.tombstone(self.tombstones[rn]))
         out: dict[str, Any] = {"connections": page, "totalPeople": len(names), "totalItems": len(names)}
@@ -422,14 +388,14 @@ class GoogleEmulator(Emulator):
 
     def create_contact(self, req: Request, grant: Grant) -> dict[str, Any]:
         fields = self._read_mask(req.arg("personFields"))
-        return gp.render(self._create(req.json() or {}, api=True), fields)
+        return self.render(self._create(req.json() or {}, api=True), fields)
 
     def update_contact(self, req: Request, grant: Grant) -> dict[str, Any]:
         rn = f"people/{req.params['id']}"
         fields = gp.parse_mask(req.arg("updatePersonFields"), gp.UPDATE_FIELDS, "updatePersonFields", DOC_UPDATE)
         read = self._read_mask(req.arg("personFields"))
         change = self._update(rn, req.json() or {}, fields)
-        return gp.render(self._apply_update(rn, change, fields), read)
+        return self.render(self._apply_update(rn, change, fields), read)
 
     def delete_contact(self, req: Request, grant: Grant) -> dict[str, Any]:
         self._delete(f"people/{req.params['id']}")
@@ -454,7 +420,7 @@ class GoogleEmulator(Emulator):
         created = [self._create(item.get("contactPerson") or {}, api=True) for item in contacts]
         if read is None:
             return {}  # "If read mask is left empty, the post-mutate-get is skipped"
-        return {"createdPeople": [{"httpStatusCode": 200, "person": gp.render(r, read), "status": {}}
+        return {"createdPeople": [{"httpStatusCode": 200, "person": self.render(r, read), "status": {}}
                                   for r in created]}
 
     def batch_update(self, req: Request, grant: Grant) -> dict[str, Any]:
@@ -468,7 +434,7 @@ class GoogleEmulator(Emulator):
         if read is None:
             return {}
         return {"updateResult": {rn: {"requestedResourceName": rn, "httpStatusCode": 200,
-                                      "person": gp.render(r, read), "status": {}}
+                                      "person": self.render(r, read), "status": {}}
                                  for rn, r in updated.items()}}
 
     def batch_delete(self, req: Request, grant: Grant) -> dict[str, Any]:

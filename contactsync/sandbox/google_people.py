@@ -139,15 +139,71 @@ def clean_input(person: dict[str, Any], fields: set[str] | None, source_id: str,
             continue
         if not isinstance(value, list):
             raise ApiFailure(400, f'Invalid value at \'person.{key}\', expected a list.')
-        items = [copy.deepcopy(item) for item in value if isinstance(item, dict)]
+        # proto3: empty strings and zero numbers are never stored nor rendered.
+        items = [_without_defaults(copy.deepcopy(item)) for item in value if isinstance(item, dict)]
         if key == "names":
             items = [normalise_name(item, keep_display) for item in items]
+        derive = _DERIVED.get(key)
+        if derive:
+            items = [derive(item) for item in items]
         if key == "memberships":
             continue  # memberships are resolved by the emulator, which knows the groups
         _set_field_metadata(items, source_id)
         if items:
             out[key] = items
     return out
+
+
+def _without_defaults(value: Any) -> Any:
+    if isinstance(value, dict):
+        cleaned = {k: _without_defaults(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in ("", 0, None, {})}
+    return value
+
+
+# ImClient.formattedProtocol of the predefined protocols; a custom one is shown as given.
+IM_PROTOCOL_NAMES = {
+    "aim": "AIM", "msn": "MSN", "yahoo": "Yahoo", "skype": "Skype", "qq": "QQ", "googleTalk": "Google Talk",
+    "icq": "ICQ", "jabber": "Jabber", "netMeeting": "NetMeeting",
+}
+
+
+def _address(item: dict[str, Any]) -> dict[str, Any]:
+    # "If this is not set by the user it will be automatically constructed from
+    # structured values" (Address.formattedValue).
+    if not item.get("formattedValue"):
+        city = " ".join(p for p in (item.get("postalCode", ""), item.get("city", "")) if p)
+        lines = [item.get("poBox", ""), item.get("streetAddress", ""), item.get("extendedAddress", ""),
+                 ", ".join(p for p in (city, item.get("region", "")) if p),
+                 item.get("country") or item.get("countryCode", "")]
+        formatted = "\n".join(line for line in lines if line)
+        if formatted:
+            item["formattedValue"] = formatted
+    return item
+
+
+def _im_client(item: dict[str, Any]) -> dict[str, Any]:
+    if item.get("protocol"):
+        item["formattedProtocol"] = IM_PROTOCOL_NAMES.get(item["protocol"], item["protocol"])
+    return item
+
+
+def _biography(item: dict[str, Any]) -> dict[str, Any]:
+    item.setdefault("contentType", "TEXT_PLAIN")
+    return item
+
+
+def _birthday(item: dict[str, Any]) -> dict[str, Any]:
+    date = item.get("date")
+    if date is not None:
+        year, month, day = (int(date.get(k) or 0) for k in ("year", "month", "day"))
+        # Date doc: year 1..9999 or 0, month 1..12 or 0, day 1..31 or 0.
+        if not (0 <= year <= 9999 and 0 <= month <= 12 and 0 <= day <= 31) or (day and not month):
+            raise ApiFailure(400, "Invalid value at 'person.birthdays[0].date': the date is not a valid date.")
+    return item
+
+
+_DERIVED = {"addresses": _address, "imClients": _im_client, "biographies": _biography, "birthdays": _birthday}
 
 
 def _set_field_metadata(items: list[dict[str, Any]], source_id: str) -> None:

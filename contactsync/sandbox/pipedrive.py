@@ -18,6 +18,8 @@ from typing import Any
 
 from contactsync.sandbox import pipedrive_data as pd
 from contactsync.sandbox.pipedrive_data import ApiReject, error_response
+from contactsync.sandbox.pipedrive_picture import form_summary
+from contactsync.sandbox.pipedrive_search import PipedriveSearchRoutes
 from contactsync.sandbox.pipedrive_v1 import PipedriveV1Routes
 from contactsync.sandbox.server import Emulator, Request, Response
 
@@ -27,20 +29,24 @@ SEED_PATH = Path(__file__).parent / "seed" / "pipedrive.json"
 ApiHandler = Callable[[Request, dict[str, Any]], Response]
 
 
-class PipedriveEmulator(PipedriveV1Routes, Emulator):
+class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     name = "pipedrive"
 
     def __init__(self, seed: dict[str, Any] | None = None, api_token: str = DEFAULT_TOKEN, *,
                  burst_limit: int = 80, search_burst_limit: int = 10, daily_budget: int = 1_000_000,
                  plan: str = "premium") -> None:
         super().__init__()
+        if plan not in pd.VISIBILITY:
+            raise ValueError(f"unknown Pipedrive plan {plan!r}; one of {', '.join(pd.VISIBILITY)}")
         self.burst_limit = burst_limit
         self.search_burst_limit = search_burst_limit
         self.burst_window = 2.0
         self.daily_budget = daily_budget
         self.daily_used = 0
         self.plan = plan
+        # Overrides the plan's custom field limit when set (tests, `control`).
         self.custom_field_limit: int | None = None
+        self.pictures: dict[int, dict[str, Any]] = {}
         self.company = {"id": 1, "name": "Sandbox Company", "domain": "sandbox"}
         self.users: dict[int, dict[str, Any]] = {}
         self.tokens: dict[str, int] = {api_token: 1}
@@ -137,6 +143,8 @@ class PipedriveEmulator(PipedriveV1Routes, Emulator):
         for user_id, perms in data.get("permissions", {}).items():
             self.set_permissions(int(user_id), **perms)
         if "plan" in data:
+            if str(data["plan"]) not in pd.VISIBILITY:
+                raise ValueError(f"unknown Pipedrive plan {data['plan']!r}")
             self.plan = str(data["plan"])
         if "custom_field_limit" in data:
             self.custom_field_limit = data["custom_field_limit"]
@@ -147,6 +155,22 @@ class PipedriveEmulator(PipedriveV1Routes, Emulator):
         if "seed" in data:
             self.load(data["seed"])
         return result
+
+    def field_limit(self) -> int | None:
+        """How many custom fields the company may have: the override, else the plan's."""
+        if self.custom_field_limit is not None:
+            return self.custom_field_limit
+        return pd.CUSTOM_FIELD_LIMITS[self.plan]
+
+    def record(self, req: Request, resp: Response) -> None:
+        # A multipart upload is logged as its form fields (files by size) so that the
+        # log stays JSON and can be validated against the document.
+        if not (req.header("content-type") or "").lower().startswith("multipart/form-data"):
+            super().record(req, resp)
+            return
+        with self.lock:
+            super().record(req, resp)
+            self.log[-1].body = form_summary(req.header("content-type"), req.body)
 
     # --- storage ------------------------------------------------------------------
 
@@ -230,6 +254,7 @@ class PipedriveEmulator(PipedriveV1Routes, Emulator):
         self.route("GET", r"/api/v2/organizations/(?P<id>\d+)", api("getOrganization", self._get_org))
         self.route("GET", r"/v1/personFields", api("getPersonFields", self._list_fields))
         self.route("POST", r"/v1/personFields", api("addPersonField", self._add_field_route))
+        self.route("POST", r"/v1/persons/(?P<id>\d+)/picture", api("addPersonPicture", self._add_picture))
         self.route("GET", r"/v1/users/me", api("getCurrentUser", self._me))
         self.route("GET", r"/v1/users/(?P<id>\d+)/permissions", api("getUserPermissions", self._permissions))
 
@@ -428,59 +453,6 @@ class PipedriveEmulator(PipedriveV1Routes, Emulator):
         self._touch(person)
         return self._ok({"id": person["id"]})
 
-    def _search_args(self, req: Request, allowed_fields: set[str]) -> tuple[str, set[str], bool, int, int]:
-        term = req.arg("term") or ""
-        exact = pd.bool_arg(req.arg("exact_match"), "exact_match")
-        # "Minimum 2 characters (or 1 if using exact_match)" (v2 search `term`).
-        if len(term.strip()) < (1 if exact else 2):
-            raise ApiReject(400, "Validation failed: term: Search term must be at least 2 characters long")
-        fields = set(req.args("fields")) or set(allowed_fields)
-        bad = fields - allowed_fields
-        if bad:
-            raise ApiReject(400, f"Validation failed: fields: Must be one of {', '.join(sorted(allowed_fields))}")
-        limit = pd.limit_arg(req.arg("limit"))
-        offset = 0
-        if req.arg("cursor"):
-            _, offset = pd.decode_cursor(req.arg("cursor") or "", "search", "asc")
-        return term.strip().lower(), fields, exact, limit, offset
-
-    @staticmethod
-    def _matches(term: str, exact: bool, values: list[str]) -> bool:
-        values = [v.lower() for v in values if v]
-        return any(v == term for v in values) if exact else any(term in v for v in values)
-
-    def _search_page(self, hits: list[dict[str, Any]], limit: int, offset: int) -> Response:
-        page = hits[offset:offset + limit]
-        nxt = pd.encode_cursor("search", 0, "asc", offset + limit) if len(hits) > offset + limit else None
-        return self._ok({"items": page}, {"next_cursor": nxt})
-
-    def _search_persons(self, req: Request, user: dict[str, Any]) -> Response:
-        pd.check_query(req.query, {"term", "fields", "exact_match", "organization_id", "include_fields",
-                                   "limit", "cursor"})
-        term, fields, exact, limit, offset = self._search_args(
-            req, {"custom_fields", "email", "notes", "phone", "name"})
-        org_id = pd.int_arg(req.arg("organization_id"), "organization_id")
-        searchable = {k for k, f in self._custom_fields().items() if f["field_type"] in pd.SEARCHABLE_TYPES}
-        hits = []
-        for person in sorted(self._persons.values(), key=lambda p: p["id"]):
-            if person["is_deleted"] or (org_id is not None and person["org_id"] != org_id):
-                continue
-            custom = [pd.searchable_text(person["custom_fields"].get(k)) for k in sorted(searchable)]
-            candidates = {
-                "name": [person["name"]], "email": [e["value"] for e in person["emails"]],
-                "phone": [p["value"] for p in person["phones"]], "custom_fields": custom, "notes": [],
-            }
-            if any(self._matches(term, exact, candidates[f]) for f in fields):
-                org = self.orgs.get(person["org_id"]) if person["org_id"] else None
-                hits.append({"result_score": 1.0 if exact else 0.5, "item": {
-                    "id": person["id"], "type": "person", "name": person["name"],
-                    "phones": candidates["phone"], "emails": candidates["email"],
-                    "visible_to": person["visible_to"], "owner": {"id": person["owner_id"]},
-                    "organization": {"id": org["id"], "name": org["name"], "address": None} if org else None,
-                    "custom_fields": [v for v in custom if v], "notes": [],
-                }})
-        return self._search_page(hits, limit, offset)
-
     # --- organizations -----------------------------------------------------------------
 
     def _list_orgs(self, req: Request, user: dict[str, Any]) -> Response:
@@ -518,16 +490,3 @@ class PipedriveEmulator(PipedriveV1Routes, Emulator):
         org = self._store_org({"name": name, "owner_id": owner, "visible_to": visible_to,
                                "label_ids": body.get("label_ids", [])})
         return self._ok(self._org_out(org))
-
-    def _search_orgs(self, req: Request, user: dict[str, Any]) -> Response:
-        pd.check_query(req.query, {"term", "fields", "exact_match", "limit", "cursor"})
-        term, fields, exact, limit, offset = self._search_args(req, {"address", "custom_fields", "notes", "name"})
-        hits = [
-            {"result_score": 1.0 if exact else 0.5, "item": {
-                "id": o["id"], "type": "organization", "name": o["name"], "visible_to": o["visible_to"],
-                "owner": {"id": o["owner_id"]}, "custom_fields": [], "notes": [],
-            }}
-            for o in sorted(self.orgs.values(), key=lambda o: o["id"])
-            if not o["is_deleted"] and "name" in fields and self._matches(term, exact, [o["name"]])
-        ]
-        return self._search_page(hits, limit, offset)

@@ -38,6 +38,7 @@ TOKEN_COST = {
     "addPersonField": 10,
     "getCurrentUser": 2,
     "getUserPermissions": 10,
+    "addPersonPicture": 10,
 }
 
 # Keys of GET /v1/users/{id}/permissions, exactly as the v1 document lists them. The
@@ -73,8 +74,35 @@ ORG_BODY_KEYS = frozenset({
 })
 EMAIL_LABELS = frozenset({"work", "home", "other"})
 PHONE_LABELS = frozenset({"work", "home", "mobile", "other"})
-# DESIGN §6: Lite/Growth offer 1 and 3; Premium/Ultimate 1, 3, 5 and 7.
-VISIBILITY = {"lite": {1, 3}, "growth": {1, 3}, "premium": {1, 3, 5, 7}, "ultimate": {1, 3, 5, 7}}
+# DESIGN §6 (the `visible_to` description of addPerson/addOrganization): Lite/Growth
+# and the legacy Essential/Advanced offer 1 and 3; Premium/Ultimate and the legacy
+# Professional/Power/Enterprise 1, 3, 5 and 7.
+_BASIC, _FULL = frozenset({1, 3}), frozenset({1, 3, 5, 7})
+VISIBILITY = {
+    "lite": _BASIC, "growth": _BASIC, "premium": _FULL, "ultimate": _FULL,
+    "essential": _BASIC, "advanced": _BASIC, "professional": _FULL, "power": _FULL, "enterprise": _FULL,
+}
+# Custom fields per company by plan (None: unlimited), from "Usage limits in
+# Pipedrive" (support.pipedrive.com/en/article/usage-limits-in-pipedrive): Lite 30,
+# Growth 100, Premium 300, Ultimate 500; legacy Essential 30, Advanced 100,
+# Professional 300, Power 500, Enterprise unlimited. The emulator counts person
+# fields only; `PipedriveEmulator.custom_field_limit` overrides the plan's number.
+CUSTOM_FIELD_LIMITS: dict[str, int | None] = {
+    "lite": 30, "growth": 100, "premium": 300, "ultimate": 500,
+    "essential": 30, "advanced": 100, "professional": 300, "power": 500, "enterprise": None,
+}
+# Documented lengths: `varchar` "Text (up to 255 characters)", `text` "Long text (up
+# to 65k characters)" (field_type of POST /v1/personFields); 65k taken as 65,000.
+VARCHAR_MAX = 255
+TEXT_MAX = 65_000
+# Subfields of an address field: v1 `<key>_<subfield>` keys, v2 keys of the object
+# in `custom_fields`; labels from the v1 document's `address_field_components`.
+ADDRESS_SUBFIELDS = {
+    "subpremise": "Apartment/suite no", "street_number": "House number", "route": "Street/road name",
+    "sublocality": "District/sublocality", "locality": "City/town/village/locality",
+    "admin_area_level_1": "State/county", "admin_area_level_2": "Region", "country": "Country",
+    "postal_code": "ZIP/Postal code", "formatted_address": "Full/combined address",
+}
 
 MAX_LIMIT = 500
 
@@ -132,7 +160,7 @@ def field_record(
     id: int, key: str, name: str, field_type: str, now: float, *, edit: bool = True,
     options: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "id": id, "key": key, "name": name, "order_nr": id, "field_type": field_type,
         "add_time": v1_time(now), "update_time": v1_time(now), "last_updated_by_user_id": 1,
         "created_by_user_id": 1, "active_flag": True, "edit_flag": edit, "index_visible_flag": True,
@@ -140,6 +168,11 @@ def field_record(
         "bulk_edit_allowed": True, "searchable_flag": field_type in SEARCHABLE_TYPES,
         "filtering_allowed": True, "sortable_flag": True, "options": options, "mandatory_flag": False,
     }
+    if field_type == "address":
+        # "subfields: The subfields of the field. Only present when the field has subfields."
+        record["subfields"] = [{"key": f"{key}_{sub}", "name": f"{label} of {name}", "field_type": "varchar"}
+                               for sub, label in ADDRESS_SUBFIELDS.items()]
+    return record
 
 
 # --- cursors -------------------------------------------------------------------
@@ -248,29 +281,60 @@ def check_channels(values: Any, name: str, labels: frozenset[str]) -> list[dict[
 
 
 def check_custom_value(key: str, field: dict[str, Any], value: Any) -> Any:
+    """Validate one v2 `custom_fields` value by the field's type; returns what is stored."""
     if value is None:
-        return None
+        return None  # "To clear a custom field value, set it to `null`."
+    name = f"custom_fields.{key}"
     ftype = field["field_type"]
     if ftype in ("varchar", "varchar_auto", "phone"):
-        if not isinstance(value, str) or len(value) > 255:
-            raise ApiReject(400, f"Validation failed: custom_fields.{key}: Must be a string of at most 255 characters")
+        if not isinstance(value, str):
+            raise ApiReject(400, f"Validation failed: {name}: Must be a string")
+        if len(value) > VARCHAR_MAX:
+            raise ApiReject(400, f"Validation failed: {name}: Must be at most {VARCHAR_MAX} characters long")
     elif ftype == "text":
-        if not isinstance(value, str) or len(value) > 65536:
-            raise ApiReject(400, f"Validation failed: custom_fields.{key}: Must be a string")
+        if not isinstance(value, str):
+            raise ApiReject(400, f"Validation failed: {name}: Must be a string")
+        if len(value) > TEXT_MAX:
+            raise ApiReject(400, f"Validation failed: {name}: Must be at most {TEXT_MAX} characters long")
     elif ftype == "date":
-        try:
-            datetime.strptime(str(value), "%Y-%m-%d")
-        except ValueError:
-            raise ApiReject(400, f"Validation failed: custom_fields.{key}: Must be a date YYYY-MM-DD") from None
+        if not _is_date(value):
+            raise ApiReject(400, f"Validation failed: {name}: Must be a date in format YYYY-MM-DD")
     elif ftype == "double":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ApiReject(400, f"Validation failed: custom_fields.{key}: Must be a number")
+            raise ApiReject(400, f"Validation failed: {name}: Must be a number")
     elif ftype == "address":
-        if isinstance(value, str):
-            value = {"value": value}
-        if not isinstance(value, dict) or not isinstance(value.get("value"), str):
-            raise ApiReject(400, f"Validation failed: custom_fields.{key}: Must be an address object with a value")
+        value = check_address(name, value)
     return value
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False  # strptime alone would take "2024-1-5"
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def check_address(name: str, value: Any) -> dict[str, Any]:
+    """An address value is an object: `value` (the full address) and its subfields."""
+    if not isinstance(value, dict):
+        raise ApiReject(400, f"Validation failed: {name}: Must be an object")
+    unknown = sorted(set(value) - {"value", *ADDRESS_SUBFIELDS})
+    if unknown:
+        raise ApiReject(400, f"Validation failed: {name}: Parameter '{unknown[0]}' is not allowed")
+    for sub, item in value.items():
+        if item is not None and not isinstance(item, str):
+            raise ApiReject(400, f"Validation failed: {name}.{sub}: Must be a string")
+    if not isinstance(value.get("value"), str) or not value["value"].strip():
+        raise ApiReject(400, f"Validation failed: {name}.value: Address value must be given")
+    stored: dict[str, Any] = {"value": value["value"]}
+    stored.update({sub: value.get(sub) or None for sub in ADDRESS_SUBFIELDS})
+    # Pipedrive fills the formatted address itself (from geocoding); without a
+    # geocoder, the emulator repeats the address as given.
+    stored["formatted_address"] = stored["formatted_address"] or value["value"]
+    return stored
 
 
 def searchable_text(value: Any) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from contactsync.sandbox import pipedrive_data as pd
 from contactsync.sandbox.pipedrive_data import ApiReject
+from contactsync.sandbox.pipedrive_picture import check_picture, parse_form
 from contactsync.sandbox.server import Request, Response
 
 
@@ -17,7 +18,16 @@ class PipedriveV1Routes:
     fields: list[dict[str, Any]]
     users: dict[int, dict[str, Any]]
     company: dict[str, Any]
-    custom_field_limit: int | None
+    pictures: dict[int, dict[str, Any]]
+
+    def field_limit(self) -> int | None:
+        raise NotImplementedError
+
+    def _person(self, req: Request) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _touch(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def _add_field(self, name: str, field_type: str, key: str | None = None,
                    options: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -48,7 +58,8 @@ class PipedriveV1Routes:
         if not user["is_admin"] and not user["permissions"].get("can_add_custom_fields", True):
             raise ApiReject(403, "You do not have permission to add custom fields")
         custom = sum(1 for f in self.fields if f["edit_flag"])
-        if self.custom_field_limit is not None and custom >= self.custom_field_limit:
+        limit = self.field_limit()
+        if limit is not None and custom >= limit:
             # The plan's custom field cap: 403 with a feature-capping code
             # (pipedrive.readme.io/docs/core-api-concepts-responses).
             raise ApiReject(403, "Couldn't add the custom field. Custom fields limit reached.",
@@ -60,6 +71,23 @@ class PipedriveV1Routes:
             options = [{"id": 100 + i, "label": o["label"]} for i, o in enumerate(options)]
         field = self._add_field(body["name"], body["field_type"], options=options)
         return self._ok(dict(field))
+
+    def _add_picture(self, req: Request, user: dict[str, Any]) -> Response:
+        person = self._person(req)
+        kind, side = check_picture(parse_form(req.header("content-type"), req.body))
+        picture_id = max(self.pictures, default=0) + 1
+        now = pd.v1_time(time.time())
+        ext = {"GIF": "gif", "JPEG": "jpg", "PNG": "png"}[kind]
+        # "All added images will be resized to 128 and 512 pixel wide squares."
+        urls = {size: f"https://pipedrive-profile-pics.example.com/{pd.field_key(str(picture_id))}_{size}.{ext}"
+                for size in ("128", "512")}
+        picture = {"id": picture_id, "item_type": "person", "item_id": person["id"], "active_flag": True,
+                   "add_time": now, "update_time": now, "added_by_user_id": user["id"], "pictures": urls}
+        self.pictures[picture_id] = dict(picture, _side=side)
+        # "If a picture is already set, the old picture will be replaced."
+        person["picture_id"] = picture_id
+        self._touch(person)
+        return self._ok(picture)
 
     def _me(self, req: Request, user: dict[str, Any]) -> Response:
         now = pd.v1_time(time.time())
