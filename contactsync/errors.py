@@ -55,6 +55,12 @@ class TemporaryError(ContactSyncError):
     exit_code = 75
 
 
+class Interrupted(ContactSyncError):
+    """SIGTERM or Ctrl-C: the actions in flight were finished and recorded, then the pass stopped."""
+
+    exit_code = 75
+
+
 class PermissionDenied(ContactSyncError):
     """The CRM user lacks a permission the sync needs."""
 

@@ -10,7 +10,7 @@ from contactsync.config import AccountConfig
 from contactsync.crm.registry import open_crm
 from contactsync.engine.lock import account_lock
 from contactsync.engine.run import PassOptions, PassResult, Progress, sync_account
-from contactsync.errors import ContactSyncError, UsageError
+from contactsync.errors import ContactSyncError, Interrupted, UsageError
 from contactsync.providers.registry import open_provider
 from contactsync.store import LinkStore
 
@@ -66,9 +66,12 @@ def run_once(
             except ContactSyncError as exc:
                 if account.email not in exc.message:
                     exc.message = f"{account.key}: {exc.message}"  # every line names its account
-                result = PassResult(account.key, outcome="failed", full=options.full, error=exc)
+                outcome = "interrupted" if isinstance(exc, Interrupted) else "failed"
+                result = PassResult(account.key, outcome=outcome, full=options.full, error=exc)
                 result.failures = [(f.provider_id, f.reason) for f in store.failures(account.key)]
             report.results.append(result)
+            if isinstance(result.error, Interrupted):
+                break  # stop requested: leave the other accounts for the next pass
     finally:
         store.close()
     return report

@@ -7,6 +7,7 @@ every other character turned into ``_`` (see :func:`env_name`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -15,6 +16,7 @@ import keyring.backend
 import keyring.errors
 from keyring.backends import fail
 
+from contactsync import logs
 from contactsync.errors import NoKeyring
 
 SERVICE = "contactsync"
@@ -46,17 +48,42 @@ def _usable() -> bool:
 
 def get(name: str) -> str | None:
     value = os.environ.get(env_name(name))
-    if value:
-        return value
-    if not _usable():
-        return None
+    if not value and _usable():
+        try:
+            value = keyring.get_password(SERVICE, name)
+        except keyring.errors.KeyringError:
+            value = None
+    _redact(value)
+    return value or None
+
+
+_SECRET_KEYS = {"refresh_token", "client_secret", "secret", "access_token", "id_token"}
+
+
+def _redact(value: str | None) -> None:
+    """Keep the secret, and every token inside a JSON secret (a grant, an MSAL cache), out of the log."""
+    if not value:
+        return
+    logs.redact(value)
     try:
-        return keyring.get_password(SERVICE, name)
-    except keyring.errors.KeyringError:
-        return None
+        data = json.loads(value)
+    except ValueError:
+        return
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(inner, str) and key in _SECRET_KEYS:
+                    logs.redact(inner)
+                else:
+                    stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def put(name: str, value: str) -> None:
+    _redact(value)
     if not _usable():
         raise _no_keyring(name)
     try:
@@ -88,7 +115,9 @@ def require(name: str, missing_fix: str) -> str:
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring that forgets everything at exit: for the demo and the tests."""
 
-    priority = 1  # type: ignore[assignment]
+    # Below the `fail` backend's 0: keyring must never pick this one by itself,
+    # only when set explicitly (keyring.set_keyring) by the demo or a test.
+    priority = -1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()

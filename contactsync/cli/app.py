@@ -31,6 +31,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more (-v); also to stderr (-vv)."),
+    log_file: str = typer.Option(None, "--log-file", help="Log here instead of contactsync.log in the state directory."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     state["debug"] = debug
+    state["verbose"] = verbose
+    state["log_file"] = log_file

@@ -13,7 +13,17 @@ from contactsync.errors import ContactSyncError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-state = {"debug": False}
+state: dict[str, Any] = {"debug": False, "log_file": None, "verbose": 0}
+
+
+def start_logging() -> None:
+    """Open the log file (state directory, or --log-file); -v logs more, -vv also to stderr."""
+    from pathlib import Path
+
+    from contactsync import config, logs
+
+    path = Path(state["log_file"]) if state["log_file"] else config.state_dir() / "contactsync.log"
+    logs.setup(path, state["verbose"], stderr=state["verbose"] > 1)
 
 
 def debug_enabled() -> bool:

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from contactsync import status as status_core
 from contactsync.cli.app import app
-from contactsync.cli.errors import boundary, fail
+from contactsync.cli.errors import boundary, fail, start_logging
+from contactsync.cli.progress import progress_bars
 from contactsync.cli.render import action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
 from contactsync.engine.run import PassOptions
 from contactsync.errors import UsageError
@@ -59,30 +60,48 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Sync every account (or the ones named) once, or every --interval until stopped."""
-    options = PassOptions(full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty)
+    start_logging()
+    stop = _stop_on_signals()
+    options = PassOptions(
+        full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty, stop=stop
+    )
     if once or dry_run:
-        report = run_once(account or None, options, wait=wait)
+        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
         _report(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
-        report = run_once(account or None, options, wait=wait)
+        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
         _report(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
+    if not quiet:
+        err.print("Stopped; the next pass resumes where this one ended.")
     raise typer.Exit(0)
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM or Ctrl-C: finish the calls in flight, record them, stop. A second Ctrl-C quits at once."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return stop
 
 
 @app.command("refresh")
 @boundary
 def refresh(account: str, json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
     """Force a full re-read and sync of one account now."""
-    report = run_once([account], PassOptions(full=True))
+    start_logging()
+    report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out))
     _report(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
 

@@ -10,7 +10,7 @@ import typer
 
 from contactsync import account_setup, visibility
 from contactsync.cli.app import app, crm_app
-from contactsync.cli.errors import boundary
+from contactsync.cli.errors import boundary, start_logging
 from contactsync.cli.render import err, kv_table, out, print_json
 from contactsync.errors import UsageError
 
@@ -31,6 +31,7 @@ def crm_connect(
     base_url: str = typer.Option("", "--base-url", help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
 ) -> None:
     """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
+    start_logging()
     if api_token_stdin:
         token = sys.stdin.readline()
     elif sys.stdin.isatty():
@@ -52,6 +53,7 @@ def add_account(
     endpoint: str = typer.Option("", "--endpoint", help="Provider API endpoint, for the sandbox."),
 ) -> None:
     """Sign in to an address book and add it as an account."""
+    start_logging()
     account = account_setup.add_account(
         provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint
     )
@@ -106,6 +108,7 @@ def configure(
     prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
 ) -> None:
     """Choose an account's sync group, direction and visibility."""
+    start_logging()
     result = account_setup.configure_account(
         account, group=group, direction=direction, visibility_setting=visibility_, adopt=adopt, prune=prune
     )
@@ -121,5 +124,24 @@ def configure(
 @boundary
 def remove_account(account: str) -> None:
     """Forget an account, its secret and its links; its persons stay in the CRM."""
+    start_logging()
     removed = account_setup.remove_account(account)
     err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.")
+
+
+@app.command("doctor")
+@boundary
+def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Check the keyring, the config, the CRM connection, permissions, custom fields and every account."""
+    from contactsync.doctor import run_checks
+
+    checks = run_checks()
+    if json_out:
+        print_json([asdict(c) for c in checks])
+    else:
+        for check in checks:
+            mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+            out.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True)
+            if check.fix:
+                out.print(f"    fix: {check.fix}", soft_wrap=True)
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)

@@ -9,6 +9,8 @@ pass after the calls in flight are committed.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -24,11 +26,16 @@ from contactsync.engine.plan import (
     RecordVersion,
     SkipContact,
     UpdatePerson,
+    record_hash,
 )
-from contactsync.errors import ApiError, ContactSyncError, NotFound
-from contactsync.model import Contact, content_hash
-from contactsync.providers.base import ProviderDeletion, ProviderRecord
+from contactsync.errors import ApiError, ContactSyncError, Interrupted, NotFound
+from contactsync.model import Contact
+from contactsync.photo import plan_photo
+from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
+
+
+log = logging.getLogger(__name__)
 
 
 def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
@@ -62,6 +69,8 @@ class Outcome:
     person: CrmPerson | None = None
     detail: str | None = None
     error: ContactSyncError | None = None
+    # What became of the contact's photo: ("photo", None) uploaded, ("photo-skip", reason).
+    photo: tuple[str, str | None] | None = None
 
 
 @dataclass
@@ -71,6 +80,10 @@ class Executor:
     target: Target
     run_id: int | None
     workers: int = 4
+    # Set for one-way sync with a provider that has photos: pictures go to the CRM.
+    photos_from: Provider | None = None
+    # Set by a signal handler: finish and commit the calls in flight, start no more.
+    stop: threading.Event | None = None
     tally: Counter[str] = field(default_factory=Counter)
 
     def apply(self, actions: list[Action]) -> None:
@@ -80,6 +93,8 @@ class Executor:
             running: set[Future[Outcome]] = set()
             queue = list(actions)
             while queue or running:
+                if self.stop is not None and self.stop.is_set():
+                    queue.clear()
                 while queue and fatal is None and len(running) < self.workers * 2:
                     action = queue.pop(0)
                     write = self._prepare(action)
@@ -102,6 +117,8 @@ class Executor:
                     self._commit(outcome)
         if fatal is not None:
             raise fatal
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted(f"{self.target.account}: stopped on request; what finished is recorded")
 
     # -- main thread: before the call ---------------------------------------
 
@@ -132,13 +149,33 @@ class Executor:
 
     def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
         try:
-            return self._call(action, write)
+            outcome = self._call(action, write)
+            if outcome.person is not None and getattr(action, "photo", None):
+                outcome.photo = self._photo(action, outcome.person)
+            return outcome
         except NotFound as exc:
             if isinstance(action, UpdatePerson):
                 return Outcome(action, "gone", detail="deleted in the CRM; not re-created")
             return Outcome(action, error=exc)
         except ContactSyncError as exc:
             return Outcome(action, error=exc)
+
+    def _photo(self, action: Action, person: CrmPerson) -> tuple[str, str | None] | None:
+        """Upload the contact's photo when the person has none yet (DESIGN §7: one-way only)."""
+        provider, ref = self.photos_from, getattr(action, "photo", None)
+        if provider is None or ref is None or person.has_picture:
+            return None
+        image = provider.photo(action.provider_id, ref)
+        if image is None:
+            return None
+        decision = plan_photo(image)
+        if decision.skip is not None or decision.mime is None:
+            return ("photo-skip", decision.skip)
+        try:
+            self.crm.set_picture(person.id, image, decision.mime, decision.crop)
+        except ApiError as exc:
+            return ("photo-skip", f"Pipedrive refused the photo: {exc.message}")
+        return ("photo", None)
 
     def _call(self, action: Action, write: PersonWrite | None) -> Outcome:
         crm = self.crm
@@ -195,7 +232,7 @@ class Executor:
                     Link(
                         account, action.provider_id, person.id, "linked", action.stamp,
                         provider_version=action.version, crm_version=person.version,
-                        hash=content_hash(action.contact), base=action.contact.to_dict(),
+                        hash=record_hash(action.contact, action.photo), base=action.contact.to_dict(),
                     )
                 )
         elif isinstance(action, (DeletePerson, ForgetLink)):
@@ -203,8 +240,18 @@ class Executor:
         store.clear_failure(account, action.provider_id)
         if outcome.event is not None:
             crm_id = outcome.person.id if outcome.person else getattr(action, "crm_id", None)
+            log.info("%s: crm %s %s -> person %s%s", account, outcome.event, action.provider_id, crm_id,
+                     f" ({outcome.detail})" if outcome.detail else "")
             store.add_event(account, self.run_id, "crm", outcome.event, action.provider_id, crm_id, outcome.detail)
             self.tally[outcome.event] += 1
+            if outcome.event != "gone":
+                for cut in getattr(action, "cuts", ()):
+                    store.add_event(account, self.run_id, "crm", "truncate", action.provider_id, crm_id, cut)
+                    self.tally["truncate"] += 1
+            if outcome.photo is not None:
+                event, detail = outcome.photo
+                store.add_event(account, self.run_id, "crm", event, action.provider_id, crm_id, detail)
+                self.tally[event] += 1
 
     def _fail(
         self, provider_id: str, reason: str, action: Action,
@@ -214,6 +261,7 @@ class Executor:
             record = record_to_dict(ProviderRecord(provider_id, action.version, action.contact))
         elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
             record = record_to_dict(ProviderDeletion(provider_id))
+        log.warning("%s: %s %s: %s", self.target.account, event, provider_id, reason)
         known = self.store.failure_reason(self.target.account, provider_id)
         self.store.add_failure(self.target.account, provider_id, reason, record)
         if known != reason:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,14 +18,18 @@ from contactsync.engine.plan import (
     AdoptionIndex,
     DeletePerson,
     ForgetLink,
+    Policy,
     plan_changes,
     plan_missing,
 )
 from contactsync.engine.safety import check_deletions, check_listing
-from contactsync.errors import ContactSyncError, CursorExpired, PermissionDenied
+from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied
 from contactsync.model import normalise_email
 from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderRecord
 from contactsync.store.db import Failure, LinkStore
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +39,7 @@ class PassOptions:
     allow_mass_delete: bool = False
     allow_empty: bool = False
     workers: int = 4
+    stop: threading.Event | None = None
 
 
 @dataclass
@@ -47,6 +54,7 @@ class PassResult:
     error: ContactSyncError | None = None
 
 
+# Called with the number of contacts read after each page, and with -1 when the pass ends.
 Progress = Callable[[int], None]
 
 
@@ -86,13 +94,18 @@ def sync_account(
     cursor_row = None if options.full else store.cursor(key)
     feed = _open_feed(provider, cursor_row[0] if cursor_row else None, group, result)
     result.full = feed.complete
+    log.info("%s: pass starts (%s%s)", key, "full listing" if feed.complete else "changes since last pass",
+             ", dry run" if options.dry_run else "")
 
     counts = store.count_links(key)
     first_sync = not store.has_history(key) and counts["linked"] == 0
     adoption = _adoption_index(crm, user, key, account) if first_sync else None
 
     run_id = None if options.dry_run else store.start_run(key, feed.complete)
-    executor = Executor(store, crm, target, run_id, workers=options.workers)
+    # Photos go one way only: provider -> CRM, and only in one-way sync (DESIGN §7).
+    photos = provider if provider.capabilities.supports_photo and account.direction == "one-way" else None
+    executor = Executor(store, crm, target, run_id, workers=options.workers, photos_from=photos, stop=options.stop)
+    policy = Policy(syncs_notes=provider.capabilities.syncs_notes, text_limits=crm.text_limits)
     seen: set[str] = set()
     deletions: list[Action] = []
     retries = {f.provider_id: f for f in store.failures(key)}
@@ -102,7 +115,7 @@ def sync_account(
                 if isinstance(change, ProviderRecord):
                     seen.add(change.id)
             links = store.links_for(key, (c.id for c in page))
-            actions = plan_changes(key, account.provider, account.email, page, links, adoption)
+            actions = plan_changes(key, account.provider, account.email, page, links, adoption, policy)
             deletions.extend(a for a in actions if isinstance(a, (DeletePerson, ForgetLink)))
             now = [a for a in actions if not isinstance(a, (DeletePerson, ForgetLink))]
             _run(executor, now, options, result)
@@ -116,11 +129,14 @@ def sync_account(
         check_deletions(key, real, counts["linked"], options.allow_mass_delete)
         _run(executor, deletions, options, result)
     except ContactSyncError as exc:
+        log.error("%s: pass stopped: %s", key, exc.line())
         if run_id is not None:
-            store.finish_run(run_id, "failed", exc.line())
+            store.finish_run(run_id, "interrupted" if isinstance(exc, Interrupted) else "failed", exc.line())
         raise
     finally:
         result.counts.update(executor.tally)
+        if progress:
+            progress(-1)  # the pass is over: a negative count closes the progress display
 
     if not options.dry_run:
         store.set_cursor(key, feed.cursor)
@@ -130,6 +146,7 @@ def sync_account(
         store.finish_run(run_id, result.outcome, "; ".join(result.notes) or None)
     else:
         result.outcome = "dry-run"
+    log.info("%s: pass %s: %s", key, result.outcome, dict(result.counts) or "no changes")
     return result
 
 
@@ -139,6 +156,7 @@ def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassR
     try:
         return provider.changes(cursor, group)
     except CursorExpired:
+        log.info("the provider expired the sync cursor; reading everything once")
         result.notes.append("the provider expired our sync cursor; read everything once")
         return provider.changes(None, group)
 
