@@ -1,0 +1,257 @@
+"""Outlook.com / Office 365 contacts through Microsoft Graph v1.0, over requests.
+
+Throttling follows Outlook's per-mailbox limits: at most 4 requests in flight
+("MailboxConcurrency", https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits),
+and a 429/503 ``Retry-After`` pauses every request of the mailbox, not only the one
+that got it (https://learn.microsoft.com/graph/throttling#best-practices-to-handle-throttling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, StaleVersion, TemporaryError
+from contactsync.http import make_session, retry_after_seconds
+from contactsync.model import Contact
+from contactsync.providers.base import (
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord,
+)
+from contactsync.providers.microsoft_mapping import (
+    MAX_BUSINESS_PHONES, MAX_EMAILS, SELECT, Overflow, contact_to_graph, graph_to_contact,
+)
+
+GRAPH = "https://graph.microsoft.com"
+ID_SAFE = "=-_"  # Outlook ids are URL-safe base64; '=' padding needs no escaping
+DEFAULT_FOLDER = "contacts"  # Graph does not list the default folder among contactFolders
+MAX_IN_FLIGHT = 4
+# Delta tokens remember the $select they were taken with; a release that reads more
+# fields must start over with one full listing rather than get thinner records.
+CURSOR_KEY = hashlib.sha1(",".join(SELECT).encode()).hexdigest()[:8]
+# Errors of an expired or unusable delta state (delta-query-overview, "Synchronization reset").
+EXPIRED_CODES = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
+RETRYABLE = {429, 503, 504}
+
+
+def _error(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        return "", response.reason or ""
+    if not isinstance(error, dict):
+        return str(error), ""
+    return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+class GraphClient:
+    """One mailbox's HTTP client: the bearer token, the in-flight cap and the shared pause gate."""
+
+    def __init__(self, token_source: Callable[[], str], account: str, endpoint: str | None,
+                 retries: int = 4, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.token_source = token_source
+        self.account = account
+        self.base = (endpoint or GRAPH).rstrip("/") + "/v1.0"
+        self.session = make_session(retries=0)  # retries are ours: they must honour the shared gate
+        self.retries = retries
+        self.slots = threading.BoundedSemaphore(max_in_flight)
+        self._gate_lock = threading.Lock()
+        self._resume_at = 0.0
+
+    @property
+    def fix(self) -> str:
+        return f"run `contactsync add-account microsoft {self.account} --client-id APP_ID` again"
+
+    def pause(self, seconds: float) -> None:
+        with self._gate_lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def _wait_gate(self) -> None:
+        while True:
+            with self._gate_lock:
+                wait = self._resume_at - time.monotonic()
+            if wait <= 0:
+                return
+            time.sleep(wait)
+
+    def request(self, method: str, path_or_url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
+        """Send one request; map failures to the core's errors. Statuses in `ok` are returned as is."""
+        url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
+        attempt = 0
+        while True:
+            self._wait_gate()
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers["Authorization"] = f"Bearer {self.token_source()}"
+            try:
+                with self.slots:
+                    response = self.session.request(method, url, headers=headers, **kwargs)
+            except requests.RequestException as exc:
+                # A POST that may have reached the server is never repeated (DESIGN §12).
+                if method != "POST" and attempt < self.retries:
+                    attempt += 1
+                    kwargs["headers"] = headers
+                    time.sleep(min(0.5 * 2 ** attempt, 8))
+                    continue
+                raise TemporaryError(f"cannot reach Microsoft Graph for {self.account}: {type(exc).__name__}",
+                                     "check the network and run again") from exc
+            status = response.status_code
+            # A 429 was refused before processing, so even a create may be repeated.
+            retryable = status in RETRYABLE and (method != "POST" or status == 429)
+            if retryable and attempt < self.retries:
+                attempt += 1
+                self.pause(retry_after_seconds(response, default=min(2.0 ** attempt, 30.0)))
+                kwargs["headers"] = headers
+                continue
+            if status < 400 or status in ok:
+                return response
+            raise self._failure(response)
+
+    def _failure(self, response: requests.Response) -> Exception:
+        status = response.status_code
+        code, message = _error(response)
+        if status == 401:
+            return AuthError(f"Microsoft Graph rejected the sign-in of {self.account} ({code or 'HTTP 401'})",
+                             self.fix)
+        if status == 403:
+            return AuthError(f"Microsoft Graph refused access to the contacts of {self.account}: "
+                             f"{message or code or 'access denied'} (the Contacts.ReadWrite permission or "
+                             "consent may be missing)", self.fix)
+        if status in RETRYABLE or status >= 500:
+            return TemporaryError(f"Microsoft Graph is busy or throttling {self.account} (HTTP {status} {code})",
+                                  "run again later")
+        if status == 404:
+            return NotFound(f"not found in the Outlook contacts of {self.account}: {message}", status=status)
+        if status == 412 or code == "ErrorIrresolvableConflict":
+            return StaleVersion(f"a contact of {self.account} changed in Outlook since it was read",
+                                status=status)
+        return ApiError(f"Microsoft Graph refused a request for {self.account}: {message or code} "
+                        f"(HTTP {status} {code})", status=status)
+
+
+class GraphChangeFeed(ChangeFeed):
+    def __init__(self, client: GraphClient, folder: str, delta_link: str | None, page_size: int) -> None:
+        self.client = client
+        self.folder = folder
+        self.complete = delta_link is None
+        self.cursor = None
+        self.page_size = page_size
+        url = delta_link or client.base + _contacts_path(folder) + "/delta"
+        params = None if delta_link else {"$select": ",".join(SELECT)}
+        # The first page is read now so that an expired cursor surfaces from changes().
+        self._first = self._fetch(url, params)
+
+    def _fetch(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
+        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        response = self.client.request("GET", url, params=params, headers=headers, ok=(400, 410))
+        if response.status_code in (400, 410):
+            code, message = _error(response)
+            if response.status_code == 410 or code.lower() in EXPIRED_CODES:
+                raise CursorExpired(f"Microsoft Graph no longer accepts the delta link of {self.client.account} "
+                                    f"({code or 'HTTP 410'})", "a full listing is read instead")
+            raise self.client._failure(response)
+        return response.json()
+
+    def pages(self) -> Iterator[list[Change]]:
+        page = self._first
+        while True:
+            yield [_change(item) for item in page.get("value") or []]
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                delta = page.get("@odata.deltaLink")
+                self.cursor = f"{CURSOR_KEY}|{delta}" if delta else None
+                return
+            page = self._fetch(next_link, None)
+
+
+def _change(item: dict[str, Any]) -> Change:
+    if "@removed" in item:
+        return ProviderDeletion(item["id"])
+    return _record(item)
+
+
+def _record(item: dict[str, Any]) -> ProviderRecord:
+    # Whether a contact has a photo is not knowable without asking for it; the
+    # reference is the contact id and photo() answers None when there is none.
+    return ProviderRecord(item["id"], item.get("changeKey") or _etag_key(item), graph_to_contact(item), item["id"])
+
+
+def _etag_key(item: dict[str, Any]) -> str:
+    etag = item.get("@odata.etag") or ""
+    return etag[3:-1] if etag.startswith('W/"') else etag
+
+
+def _contacts_path(folder: str) -> str:
+    return "/me/contacts" if folder == DEFAULT_FOLDER else f"/me/contactFolders/{quote(folder, safe=ID_SAFE)}/contacts"
+
+
+class MicrosoftProvider(Provider):
+    kind = "microsoft"
+    capabilities = Capabilities(supports_incremental=True, supports_write=True, supports_photo=True,
+                                syncs_notes=False, max_emails=MAX_EMAILS, max_phones=MAX_BUSINESS_PHONES)
+
+    def __init__(self, token_source: Callable[[], str], account: str, endpoint: str | None = None,
+                 retries: int = 4, page_size: int = 100) -> None:
+        self.account = account
+        self.client = GraphClient(token_source, account, endpoint, retries=retries)
+        self.page_size = page_size
+        # Values left out of the last create/update because Graph cannot hold them.
+        self.last_overflow: list[Overflow] = []
+
+    def check(self) -> None:
+        self.client.request("GET", "/me", params={"$select": "id,userPrincipalName,mail"})
+
+    def signed_in_email(self) -> str | None:
+        me = self.client.request("GET", "/me", params={"$select": "userPrincipalName,mail"}).json()
+        return me.get("mail") or me.get("userPrincipalName")
+
+    def groups(self) -> list[Group]:
+        folders = [Group(DEFAULT_FOLDER, "Contacts", None, True)]
+        url: str | None = "/me/contactFolders"
+        params: dict[str, str] | None = {"$top": "100", "$select": "id,displayName"}
+        others: list[Group] = []
+        while url:
+            page = self.client.request("GET", url, params=params).json()
+            others += [Group(f["id"], f.get("displayName") or f["id"]) for f in page.get("value") or []]
+            url, params = page.get("@odata.nextLink"), None
+        return folders + sorted(others, key=lambda g: g.name.lower())
+
+    def default_group(self) -> Group:
+        return Group(DEFAULT_FOLDER, "Contacts", None, True)
+
+    def changes(self, cursor: str | None, group: str) -> ChangeFeed:
+        delta_link = None
+        if cursor:
+            key, sep, delta_link = cursor.partition("|")
+            if not sep or key != CURSOR_KEY or not delta_link:
+                raise CursorExpired(f"the delta link of {self.account} was taken with other fields",
+                                    "a full listing is read instead")
+        return GraphChangeFeed(self.client, group, delta_link, self.page_size)
+
+    def create(self, contact: Contact, group: str) -> ProviderRecord:
+        body, self.last_overflow = contact_to_graph(contact)
+        body = {k: v for k, v in body.items() if v not in (None, [], {})}
+        response = self.client.request("POST", _contacts_path(group), json=body)
+        return _record(response.json())
+
+    def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
+        path = f"/me/contacts/{quote(id, safe=ID_SAFE)}"
+        current = self.client.request("GET", path, params={"$select": ",".join(SELECT + ("changeKey",))}).json()
+        if current.get("changeKey") != version:
+            raise StaleVersion(f"contact {id} of {self.account} changed in Outlook since it was read", status=412)
+        body, self.last_overflow = contact_to_graph(contact, current)
+        # Outlook items honour If-Match with their etag and answer 412
+        # ErrorIrresolvableConflict when it is stale, closing the GET-PATCH race.
+        headers = {"If-Match": current.get("@odata.etag") or f'W/"{version}"'}
+        return _record(self.client.request("PATCH", path, json=body, headers=headers).json())
+
+    def delete(self, id: str) -> None:
+        self.client.request("DELETE", f"/me/contacts/{quote(id, safe=ID_SAFE)}", ok=(404,))
+
+    def photo(self, id: str, ref: str) -> bytes | None:
+        response = self.client.request("GET", f"/me/contacts/{quote(ref or id, safe=ID_SAFE)}/photo/$value", ok=(404,))
+        return None if response.status_code == 404 else response.content

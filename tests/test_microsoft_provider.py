@@ -1,0 +1,240 @@
+"""Contract tests of the Microsoft adapter and its MSAL sign-in against the Graph emulator, over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+import pytest
+from microsoft_support import CLIENT_ID, CLIENTS, EMAIL, FATIMA, MARIA, MISAKI, OLEG, GraphSandbox, graph  # noqa: F401
+
+from contactsync.auth.microsoft import MicrosoftSession, sign_in
+from contactsync.errors import AuthError, CursorExpired, StaleVersion, UsageError
+from contactsync.model import Address, Contact, Email, Phone
+from contactsync.providers.base import ProviderDeletion, ProviderRecord
+from contactsync.providers.microsoft import MicrosoftProvider
+from contactsync.sandbox.server import Fault
+
+
+def read_all(feed) -> list:
+    return [change for page in feed.pages() for change in page]
+
+
+# -- reads ------------------------------------------------------------------------
+
+def test_groups_include_the_default_folder(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    provider.check()
+    groups = provider.groups()
+    assert [(g.id, g.name, g.is_default) for g in groups] == [("contacts", "Contacts", True),
+                                                               (CLIENTS, "Clients", False)]
+    assert provider.default_group().id == "contacts"
+
+
+def test_full_listing_of_each_folder(graph: GraphSandbox) -> None:
+    provider = graph.provider(page_size=2)
+    feed = provider.changes(None, CLIENTS)
+    changes = read_all(feed)
+    assert feed.complete and feed.cursor and "$deltatoken=" in feed.cursor
+    assert all(isinstance(c, ProviderRecord) for c in changes)
+    by_id = {c.id: c for c in changes}
+    assert len(by_id) == 5 and FATIMA not in by_id
+    maria = by_id[MARIA]
+    assert maria.version == graph.emulator.contact(MARIA)["changeKey"]
+    assert len(maria.contact.emails) == 3 and maria.contact.birthday == "1984-03-09"
+    assert maria.contact.notes == "" and maria.photo == MARIA
+    assert by_id[OLEG].contact.name == "Олег Смирнов"
+    default = read_all(provider.changes(None, "contacts"))
+    assert {c.id for c in default} >= {FATIMA} and len(default) == 4
+    # $select is sent, so unmapped properties (personalNotes) never leave Graph.
+    delta_calls = [e for e in graph.emulator.log if e.path.endswith("/delta") and "$select" in e.query]
+    assert delta_calls and "personalNotes" not in delta_calls[0].query["$select"][0]
+
+
+def test_incremental_reports_edits_deletions_and_moves(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    first = provider.changes(None, CLIENTS)
+    read_all(first)
+    emu = graph.emulator
+    emu.edit_contact(MARIA, {"mobilePhone": "+48 601 000 000"})
+    emu.delete_contact(OLEG)
+    moved = emu.move_contact(MISAKI, None)
+    new = emu.add_contact(CLIENTS, {"givenName": "Noor", "displayName": "Noor"})
+    feed = provider.changes(first.cursor, CLIENTS)
+    changes = {c.id: c for c in read_all(feed)}
+    assert not feed.complete and feed.cursor and feed.cursor != first.cursor
+    assert "+48 601 000 000" in [p.value for p in changes[MARIA].contact.phones]
+    assert changes[MARIA].version == emu.contact(MARIA)["changeKey"]
+    assert isinstance(changes[OLEG], ProviderDeletion) and isinstance(changes[MISAKI], ProviderDeletion)
+    assert changes[new].contact.name == "Noor"
+    assert set(changes) == {MARIA, OLEG, MISAKI, new} and moved not in changes
+    assert read_all(provider.changes(feed.cursor, CLIENTS)) == []
+
+
+@pytest.mark.parametrize("code", ["SyncStateNotFound", "syncStateInvalid", "resyncRequired"])
+def test_expired_delta_raises_cursor_expired(graph: GraphSandbox, code: str) -> None:
+    provider = graph.provider()
+    feed = provider.changes(None, CLIENTS)
+    read_all(feed)
+    graph.emulator.expire_delta_tokens(code)
+    with pytest.raises(CursorExpired):
+        provider.changes(feed.cursor, CLIENTS)
+    with pytest.raises(CursorExpired):  # a cursor taken with another $select
+        provider.changes("0000|" + feed.cursor.split("|", 1)[1], CLIENTS)
+    assert len(read_all(provider.changes(None, CLIENTS))) == 5
+
+
+# -- writes ------------------------------------------------------------------------
+
+def test_create_update_delete(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    contact = Contact(name="Zoë Ng", first_name="Zoë", last_name="Ng", emails=(Email("zoe@ng.example", primary=True),),
+                      phones=(Phone("+44 20 5555 0101", "mobile"),), organization="Ng & Co",
+                      address=Address("1 High St", "London", "", "EC1A 1AA", "UK", "work"), notes="not sent")
+    created = provider.create(contact, CLIENTS)
+    stored = graph.emulator.contact(created.id)
+    assert stored["parentFolderId"] == CLIENTS and stored["mobilePhone"] == "+44 20 5555 0101"
+    assert stored["businessAddress"]["city"] == "London" and stored["personalNotes"] is None
+    assert created.version == stored["changeKey"] and created.contact.name == "Zoë Ng"
+
+    graph.emulator.edit_contact(created.id, {"personalNotes": "user's own note"})
+    version = graph.emulator.contact(created.id)["changeKey"]
+    changed = Contact(name="Zoë Ng", first_name="Zoë", last_name="Ng", emails=(Email("zoe@new.example"),),
+                      address=Address(city="Leeds", label="home"))
+    updated = provider.update(created.id, changed, version)
+    after = graph.emulator.contact(created.id)
+    assert updated.version == after["changeKey"] != version
+    assert [e["address"] for e in after["emailAddresses"]] == ["zoe@new.example"]
+    assert after["mobilePhone"] is None and after["companyName"] is None
+    assert after["homeAddress"]["city"] == "Leeds" and after["businessAddress"] == {}
+    assert after["personalNotes"] == "user's own note"  # notes are not ours to touch
+    patch = [e for e in graph.emulator.log if e.method == "PATCH"][-1]
+    assert patch.headers["if-match"] == f'W/"{version}"'
+
+    provider.delete(created.id)
+    assert created.id not in graph.emulator.contacts
+    provider.delete(created.id)  # already gone is fine
+
+
+def test_stale_version_raises_stale_version(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    version = graph.emulator.contact(MARIA)["changeKey"]
+    graph.emulator.edit_contact(MARIA, {"companyName": "Moved On"})
+    with pytest.raises(StaleVersion):
+        provider.update(MARIA, Contact(name="Maria Kowalski"), version)
+    assert graph.emulator.contact(MARIA)["companyName"] == "Moved On"
+
+
+def test_caps_are_respected_and_the_overflow_reported(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    contact = Contact(name="Many Ways", emails=tuple(Email(f"m{i}@ways.example") for i in range(5)),
+                      phones=tuple(Phone(f"+1 555 010{i}", "work") for i in range(3)) + (Phone("+1 1", "mobile"),
+                                                                                          Phone("+1 2", "mobile")))
+    created = provider.create(contact, "contacts")
+    stored = graph.emulator.contact(created.id)
+    assert len(stored["emailAddresses"]) == 3 and len(stored["businessPhones"]) == 2
+    assert stored["mobilePhone"] == "+1 1"
+    assert [(o.field, o.value) for o in provider.last_overflow] == [
+        ("email", "m3@ways.example"), ("email", "m4@ways.example"), ("phone", "+1 555 0102"), ("phone", "+1 2")]
+
+
+def test_photo(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    data = provider.photo(MARIA, MARIA)
+    assert data is not None and data[:2] == b"\xff\xd8"
+    assert provider.photo(FATIMA, FATIMA) is None
+
+
+# -- throttling and errors ---------------------------------------------------------------
+
+def test_retry_after_pauses_and_retries(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    graph.emulator.add_fault(Fault(status=429, headers={"Retry-After": "1"}, path=r"contactFolders$",
+                                   body={"error": {"code": "ApplicationThrottled", "message": "slow down"}}))
+    started = time.monotonic()
+    assert len(provider.groups()) == 2
+    assert time.monotonic() - started >= 1.0
+    assert [e.status for e in graph.emulator.log if e.path.endswith("contactFolders")] == [429, 200]
+
+
+def test_retry_after_pauses_every_request_of_the_mailbox(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    provider.client.pause(1.0)
+    started = time.monotonic()
+    provider.check()
+    assert time.monotonic() - started >= 0.9
+
+
+def test_never_more_than_four_in_flight(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    graph.emulator.work_time = 0.15
+    threads = [threading.Thread(target=provider.photo, args=(MARIA, MARIA)) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert graph.emulator.max_in_flight == 4
+    assert all(e.status == 200 for e in graph.emulator.log)
+
+
+def test_401_is_an_auth_error_naming_the_fix(graph: GraphSandbox) -> None:
+    provider = MicrosoftProvider(lambda: "expired", EMAIL, endpoint=graph.url)
+    with pytest.raises(AuthError) as info:
+        provider.groups()
+    assert f"add-account microsoft {EMAIL} --client-id APP_ID" in info.value.fix
+
+
+def test_bad_request_is_an_api_error_with_graphs_message(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    graph.emulator.add_fault(Fault(status=400, method="POST", body={
+        "error": {"code": "ErrorInvalidProperty", "message": "The property 'GivenName' is required."}}))
+    with pytest.raises(Exception) as info:
+        provider.create(Contact(name="X"), "contacts")
+    assert "GivenName" in str(info.value) and type(info.value).__name__ == "ApiError"
+
+
+# -- sign-in (MSAL's real code path) -------------------------------------------------------
+
+def test_device_code_sign_in_returns_a_small_cache_that_refreshes_silently(graph: GraphSandbox) -> None:
+    out = io.StringIO()
+    cache = sign_in(CLIENT_ID, EMAIL.upper(), authority_host=graph.url, out=out)
+    assert "/devicelogin" in out.getvalue() and "enter the code" in out.getvalue()
+    data = json.loads(cache)
+    assert set(data) <= {"RefreshToken", "Account", "AppMetadata"} and data["RefreshToken"]
+    assert len(cache) < 2500
+    polls = [e for e in graph.emulator.log if e.path.endswith("/token")]
+    assert [e.status for e in polls] == [400, 200]  # authorization_pending, then approved
+    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url)
+    token = session.token()
+    assert graph.emulator.identity.email_for(token) == EMAIL
+    assert session.changed  # the refresh token rotated: write it back
+    assert session.token() == token  # the access token is reused within a pass
+    provider = MicrosoftProvider(session.token, EMAIL, endpoint=graph.url)
+    assert len(provider.groups()) == 2
+    again = MicrosoftSession(session.cache_string(), CLIENT_ID, EMAIL, authority_host=graph.url)
+    assert again.token() and again.changed
+
+
+def test_revoked_grant_is_an_auth_error(graph: GraphSandbox) -> None:
+    cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
+    graph.emulator.identity.revoke(EMAIL)
+    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url)
+    with pytest.raises(AuthError) as info:
+        session.token()
+    assert "invalid_grant" in info.value.message and "add-account microsoft" in info.value.fix
+    assert not session.changed
+
+
+def test_sign_in_as_another_account_is_refused(graph: GraphSandbox) -> None:
+    graph.emulator.identity.sign_in_as = "someone.else@outlook.example"
+    with pytest.raises(UsageError) as info:
+        sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
+    assert "someone.else@outlook.example" in info.value.message and EMAIL in info.value.message
+
+
+def test_cache_without_the_account_is_an_auth_error(graph: GraphSandbox) -> None:
+    cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
+    with pytest.raises(AuthError):
+        MicrosoftSession(cache, CLIENT_ID, "other@outlook.example", authority_host=graph.url).token()
