@@ -11,7 +11,7 @@ from contactsync.config import AccountConfig
 from contactsync.store import LinkStore
 
 # Event actions as counted in the report; "gone" = deleted in the CRM, not re-created.
-COUNTED = ("create", "update", "delete", "adopt", "recover", "gone", "skip", "fail")
+COUNTED = ("create", "update", "delete", "adopt", "recover", "gone", "skip", "fail", "photo", "photo-skip", "truncate")
 
 
 def _counts(raw: dict[str, int], side: str) -> dict[str, int]:

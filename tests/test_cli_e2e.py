@@ -95,3 +95,28 @@ def test_dry_run_writes_nothing(box):
     assert {a["action"] for a in plan} >= {"create"}
     assert [e for e in box.pipedrive.log if e.method != "GET"] == []
     assert len(crm_persons(box)) == 3
+
+
+def test_photos_follow_the_rules(box):
+    setup_account(box)
+    assert cli("run", "--once").exit_code == 0
+    persons = crm_persons(box)
+    with_picture = {name for name, p in persons.items() if p.get("picture_id")}
+    # Ann Smith: 400x300, uploaded cropped to its centre; José: square; Taro: 96 px, skipped;
+    # everyone else has Google's generated placeholder, which is not a photo.
+    assert with_picture == {"Ann Smith", "José Álvarez"}
+    uploads = [e for e in box.pipedrive.log if e.method == "POST" and e.path.endswith("/picture")]
+    crops = sorted(str((e.body.get("crop_x"), e.body.get("crop_width"))) for e in uploads)
+    assert crops == [str(("50", "300")), str((None, None))]
+    status = json.loads(cli("status", "--json").stdout)["accounts"][0]
+    assert status["last_run_counts"]["to_crm"]["create"] == 9
+    from contactsync.store import LinkStore
+    from contactsync import config as cfg
+
+    store = LinkStore.open(cfg.state_path())
+    skips = [e.detail for e in store.recent_events(f"google:{EMAIL}", 100) if e.action == "photo-skip"]
+    store.close()
+    assert skips == ["the photo is 96x96 px; Pipedrive needs at least 128 px"]
+    box.pipedrive.log.clear()
+    assert cli("run", "--once", "--full").exit_code == 0
+    assert not [e for e in box.pipedrive.log if e.path.endswith("/picture")]

@@ -37,6 +37,7 @@ def counts_line(counts: dict[str, int]) -> str:
 PASS_WORDS = {
     "create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
     "recover": "recovered", "gone": "deleted in CRM (kept deleted)", "skip": "skipped", "fail": "failed",
+    "photo": "photos added", "photo-skip": "photos skipped", "truncate": "values cut at the CRM's limit",
 }
 
 

@@ -97,7 +97,11 @@ class Executor:
                     queue.clear()
                 while queue and fatal is None and len(running) < self.workers * 2:
                     action = queue.pop(0)
-                    write = self._prepare(action)
+                    try:
+                        write = self._prepare(action)
+                    except ContactSyncError as exc:  # account-wide (e.g. 403 on an organization)
+                        fatal = exc
+                        break
                     if write is None and isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
                         continue  # preparing failed and was recorded
                     if isinstance(action, (RecordVersion, SkipContact)):
