@@ -17,7 +17,7 @@ from contactsync.crm.registry import open_crm, token_name
 from contactsync.engine.run import preflight
 from contactsync.errors import UsageError
 from contactsync.providers.base import Group, Provider, ProviderRecord
-from contactsync.providers.registry import KINDS, open_provider, sign_in_google
+from contactsync.providers.registry import KINDS, provider_session, sign_in_google, sign_in_microsoft
 from contactsync.store import LinkStore
 
 
@@ -48,29 +48,51 @@ def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "
 
 
 def add_account(
-    provider: str, email: str, *, client_secrets: Path | None = None, open_browser: bool = True, endpoint: str = ""
+    provider: str,
+    email: str,
+    *,
+    client_secrets: Path | None = None,
+    open_browser: bool = True,
+    endpoint: str = "",
+    client_id: str | None = None,
+    tenant: str = "common",
+    authority: str = "",
 ) -> AccountConfig:
+    """Sign in to the provider as `email`, keep the secret in the keyring, add the account."""
     provider = provider.lower()
     if provider not in KINDS:
         raise UsageError(f"unknown provider {provider!r}", f"use one of: {', '.join(KINDS)}")
     if "@" not in email:
         raise UsageError(f"{email!r} is not an e-mail address", "accounts are named by their e-mail address")
-    if client_secrets is None:
-        raise UsageError(
-            "Google needs the OAuth client of a Desktop app",
-            "download its client_secret.json from the Google Cloud console and pass --client-secrets FILE",
-        )
-    secret = sign_in_google(email, client_secrets, open_browser)
-    account = AccountConfig(provider=provider, email=email.lower(), endpoint=endpoint.rstrip("/"))
+    options: dict[str, str] = {}
+    if provider == "google":
+        if client_secrets is None:
+            raise UsageError(
+                "Google needs the OAuth client of a Desktop app",
+                "download its client_secret.json from the Google Cloud console and pass --client-secrets FILE",
+            )
+        secret = sign_in_google(email, client_secrets, open_browser)
+    else:
+        if not client_id:
+            raise UsageError(
+                "Microsoft needs the application (client) id of your app registration",
+                "pass --client-id APP_ID (the README explains the registration)",
+            )
+        secret = sign_in_microsoft(email, client_id, tenant, authority.rstrip("/") or None)
+        options = {"client_id": client_id, "tenant": tenant}
+        if authority:
+            options["authority"] = authority.rstrip("/")
+    account = AccountConfig(provider=provider, email=email.lower(), endpoint=endpoint.rstrip("/"), options=options)
     config = cfg.load()
     previous = config.accounts.get(account.key)
     if previous is not None:  # signing in again keeps the settings
-        previous.endpoint = account.endpoint
+        previous.endpoint, previous.options = account.endpoint, account.options
         account = previous
-    if not account.group:
-        group = open_provider(account, secret).default_group()
-        account.group, account.group_name = group.id, group.name
     secrets.put(secrets.provider_secret_name(provider, email), secret)
+    if not account.group:
+        with provider_session(account) as opened:
+            group = opened.default_group()
+        account.group, account.group_name = group.id, group.name
     config.accounts[account.key] = account
     cfg.save(config)
     return account
@@ -78,7 +100,8 @@ def add_account(
 
 def list_groups(name: str) -> list[Group]:
     account = cfg.load().account(name)
-    return open_provider(account).groups()
+    with provider_session(account) as provider:
+        return provider.groups()
 
 
 @dataclass
@@ -113,16 +136,16 @@ def configure_account(
         account.visibility = visibility_setting
     if adopt is not None:
         account.adopt = adopt
-    provider = open_provider(account)
-    if config.crm is not None:
-        _check_permissions(config, account, provider)
-    if group is not None:
-        chosen = _find_group(provider.groups(), group, account)
-        if chosen.id != account.group:
-            result.group_changed = True
-            result.pruned = prune
-            result.unlinked = _switch_group(account, provider, chosen, prune)
-            account.group, account.group_name = chosen.id, chosen.name
+    with provider_session(account) as provider:
+        if config.crm is not None:
+            _check_permissions(config, account, provider)
+        if group is not None:
+            chosen = _find_group(provider.groups(), group, account)
+            if chosen.id != account.group:
+                result.group_changed = True
+                result.pruned = prune
+                result.unlinked = _switch_group(account, provider, chosen, prune)
+                account.group, account.group_name = chosen.id, chosen.name
     config.accounts[account.key] = account
     cfg.save(config)
     return result

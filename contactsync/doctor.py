@@ -13,7 +13,7 @@ from contactsync.config import Config
 from contactsync.crm.base import Crm
 from contactsync.crm.registry import open_crm
 from contactsync.errors import ContactSyncError
-from contactsync.providers.registry import open_provider
+from contactsync.providers.registry import provider_session
 from contactsync.store import LinkStore
 
 
@@ -54,7 +54,8 @@ def run_checks() -> list[Check]:
 
 
 def _grant(account: cfg.AccountConfig) -> str:
-    open_provider(account).check()
+    with provider_session(account) as provider:
+        provider.check()
     return f"signed in; group {account.group_name or account.group or 'default'}, {account.direction}"
 
 

@@ -11,7 +11,7 @@ from contactsync.crm.registry import open_crm
 from contactsync.engine.lock import account_lock
 from contactsync.engine.run import PassOptions, PassResult, Progress, sync_account
 from contactsync.errors import ContactSyncError, Interrupted, UsageError
-from contactsync.providers.registry import open_provider
+from contactsync.providers.registry import provider_session
 from contactsync.store import LinkStore
 
 ProgressFactory = Callable[[AccountConfig], Progress | None]
@@ -59,10 +59,10 @@ def run_once(
             try:
                 with account_lock(cfg.state_dir(), account.key, wait):
                     crm = open_crm(crm_config, store.crm_fields())
-                    provider = open_provider(account)
-                    result = sync_account(
-                        store, provider, crm, account, crm_config, options, progress(account) if progress else None
-                    )
+                    with provider_session(account) as provider:
+                        result = sync_account(
+                            store, provider, crm, account, crm_config, options, progress(account) if progress else None
+                        )
             except ContactSyncError as exc:
                 if account.email not in exc.message:
                     exc.message = f"{account.key}: {exc.message}"  # every line names its account

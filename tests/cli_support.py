@@ -38,6 +38,19 @@ def setup_account(box: launch.Sandbox) -> None:
     assert r.exit_code == 0, r.output
 
 
+def setup_microsoft(box: launch.Sandbox) -> None:
+    r = cli("add-account", "microsoft", box.microsoft_email, "--client-id", box.microsoft_client_id,
+            "--endpoint", box.graph_url, "--authority", box.graph_url)
+    assert r.exit_code == 0, r.output
+
+
+def graph_id(box: launch.Sandbox, display_name: str) -> str:
+    for id in list(box.graph.contacts):
+        if box.graph.contact(id).get("displayName") == display_name:
+            return id
+    raise LookupError(display_name)
+
+
 def crm_persons(box: launch.Sandbox) -> dict[str, dict[str, Any]]:
     """Every person in the Pipedrive emulator, read through its v2 API, by name."""
     persons: dict[str, dict[str, Any]] = {}

@@ -31,8 +31,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 KEPT_SECTIONS = ("RefreshToken", "Account", "AppMetadata")
 
 
-def fix_for(email: str) -> str:
-    return f"run `contactsync add-account microsoft {email} --client-id APP_ID` again"
+def fix_for(email: str, client_id: str = "APP_ID") -> str:
+    return f"run `contactsync add-account microsoft {email} --client-id {client_id}` again"
 
 
 class _LoopbackTlsShim(HTTPAdapter):
@@ -92,8 +92,9 @@ def _username(account: dict[str, Any] | None, result: dict[str, Any]) -> str | N
 
 
 def sign_in(client_id: str, email: str, tenant: str = "common", authority_host: str | None = None,
-            out: TextIO = sys.stderr) -> str:
+            out: TextIO | None = None) -> str:
     """Sign in with the device-code flow as `email`; returns the cache string for the keyring."""
+    out = out or sys.stderr  # looked up now: the stream may have been replaced since import
     cache = msal.SerializableTokenCache()
     app = _app(client_id, tenant, authority_host, cache)
     try:
@@ -110,11 +111,11 @@ def sign_in(client_id: str, email: str, tenant: str = "common", authority_host: 
     if "access_token" not in result:
         detail = (result.get("error_description") or "").splitlines()[:1]
         raise AuthError(f"Microsoft sign-in for {email} failed: {result.get('error')}: {' '.join(detail)}",
-                        fix_for(email))
+                        fix_for(email, client_id))
     accounts = app.get_accounts()
     signed_in = _username(accounts[0] if accounts else None, result)
     if signed_in is None:
-        raise AuthError(f"Microsoft did not say which account signed in (expected {email})", fix_for(email))
+        raise AuthError(f"Microsoft did not say which account signed in (expected {email})", fix_for(email, client_id))
     if signed_in.lower() != email.lower():
         raise UsageError(
             f"signed in to Microsoft as {signed_in}, but the account being added is {email}",
@@ -135,18 +136,19 @@ class MicrosoftSession:
     def __init__(self, cache_string: str, client_id: str, email: str, tenant: str = "common",
                  authority_host: str | None = None) -> None:
         self.email = email
+        self.client_id = client_id
         self.cache = msal.SerializableTokenCache()
         self.original = cache_string
         try:
             self.cache.deserialize(cache_string)
         except ValueError as exc:
-            raise AuthError(f"the stored Microsoft sign-in of {email} is unreadable", fix_for(email)) from exc
+            raise AuthError(f"the stored Microsoft sign-in of {email} is unreadable", fix_for(email, client_id)) from exc
         self.app = _app(client_id, tenant, authority_host, self.cache)
 
     def token(self) -> str:
         accounts = [a for a in self.app.get_accounts() if (a.get("username") or "").lower() == self.email.lower()]
         if not accounts:
-            raise AuthError(f"no stored Microsoft sign-in for {self.email}", fix_for(self.email))
+            raise AuthError(f"no stored Microsoft sign-in for {self.email}", fix_for(self.email, self.client_id))
         try:
             result = self.app.acquire_token_silent_with_error(SCOPES, account=accounts[0])
         except requests.RequestException as exc:
@@ -158,7 +160,7 @@ class MicrosoftSession:
         if error in ("temporarily_unavailable", "server_error"):
             raise TemporaryError(f"Microsoft's sign-in service is unavailable for {self.email}", "run again later")
         # invalid_grant (revoked, expired, password changed), interaction_required, no token.
-        raise AuthError(f"Microsoft no longer accepts the sign-in of {self.email} ({error})", fix_for(self.email))
+        raise AuthError(f"Microsoft no longer accepts the sign-in of {self.email} ({error})", fix_for(self.email, self.client_id))
 
     @property
     def changed(self) -> bool:

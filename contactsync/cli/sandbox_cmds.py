@@ -29,13 +29,15 @@ from contactsync.sandbox.browser import register_sandbox_browser
 def sandbox(
     google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
     pipedrive_port: int = typer.Option(0, "--pipedrive-port", help="Port of the Pipedrive emulator (0: any free one)."),
+    graph_port: int = typer.Option(0, "--graph-port", help="Port of the Microsoft Graph emulator (0: any free one)."),
     plan: str = typer.Option("growth", "--plan", help="Pipedrive plan the emulator models."),
     no_seed: bool = typer.Option(False, "--no-seed", help="Start empty instead of with the example contacts."),
 ) -> None:
     """Serve the Google and Pipedrive emulators on loopback until Ctrl-C."""
     workdir = Path(tempfile.mkdtemp(prefix="contactsync-sandbox-"))
-    box = launch.start(workdir, seed=not no_seed, plan=plan, ports=(google_port, pipedrive_port))
+    box = launch.start(workdir, seed=not no_seed, plan=plan, ports=(google_port, pipedrive_port, graph_port))
     out.print(f"Google People API emulator  {box.google_url}")
+    out.print(f"Microsoft Graph emulator    {box.graph_url}")
     out.print(f"Pipedrive API emulator      {box.pipedrive_url}")
     out.print(f"Pipedrive API token         {box.api_token}")
     out.print(f"Google OAuth client         {box.client_secrets}")
@@ -49,8 +51,13 @@ def sandbox(
         f"  contactsync add-account google {box.google_email} --client-secrets {box.client_secrets} "
         f"--endpoint {box.google_url}"
     )
+    out.print(
+        f"  contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id} "
+        f"--endpoint {box.graph_url} --authority {box.graph_url}"
+    )
     out.print("  contactsync run --once && contactsync status\n")
-    out.print("Secrets go to your OS keyring under the service name contactsync; the sign-in page approves itself.")
+    out.print("Secrets go to your OS keyring under the service name contactsync. The sandbox approves sign-ins")
+    out.print("by itself: Google's consent page redirects at once, Microsoft's device code a moment after it is shown.")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -125,8 +132,8 @@ def demo() -> None:
 
 def _tour(box: launch.Sandbox) -> int:
     register_sandbox_browser()
-    out.print("[bold]contactsync demo[/bold] — Google Contacts → Pipedrive on the built-in sandbox")
-    out.print(f"Google emulator {box.google_url}, Pipedrive emulator {box.pipedrive_url}")
+    out.print("[bold]contactsync demo[/bold] — Google Contacts and Outlook → Pipedrive on the built-in sandbox")
+    out.print(f"Emulators: Google {box.google_url}, Microsoft Graph {box.graph_url}, Pipedrive {box.pipedrive_url}")
     out.print(_persons_table(box, "Pipedrive before the first sync"))
 
     _step(f"contactsync crm connect --domain {box.domain} --plan {box.plan} --api-token-stdin")
@@ -139,6 +146,15 @@ def _tour(box: launch.Sandbox) -> int:
     )
     out.print(f"Signed in (the sandbox consent page approved itself); syncing \"{account.group_name}\".")
 
+    _step(
+        f"contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id}"
+    )
+    microsoft = account_setup.add_account(
+        "microsoft", box.microsoft_email, client_id=box.microsoft_client_id,
+        endpoint=box.graph_url, authority=box.graph_url,
+    )
+    out.print(f"Signed in with a device code (approved by the sandbox); syncing \"{microsoft.group_name}\".")
+
     _step(f"contactsync groups {account.email}")
     for group in account_setup.list_groups(account.key):
         out.print(f"  {group.name}" + ("  (default)" if group.is_default else ""))
@@ -147,12 +163,12 @@ def _tour(box: launch.Sandbox) -> int:
     account_setup.configure_account(account.key, direction="one-way", visibility_setting="company")
 
     _step("contactsync run --once")
-    codes = [_pass(account.key)]
+    codes = [_pass(account.key), _pass(microsoft.key)]
     out.print(_persons_table(box, "Pipedrive after the first sync"))
 
     edited = _find(box, "José Álvarez")
     removed = _find(box, "Lena Fischer")
-    _step("In Google: José gets a new job and phone number, Lena is deleted, Maya is added")
+    _step("In Google: José gets a new job and phone number, Lena is deleted, Maya is added; in Outlook, Lars moves")
     box.google.edit_person(
         edited,
         {
@@ -169,14 +185,17 @@ def _tour(box: launch.Sandbox) -> int:
         }
     )
 
+    lars = next(id for id in list(box.graph.contacts) if box.graph.contact(id).get("displayName") == "Lars Øvergaard")
+    box.graph.edit_contact(lars, {"businessPhones": ["+45 33 55 55 01"], "companyName": "Fourth Coffee Nordic"})
+
     _step("contactsync run --once")
-    codes.append(_pass(account.key))
+    codes.extend([_pass(account.key), _pass(microsoft.key)])
     out.print(_persons_table(box, "Pipedrive after the second sync"))
 
-    _step(f"contactsync status {account.email}")
+    _step("contactsync status")
     from contactsync.cli.run_cmds import status as status_command
 
-    status_command(account.key, False)
+    status_command(None, False)
     out.print("\nThe demo ran in a temporary home; nothing of yours was touched.")
     out.print("Next: read the README to connect your own Google account and Pipedrive company.")
     return max(codes)

@@ -46,19 +46,27 @@ def crm_connect(
 @app.command("add-account")
 @boundary
 def add_account(
-    provider: str = typer.Argument(..., help="google"),
+    provider: str = typer.Argument(..., help="google or microsoft"),
     email: str = typer.Argument(..., help="The account's e-mail address."),
-    client_secrets: Path = typer.Option(None, "--client-secrets", help="client_secret.json of a Google Desktop OAuth client."),
-    no_browser: bool = typer.Option(False, "--no-browser", help="Print the sign-in URL instead of opening a browser."),
+    client_secrets: Path = typer.Option(None, "--client-secrets", help="Google: client_secret.json of a Desktop OAuth client."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Google: print the sign-in URL instead of opening a browser."),
+    client_id: str = typer.Option(None, "--client-id", help="Microsoft: the application (client) id of your app registration."),
+    tenant: str = typer.Option("common", "--tenant", help="Microsoft: common, consumers (Outlook.com) or organizations (Office 365)."),
     endpoint: str = typer.Option("", "--endpoint", help="Provider API endpoint, for the sandbox."),
+    authority: str = typer.Option("", "--authority", help="Microsoft sign-in host, for the sandbox."),
 ) -> None:
-    """Sign in to an address book and add it as an account."""
+    """Sign in to an address book and add it as an account.
+
+    Google opens a browser (or prints the URL with --no-browser); Microsoft prints a
+    URL and a code to enter on any device, so it works over SSH.
+    """
     start_logging()
     account = account_setup.add_account(
-        provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint
+        provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
+        client_id=client_id, tenant=tenant, authority=authority,
     )
     out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.")
-    out.print(f"Next: contactsync run --once --account {account.email}")
+    out.print(f"Next: contactsync run --once --account {account.key}")
 
 
 @app.command("accounts")

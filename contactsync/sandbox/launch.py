@@ -8,21 +8,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contactsync.sandbox.google import GoogleEmulator
+from contactsync.sandbox.graph import GraphEmulator
 from contactsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
 from contactsync.sandbox.server import RunningServer, serve
 
 SEED_DIR = Path(__file__).parent / "seed"
 GOOGLE_EMAIL = "ann@example.com"
+MICROSOFT_EMAIL = "ann@outlook.example"
+# Any id works against the emulator; a real one comes from the Entra app registration.
+MICROSOFT_CLIENT_ID = "00000000-0000-4000-8000-00000000c0de"
 
 
 @dataclass
 class Sandbox:
     google: GoogleEmulator
     pipedrive: PipedriveEmulator
+    graph: GraphEmulator
     servers: list[RunningServer]
     client_secrets: Path
     api_token: str
     google_email: str = GOOGLE_EMAIL
+    microsoft_email: str = MICROSOFT_EMAIL
+    microsoft_client_id: str = MICROSOFT_CLIENT_ID
     domain: str = "acme-sandbox"
     plan: str = "growth"
 
@@ -33,6 +40,11 @@ class Sandbox:
     @property
     def pipedrive_url(self) -> str:
         return self.pipedrive.base_url
+
+    @property
+    def graph_url(self) -> str:
+        """Both Microsoft Graph and the sign-in (authority) host of the sandbox."""
+        return self.graph.base_url
 
     def stop(self) -> None:
         for server in self.servers:
@@ -57,16 +69,19 @@ def start(
     seed_dir: Path | None = None,
     plan: str = "growth",
     host: str = "127.0.0.1",
-    ports: tuple[int, int] = (0, 0),
+    ports: tuple[int, int, int] = (0, 0, 0),
 ) -> Sandbox:
-    """Serve both emulators; write the sandbox's client_secret.json into `workdir`."""
+    """Serve the emulators; write the sandbox's client_secret.json into `workdir`."""
     google = GoogleEmulator(_seed("google.json", seed_dir) if seed else None, default_email=GOOGLE_EMAIL)
     pipedrive = PipedriveEmulator(_seed("pipedrive.json", seed_dir) if seed else None, plan=plan)
-    servers = [serve(google, host, ports[0])]
+    graph = GraphEmulator(_seed("microsoft.json", seed_dir) if seed else None, email=MICROSOFT_EMAIL)
+    servers: list[RunningServer] = []
     try:
-        servers.append(serve(pipedrive, host, ports[1]))
+        for emulator, port in zip((google, pipedrive, graph), ports, strict=True):
+            servers.append(serve(emulator, host, port))
     except OSError:
-        servers[0].stop()
+        for server in servers:
+            server.stop()
         raise
     workdir.mkdir(parents=True, exist_ok=True)
     client_secrets = workdir / "client_secret.json"
@@ -74,4 +89,4 @@ def start(
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(google.client_config(), fh, indent=2)
     domain = pipedrive.company.get("domain", "acme-sandbox")
-    return Sandbox(google, pipedrive, servers, client_secrets, DEFAULT_TOKEN, domain=domain, plan=plan)
+    return Sandbox(google, pipedrive, graph, servers, client_secrets, DEFAULT_TOKEN, domain=domain, plan=plan)
