@@ -108,6 +108,7 @@ def list_groups(name: str) -> list[Group]:
 class ConfigureResult:
     account: AccountConfig
     group_changed: bool = False
+    direction_changed: bool = False
     unlinked: int = 0
     pruned: bool = False
 
@@ -120,6 +121,7 @@ def configure_account(
     visibility_setting: str | None = None,
     adopt: bool | None = None,
     prune: bool = False,
+    conflicts: str | None = None,
 ) -> ConfigureResult:
     config = cfg.load()
     account = config.account(name)
@@ -127,9 +129,14 @@ def configure_account(
     if direction is not None:
         if direction not in cfg.DIRECTIONS:
             raise UsageError(f"unknown direction {direction!r}", f"use one of: {', '.join(cfg.DIRECTIONS)}")
-        if direction == "two-way":
-            raise UsageError("two-way sync is not available yet", "use --direction one-way")
+        if direction != account.direction:
+            result.direction_changed = True
         account.direction = direction
+    if conflicts is not None:
+        if conflicts not in cfg.CONFLICT_POLICIES:
+            raise UsageError(f"unknown conflict policy {conflicts!r}",
+                             f"use one of: {', '.join(cfg.CONFLICT_POLICIES)}")
+        account.conflicts = conflicts
     if visibility_setting is not None:
         crm = config.require_crm()
         visibility.visible_to(visibility_setting, crm.plan)
@@ -146,6 +153,13 @@ def configure_account(
                 result.pruned = prune
                 result.unlinked = _switch_group(account, provider, chosen, prune)
                 account.group, account.group_name = chosen.id, chosen.name
+    if result.direction_changed:
+        # The CRM cursor belongs to a two-way period: the next one starts afresh.
+        store = open_store()
+        try:
+            store.set_cursor(account.key, None, "crm")
+        finally:
+            store.close()
     config.accounts[account.key] = account
     cfg.save(config)
     return result

@@ -11,7 +11,9 @@ from contactsync.config import AccountConfig
 from contactsync.store import LinkStore
 
 # Event actions as counted in the report; "gone" = deleted in the CRM, not re-created.
-COUNTED = ("create", "update", "delete", "adopt", "recover", "gone", "skip", "fail", "photo", "photo-skip", "truncate")
+COUNTED = (
+    "create", "update", "delete", "adopt", "recover", "gone", "skip", "fail", "photo", "photo-skip", "truncate", "conflict",
+)
 
 
 def _counts(raw: dict[str, int], side: str) -> dict[str, int]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from dataclasses import replace
 
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
-from contactsync.errors import ApiError, NotFound
+from contactsync.errors import ApiError, NotFound, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import (
     Capabilities,
@@ -18,6 +20,16 @@ from contactsync.providers.base import (
     ProviderDeletion,
     ProviderRecord,
 )
+
+
+# One clock for both fakes, a second per change from now on, so that update times
+# order the two sides' edits as they happened (the "newest" conflict policy).
+_CLOCK = itertools.count(int(time.time()))
+
+
+def _now() -> str:
+    moment = datetime.fromtimestamp(next(_CLOCK), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ListFeed(ChangeFeed):
@@ -44,6 +56,9 @@ class FakeProvider(Provider):
         self.fail_listing = False
         self.photos: dict[str, bytes] = {}
         self.photo_refs: dict[str, str | None] = {}
+        self.writes: list[tuple[str, str]] = []
+        self.fail_writes = False
+        self.updated: dict[str, str] = {}
 
     # -- test controls --
     def put(self, contact: Contact, id: str | None = None, groups: set[str] | None = None,
@@ -52,6 +67,7 @@ class FakeProvider(Provider):
         self.photo_refs[id] = photo
         self.tick += 1
         self.contacts[id] = (f"v{self.tick}", contact, groups if groups is not None else {"all"})
+        self.updated[id] = _now()
         self.log.append((self.tick, id, id))
         return id
 
@@ -75,7 +91,7 @@ class FakeProvider(Provider):
             raise ApiError("listing failed", 500)
         if cursor is None:
             records: list[Change] = [
-                ProviderRecord(id, v, c, self.photo_refs.get(id)) for id, (v, c, g) in self.contacts.items() if group in g
+                self._record(id) for id, (v, c, g) in self.contacts.items() if group in g
             ]
             return ListFeed(records, True, str(self.tick))
         since = int(cursor)
@@ -86,18 +102,47 @@ class FakeProvider(Provider):
             if alive is None or id not in self.contacts or group not in self.contacts[id][2]:
                 out.append(ProviderDeletion(id))
             else:
-                v, c, _ = self.contacts[id]
-                out.append(ProviderRecord(id, v, c, self.photo_refs.get(id)))
+                out.append(self._record(id))
         return ListFeed(out, False, str(self.tick))
 
+    # -- writes (two-way sync); every write is logged in `writes` --
+    def _record(self, id: str) -> ProviderRecord:
+        version, contact, _ = self.contacts[id]
+        return ProviderRecord(id, version, contact, self.photo_refs.get(id), self.updated.get(id))
+
     def create(self, contact: Contact, group: str) -> ProviderRecord:
-        raise NotImplementedError("one-way fakes do not write to the provider")
+        self.writes.append(("create", contact.name))
+        if self.fail_writes:
+            raise ApiError("the provider refused the write", 500)
+        id = self.put(contact, groups={group, "all"})
+        return self._record(id)
 
     def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
-        raise NotImplementedError("one-way fakes do not write to the provider")
+        self.writes.append(("update", id))
+        if self.fail_writes:
+            raise ApiError("the provider refused the write", 500)
+        if id not in self.contacts:
+            raise NotFound(f"{id} not found", 404)
+        if self.contacts[id][0] != version:
+            raise StaleVersion(f"{id}: stale version {version}", 400)
+        self.put(contact, id=id, groups=self.contacts[id][2], photo=self.photo_refs.get(id))
+        return self._record(id)
 
     def delete(self, id: str) -> None:
-        raise NotImplementedError("one-way fakes do not write to the provider")
+        self.writes.append(("delete", id))
+        if self.fail_writes:
+            raise ApiError("the provider refused the write", 500)
+        if id in self.contacts:
+            self.remove(id)
+
+    def get(self, id: str) -> ProviderRecord | None:
+        return self._record(id) if id in self.contacts else None
+
+    def get(self, id: str) -> ProviderRecord | None:
+        if id not in self.contacts:
+            return None
+        v, c, _ = self.contacts[id]
+        return ProviderRecord(id, v, c, self.photo_refs.get(id))
 
     def photo(self, id: str, ref: str) -> bytes | None:
         return self.photos.get(ref)
@@ -114,6 +159,25 @@ class FakeCrm(Crm):
         self.fail_create_for: set[str] = set()  # names whose create raises ApiError
         self.crash_after_create = False
         self.pictures: dict[int, tuple[bytes, str, Crop | None]] = {}
+
+    def _tick(self) -> str:
+        return _now()  # versions are RFC 3339 update times, like Pipedrive's
+
+    # -- test controls: a user working in the CRM --
+    def edit(self, id: int, **changes: object) -> None:
+        person = self.persons[id]
+        self.persons[id] = replace(person, version=self._tick(), contact=replace(person.contact, **changes))
+
+    def remove(self, id: int) -> None:
+        del self.persons[id]
+
+    def add(self, contact: Contact, owner_id: int | None = None) -> int:
+        id = next(self._ids)
+        self.persons[id] = CrmPerson(id, self._tick(), owner_id or self.user.id, contact)
+        return id
+
+    def give_away(self, id: int, owner_id: int) -> None:
+        self.persons[id] = replace(self.persons[id], owner_id=owner_id, version=self._tick())
 
     def me(self) -> CrmUser:
         return self.user
@@ -139,7 +203,7 @@ class FakeCrm(Crm):
         if write.contact.name in self.fail_create_for:
             raise ApiError(f"refused {write.contact.name}", 400)
         id = next(self._ids)
-        self.persons[id] = self._person(id, write, write.owner_id, f"t{id}")
+        self.persons[id] = self._person(id, write, write.owner_id, self._tick())
         if self.crash_after_create:
             raise KeyboardInterrupt("simulated crash after the create returned")
         return self.persons[id]
@@ -149,7 +213,8 @@ class FakeCrm(Crm):
         if id not in self.persons:
             raise NotFound(f"person {id} not found", 404)
         old = self.persons[id]
-        self.persons[id] = replace(self._person(id, write, old.owner_id, old.version + "'"), has_picture=old.has_picture)
+        self.persons[id] = replace(self._person(id, write, old.owner_id, self._tick()), has_picture=old.has_picture,
+                                   stamp=write.stamp or old.stamp)
         return self.persons[id]
 
     def delete(self, id: int) -> None:
@@ -159,13 +224,20 @@ class FakeCrm(Crm):
     def get(self, id: int) -> CrmPerson | None:
         return self.persons.get(id)
 
+    def get_many(self, ids: list[int]) -> dict[int, CrmPerson]:
+        return {id: self.persons[id] for id in ids if id in self.persons}
+
     def set_picture(self, id: int, image: bytes, mime: str, crop: Crop | None) -> None:
         self.calls.append("set_picture")
         self.pictures[id] = (image, mime, crop)
         self.persons[id] = replace(self.persons[id], has_picture=True)
 
     def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
-        return iter([p for p in self.persons.values() if owner_id is None or p.owner_id == owner_id])
+        return iter(sorted(
+            (p for p in self.persons.values()
+             if (owner_id is None or p.owner_id == owner_id) and (updated_since is None or p.version >= updated_since)),
+            key=lambda p: p.version,
+        ))
 
     def find_by_stamp(self, stamp: str) -> CrmPerson | None:
         self.calls.append("find_by_stamp")

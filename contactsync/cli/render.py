@@ -38,6 +38,9 @@ PASS_WORDS = {
     "create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
     "recover": "recovered", "gone": "deleted in CRM (kept deleted)", "skip": "skipped", "fail": "failed",
     "photo": "photos added", "photo-skip": "photos skipped", "truncate": "values cut at the CRM's limit",
+    "conflict": "conflicts settled",
+    "provider-create": "created in the address book", "provider-update": "updated in the address book",
+    "provider-delete": "deleted in the address book",
 }
 
 

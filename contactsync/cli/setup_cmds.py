@@ -110,7 +110,14 @@ def groups(account: str, json_out: bool = typer.Option(False, "--json", help="Pr
 def configure(
     account: str,
     group: str = typer.Option(None, "--group", help="Sync group by name or id (see `contactsync groups`)."),
-    direction: str = typer.Option(None, "--direction", help="one-way (provider -> CRM)."),
+    direction: str = typer.Option(
+        None, "--direction",
+        help="one-way (provider -> CRM) or two-way (also CRM -> provider, for persons you own).",
+    ),
+    conflicts: str = typer.Option(
+        None, "--conflicts",
+        help="Two-way: who wins a field changed on both sides: newest (default), provider or crm.",
+    ),
     visibility_: str = typer.Option(None, "--visibility", help=VISIBILITY_HELP),
     adopt: bool = typer.Option(None, "--adopt/--no-adopt", help="On the first sync, link persons you own with the same e-mail."),
     prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
@@ -118,10 +125,11 @@ def configure(
     """Choose an account's sync group, direction and visibility."""
     start_logging()
     result = account_setup.configure_account(
-        account, group=group, direction=direction, visibility_setting=visibility_, adopt=adopt, prune=prune
+        account, group=group, direction=direction, visibility_setting=visibility_, adopt=adopt, prune=prune,
+        conflicts=conflicts,
     )
     a = result.account
-    out.print(kv_table(a.key, [("group", a.group_name), ("direction", a.direction), ("visibility", a.visibility or "plan default"), ("adopt", str(a.adopt).lower())]))
+    out.print(kv_table(a.key, [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts), ("visibility", a.visibility or "plan default"), ("adopt", str(a.adopt).lower())]))
     if result.group_changed and not result.pruned:
         out.print(f"{result.unlinked} linked contacts are outside the new group: unlinked, their persons kept.")
     elif result.pruned:

@@ -104,6 +104,10 @@ class Crm(ABC):
         """One person, or None when it does not exist or was deleted."""
 
     @abstractmethod
+    def get_many(self, ids: list[int]) -> dict[int, CrmPerson]:
+        """The persons of `ids` that still exist (deleted ones are absent), fetched in batches."""
+
+    @abstractmethod
     def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
         """Every (non-deleted) person, optionally of one owner or changed since a time."""
 

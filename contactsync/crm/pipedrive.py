@@ -37,6 +37,8 @@ PICTURE_TYPES = {"image/gif": "gif", "image/jpeg": "jpg", "image/png": "png"}
 DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API token"
 MAX_RATE_RETRIES = 4
 MAX_RATE_WAIT = 60.0
+# GET /api/v2/persons `ids`: "comma separated string array of up to 100 entity ids".
+IDS_BATCH = 100
 
 
 class PipedriveCrm(Crm):
@@ -316,6 +318,25 @@ class PipedriveCrm(Crm):
         except NotFound:
             return None
         return None if data.get("is_deleted") else self._to_person(data)
+
+    def get_many(self, ids: list[int]) -> dict[int, CrmPerson]:
+        """GET /api/v2/persons?ids=... in batches of IDS_BATCH ("up to 100 entity ids";
+        ids that do not exist, were deleted or are not visible are left out of the answer)."""
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        found: dict[int, CrmPerson] = {}
+        for start in range(0, len(unique), IDS_BATCH):
+            batch = unique[start:start + IDS_BATCH]
+            params: dict[str, Any] = {"ids": ",".join(str(i) for i in batch), "limit": IDS_BATCH}
+            while True:
+                body = self._json("GET", "/api/v2/persons", f"read {len(batch)} persons", params=params)
+                for data in body.get("data") or []:
+                    if data.get("id") in batch and not data.get("is_deleted"):
+                        found[data["id"]] = self._to_person(data)
+                cursor = (body.get("additional_data") or {}).get("next_cursor")
+                if not cursor:
+                    break
+                params["cursor"] = cursor
+        return found
 
     def _search_ids(self, term: str, field: str) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"term": term, "fields": field, "exact_match": "true", "limit": 100}

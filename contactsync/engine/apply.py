@@ -121,6 +121,9 @@ class Executor:
                     self._commit(outcome)
         if fatal is not None:
             raise fatal
+        self.check_stop()
+
+    def check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
             raise Interrupted(f"{self.target.account}: stopped on request; what finished is recorded")
 

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 
 from contactsync import visibility
@@ -23,6 +24,10 @@ from contactsync.engine.plan import (
     plan_missing,
 )
 from contactsync.engine.safety import check_deletions, check_listing
+from contactsync.engine.twoway_apply import TwoWayExecutor
+from contactsync.engine.twoway_plan import PROVIDER_WRITES, DeleteContact, TwoWaySettings
+from contactsync.engine.twoway_run import CURSOR as CRM_CURSOR
+from contactsync.engine.twoway_run import CrmSide
 from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied
 from contactsync.model import normalise_email
 from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderRecord
@@ -30,6 +35,9 @@ from contactsync.store.db import Failure, LinkStore
 
 
 log = logging.getLogger(__name__)
+
+# Deletions wait for the end of the pass, where the mass-deletion guard sees them all.
+DELETIONS = (DeletePerson, ForgetLink, DeleteContact)
 
 
 @dataclass
@@ -106,6 +114,12 @@ def sync_account(
     photos = provider if provider.capabilities.supports_photo and account.direction == "one-way" else None
     executor = Executor(store, crm, target, run_id, workers=options.workers, photos_from=photos, stop=options.stop)
     policy = Policy(syncs_notes=provider.capabilities.syncs_notes, text_limits=crm.text_limits)
+    apply: Callable[[list[Any]], None] = executor.apply
+    crm_side: CrmSide | None = None
+    if account.direction == "two-way":
+        settings = TwoWaySettings(policy, account.conflicts, provider.representable)
+        crm_side = CrmSide.read(store, crm, key, account.provider, account.email, user.id, settings)
+        apply = TwoWayExecutor(executor, provider, account.provider, account.email, group, settings).apply
     seen: set[str] = set()
     deletions: list[Action] = []
     retries = {f.provider_id: f for f in store.failures(key)}
@@ -115,19 +129,26 @@ def sync_account(
                 if isinstance(change, ProviderRecord):
                     seen.add(change.id)
             links = store.links_for(key, (c.id for c in page))
-            actions = plan_changes(key, account.provider, account.email, page, links, adoption, policy)
-            deletions.extend(a for a in actions if isinstance(a, (DeletePerson, ForgetLink)))
-            now = [a for a in actions if not isinstance(a, (DeletePerson, ForgetLink))]
-            _run(executor, now, options, result)
+            if crm_side is not None:
+                actions: list[Any] = crm_side.plan_page(page, links, adoption, policy)
+            else:
+                actions = plan_changes(key, account.provider, account.email, page, links, adoption, policy)
+            deletions.extend(a for a in actions if isinstance(a, DELETIONS))
+            _run(apply, [a for a in actions if not isinstance(a, DELETIONS)], options, result)
             if progress:
                 progress(len(page))
         if feed.complete:
             linked = counts["linked"] + counts["pending"]
             check_listing(key, True, len(seen), linked, options.allow_empty)
-            deletions.extend(plan_missing(store.iter_links(key, ("pending", "linked", "tombstone")), seen))
-        real = sum(isinstance(a, DeletePerson) for a in deletions)
+            every = store.iter_links(key, ("pending", "linked", "tombstone"))
+            deletions.extend(crm_side.plan_missing(every, seen) if crm_side else plan_missing(every, seen))
+        if crm_side is not None:
+            rest = crm_side.plan_rest(store)
+            deletions.extend(a for a in rest if isinstance(a, DELETIONS))
+            _run(apply, [a for a in rest if not isinstance(a, DELETIONS)], options, result)
+        real = sum(isinstance(a, (DeletePerson, DeleteContact)) for a in deletions)
         check_deletions(key, real, counts["linked"], options.allow_mass_delete)
-        _run(executor, deletions, options, result)
+        _run(apply, [a for a in deletions if isinstance(a, DELETIONS)], options, result)
     except ContactSyncError as exc:
         log.error("%s: pass stopped: %s", key, exc.line())
         if run_id is not None:
@@ -140,6 +161,8 @@ def sync_account(
 
     if not options.dry_run:
         store.set_cursor(key, feed.cursor)
+        if crm_side is not None:
+            store.set_cursor(key, crm_side.cursor, CRM_CURSOR)
         result.failures = [(f.provider_id, f.reason) for f in store.failures(key)]
         result.outcome = "partial" if executor.tally.get("fail") else "ok"
         assert run_id is not None
@@ -189,10 +212,10 @@ def _adoption_index(crm: Crm, user: CrmUser, key: str, account: AccountConfig) -
     return index
 
 
-def _run(executor: Executor, actions: list[Action], options: PassOptions, result: PassResult) -> None:
+def _run(apply: Callable[[list[Any]], None], actions: list[Any], options: PassOptions, result: PassResult) -> None:
     if options.dry_run:
         result.plan.extend(actions)
-        result.counts.update(a.kind for a in actions if isinstance(a, WRITES) or a.kind == "skip")
+        result.counts.update(a.kind for a in actions if isinstance(a, (*WRITES, *PROVIDER_WRITES)) or a.kind == "skip")
         return
-    executor.apply(actions)
+    apply(actions)
 

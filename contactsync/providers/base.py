@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contactsync.model import Contact
 
@@ -29,6 +29,8 @@ class ProviderRecord:
     # An opaque reference to the contact's own photo (never a generated placeholder),
     # handed back to `Provider.photo`; None when the contact has no photo.
     photo: str | None = None
+    # When the provider last changed the contact (RFC 3339), for the "newest wins" policy.
+    updated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,19 @@ class Provider(ABC):
     @abstractmethod
     def delete(self, id: str) -> None:
         """Delete a contact; a contact already gone is not an error."""
+
+    @abstractmethod
+    def get(self, id: str) -> ProviderRecord | None:
+        """One contact as it is now, or None when it is gone (re-read after a stale version)."""
+
+    def representable(self, contact: Contact) -> Contact:
+        """What this provider can hold of `contact` (caps, unsynced fields dropped).
+
+        Two-way sync compares the provider's contact with this view of the last
+        synced record, so that a value the provider cannot hold is not taken for
+        a deletion by the user.
+        """
+        return contact if self.capabilities.syncs_notes else replace(contact, notes="")
 
     @abstractmethod
     def photo(self, id: str, ref: str) -> bytes | None:

@@ -43,7 +43,20 @@ __all__ = ["GoogleProvider", "contact_to_person", "person_to_contact", "photo_ur
 
 def _record(person: dict[str, Any]) -> ProviderRecord:
     return ProviderRecord(person["resourceName"], person.get("etag", ""), person_to_contact(person),
-                          photo_url(person))
+                          photo_url(person), updated_at(person))
+
+
+def updated_at(person: dict[str, Any]) -> str | None:
+    """When the contact itself last changed: the `updateTime` of its CONTACT source.
+
+    PersonMetadata.sources lists every source of the person (the contact, a linked
+    profile, …); only the CONTACT source is what the user edits in Google Contacts
+    and what our writes change (Source.updateTime, "Output only. Last update
+    timestamp of this source", people.v1 discovery document).
+    """
+    sources = (person.get("metadata") or {}).get("sources") or []
+    return next((str(s["updateTime"]) for s in sources if s.get("type") == "CONTACT" and s.get("updateTime")),
+                None)
 
 
 def _groups_of(person: dict[str, Any]) -> set[str]:
@@ -280,6 +293,14 @@ class GoogleProvider(Provider):
             self.execute(self.service.people().deleteContact(resourceName=id), retry=True)
         except NotFound:
             pass  # already gone is what we wanted
+
+    def get(self, id: str) -> ProviderRecord | None:
+        # The same read mask as the listing, so the record (etag, photo, updated) compares like one.
+        request = self.service.people().get(resourceName=id, personFields=READ_FIELDS)
+        try:
+            return _record(self.execute(request, retry=True))
+        except NotFound:
+            return None
 
     def photo(self, id: str, ref: str) -> bytes | None:
         try:

@@ -19,7 +19,7 @@ import requests
 
 from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, StaleVersion, TemporaryError
 from contactsync.http import make_session, retry_after_seconds
-from contactsync.model import Contact
+from contactsync.model import Contact, normalise
 from contactsync.providers.base import (
     Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord,
 )
@@ -31,9 +31,12 @@ GRAPH = "https://graph.microsoft.com"
 ID_SAFE = "=-_"  # Outlook ids are URL-safe base64; '=' padding needs no escaping
 DEFAULT_FOLDER = "contacts"  # Graph does not list the default folder among contactFolders
 MAX_IN_FLIGHT = 4
+# What listings, delta and get() read: the mapped properties plus the time of the
+# last change (contact.lastModifiedDateTime, for the "newest wins" conflict policy).
+READ_SELECT = (*SELECT, "lastModifiedDateTime")
 # Delta tokens remember the $select they were taken with; a release that reads more
 # fields must start over with one full listing rather than get thinner records.
-CURSOR_KEY = hashlib.sha1(",".join(SELECT).encode()).hexdigest()[:8]
+CURSOR_KEY = hashlib.sha1(",".join(READ_SELECT).encode()).hexdigest()[:8]
 # Errors of an expired or unusable delta state (delta-query-overview, "Synchronization reset").
 EXPIRED_CODES = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
 RETRYABLE = {429, 503, 504}
@@ -141,7 +144,7 @@ class GraphChangeFeed(ChangeFeed):
         self.cursor = None
         self.page_size = page_size
         url = delta_link or client.base + _contacts_path(folder) + "/delta"
-        params = None if delta_link else {"$select": ",".join(SELECT)}
+        params = None if delta_link else {"$select": ",".join(READ_SELECT)}
         # The first page is read now so that an expired cursor surfaces from changes().
         self._first = self._fetch(url, params)
 
@@ -177,7 +180,8 @@ def _change(item: dict[str, Any]) -> Change:
 def _record(item: dict[str, Any]) -> ProviderRecord:
     # Whether a contact has a photo is not knowable without asking for it; the
     # reference is the contact id and photo() answers None when there is none.
-    return ProviderRecord(item["id"], item.get("changeKey") or _etag_key(item), graph_to_contact(item), item["id"])
+    return ProviderRecord(item["id"], item.get("changeKey") or _etag_key(item), graph_to_contact(item), item["id"],
+                          item.get("lastModifiedDateTime") or None)
 
 
 def _etag_key(item: dict[str, Any]) -> str:
@@ -251,6 +255,27 @@ class MicrosoftProvider(Provider):
 
     def delete(self, id: str) -> None:
         self.client.request("DELETE", f"/me/contacts/{quote(id, safe=ID_SAFE)}", ok=(404,))
+
+    def get(self, id: str) -> ProviderRecord | None:
+        path = f"/me/contacts/{quote(id, safe=ID_SAFE)}"
+        response = self.client.request("GET", path, params={"$select": ",".join(READ_SELECT)}, ok=(404,))
+        return None if response.status_code == 404 else _record(response.json())
+
+    def representable(self, contact: Contact) -> Contact:
+        """What Graph holds of `contact` once written: the mapping there and back.
+
+        Caps (3 e-mails, 2 business and 2 home phones, one mobile, 3 IM addresses),
+        no notes, no birthday without a year, e-mails without types, "other" phones
+        as home phones, the address in its slot. A contact read from Graph is
+        unchanged by it, and it is idempotent.
+        """
+        contact = normalise(contact)
+        body, _ = contact_to_graph(contact)
+        if not (contact.first_name or contact.last_name):
+            # contact_to_graph files a name-only contact under its given name so that
+            # Outlook shows it; that is presentation, not a name part the user set.
+            body["givenName"] = None
+        return graph_to_contact(body)
 
     def photo(self, id: str, ref: str) -> bytes | None:
         response = self.client.request("GET", f"/me/contacts/{quote(ref or id, safe=ID_SAFE)}/photo/$value", ok=(404,))

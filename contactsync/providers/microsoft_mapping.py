@@ -76,6 +76,19 @@ def _im(value: str) -> Im:
     return Im(rest.strip(), label) if label and rest.strip() else Im(value, "other")
 
 
+def _im_address(im: Im) -> str:
+    """The imAddresses entry of an Im: `scheme:value` for a known service.
+
+    A value that already carries its scheme is not prefixed twice; any other value
+    is, even when it holds a colon ("sip:ann@host:5060" reads as Im("ann@host:5060",
+    "sip") and must be written back as it was read).
+    """
+    scheme = IM_PREFIXES.get(im.label)
+    if scheme is None or im.value.lower().startswith(scheme + ":"):
+        return im.value
+    return f"{scheme}:{im.value}"
+
+
 def graph_birthday(value: str | None) -> str:
     """The date of a Graph birthday ("1985-04-12T00:00:00Z") as ``YYYY-MM-DD``; "" if none."""
     if not value or len(value) < 10:
@@ -139,8 +152,7 @@ def contact_to_graph(contact: Contact, current: dict[str, Any] | None = None) ->
     mobiles = [p.value for p in ordered if p.label == "mobile"]
     mobile = _capped(mobiles, 1, "phone", dropped)
     home = _capped([p.value for p in ordered if p.label in ("home", "other")], MAX_HOME_PHONES, "phone", dropped)
-    ims = [f"{IM_PREFIXES[i.label]}:{i.value}" if i.label in IM_PREFIXES and ":" not in i.value else i.value
-           for i in contact.ims]
+    ims = [_im_address(i) for i in contact.ims]
     ims = _capped(ims, MAX_IMS, "im", dropped)
     parts = birthday_parts(contact.birthday) if contact.birthday else None
     birthday = None

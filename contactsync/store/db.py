@@ -133,6 +133,12 @@ class LinkStore:
             out.update((row["provider_id"], _link(row)) for row in rows)
         return out
 
+    def link_by_crm(self, account: str, crm_id: int) -> Link | None:
+        row = self.conn.execute(
+            f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND crm_id = ?", (account, crm_id)
+        ).fetchone()
+        return _link(row) if row else None
+
     def iter_links(self, account: str, states: tuple[str, ...] = ("pending", "linked")) -> Iterator[Link]:
         marks = ",".join("?" * len(states))
         rows = self.conn.execute(

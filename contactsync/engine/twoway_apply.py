@@ -1,0 +1,160 @@
+"""Executing two-way actions: provider writes one at a time, each committed at once.
+
+Google wants one mutation at a time per user and Graph at most four in flight
+(DESIGN §12), so the actions that write to the provider run in order on the
+calling thread; the CRM-only actions go to the one-way executor's pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from contactsync.crm.base import Crm, PersonWrite
+from contactsync.engine.apply import Executor
+from contactsync.engine.merge import effective_provider, merge
+from contactsync.engine.plan import make_stamp, prepare, record_hash
+from contactsync.engine.twoway_plan import (
+    PROVIDER_WRITES,
+    CreateContact,
+    DeleteContact,
+    RecordCrmVersion,
+    SyncBoth,
+    TwoWayAction,
+    TwoWaySettings,
+)
+from contactsync.errors import ApiError, StaleVersion
+from contactsync.model import Contact
+from contactsync.providers.base import Provider, ProviderRecord
+from contactsync.store.db import Link, LinkStore
+
+log = logging.getLogger(__name__)
+
+STALE_RETRIES = 3
+
+
+@dataclass
+class TwoWayExecutor:
+    crm_side: Executor
+    provider: Provider
+    provider_kind: str
+    account_email: str
+    group: str
+    settings: TwoWaySettings
+
+    def apply(self, actions: list[TwoWayAction]) -> None:
+        self.crm_side.apply([a for a in actions if not isinstance(a, (*PROVIDER_WRITES, RecordCrmVersion))])  # type: ignore[misc]
+        for action in actions:
+            if isinstance(action, RecordCrmVersion):
+                self._record_crm_version(action)
+            elif isinstance(action, PROVIDER_WRITES):
+                if self.crm_side.stop is not None and self.crm_side.stop.is_set():
+                    break
+                try:
+                    self._apply(action)
+                except ApiError as exc:
+                    self.crm_side._fail(action.provider_id, exc.message, action)  # noqa: SLF001
+        self.crm_side.check_stop()
+
+    # -- one action -------------------------------------------------------------
+
+    def _apply(self, action: TwoWayAction) -> None:
+        if isinstance(action, SyncBoth):
+            self._sync(action)
+        elif isinstance(action, CreateContact):
+            self._create(action)
+        elif isinstance(action, DeleteContact):
+            self.provider.delete(action.provider_id)
+            self.store.delete_link(self.account, action.provider_id)
+            self._event("provider", "delete", action.provider_id, action.crm_id, "deleted in the CRM")
+
+    def _sync(self, action: SyncBoth) -> None:
+        link = self.store.link(self.account, action.provider_id)
+        if link is None or link.base is None:
+            return
+        final, provider_version = action.contact, action.provider_version
+        if action.write_provider:
+            record = self._write_provider(link, action)
+            final, provider_version = record[1], record[0].version
+        crm_version = action.crm_version
+        if action.write_crm or final != action.contact:
+            person = self.crm.update(action.crm_id, self._write(final, action.stamp))
+            crm_version = person.version
+            self._event("crm", "update", action.provider_id, action.crm_id, None)
+        for conflict in action.conflicts:
+            self._event("crm", "conflict", action.provider_id, action.crm_id, conflict.describe())
+        self.store.put_link(replace(
+            link, provider_version=provider_version, crm_version=crm_version,
+            hash=record_hash(final, None), base=final.to_dict(),
+        ))
+        self.store.clear_failure(self.account, action.provider_id)
+
+    def _write_provider(self, link: Link, action: SyncBoth) -> tuple[ProviderRecord, Contact]:
+        """Update the provider; on a stale version re-read, merge again and retry (bounded)."""
+        base = Contact.from_dict(link.base or {})
+        contact, version = action.contact, action.provider_version
+        for _ in range(STALE_RETRIES):
+            try:
+                record = self.provider.update(action.provider_id, contact, version)
+            except StaleVersion:
+                current = self.provider.get(action.provider_id)
+                if current is None:
+                    raise ApiError(f"{action.provider_id} was deleted in the provider while being updated") from None
+                named = prepare(current.contact) or current.contact
+                mine = effective_provider(base, named, self.settings.held(base))
+                contact, _ = merge(base, mine, contact, "crm")
+                version = current.version
+                continue
+            self._event("provider", "update", action.provider_id, action.crm_id, None)
+            return record, contact
+        raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
+
+    def _create(self, action: CreateContact) -> None:
+        record = self.provider.create(action.contact, self.group)
+        stamp = make_stamp(self.provider_kind, self.account_email, record.id)
+        if action.replaces:
+            self.store.delete_link(self.account, action.replaces)
+        # Linked before the CRM is stamped: if we stop in between, the link exists and
+        # the next pass only has to stamp, never creates the contact twice.
+        self.store.put_link(Link(
+            self.account, record.id, action.crm_id, "linked", stamp, record.version, action.crm_version,
+            record_hash(action.contact, None), action.contact.to_dict(),
+        ))
+        person = self.crm.update(action.crm_id, self._write(action.contact, stamp))
+        link = self.store.link(self.account, record.id)
+        assert link is not None
+        self.store.put_link(replace(link, crm_version=person.version))
+        detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
+        self._event("provider", "create", record.id, action.crm_id, detail)
+
+    def _record_crm_version(self, action: RecordCrmVersion) -> None:
+        link = self.store.link(self.account, action.provider_id)
+        if link is not None:
+            self.store.put_link(replace(link, crm_version=action.crm_version))
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _write(self, contact: Contact, stamp: str) -> PersonWrite:
+        org_id = None
+        if contact.organization:
+            org_id = self.crm.find_or_create_org(contact.organization, self.crm_side.target.visible_to)
+        return PersonWrite(contact=contact, org_id=org_id, stamp=stamp)
+
+    def _event(self, side: str, action: str, provider_id: str, crm_id: int | None, detail: str | None) -> None:
+        log.info("%s: %s %s %s -> person %s%s", self.account, side, action, provider_id, crm_id,
+                 f" ({detail})" if detail else "")
+        self.store.add_event(self.account, self.crm_side.run_id, side, action, provider_id, crm_id, detail)
+        self.crm_side.tally[f"provider-{action}" if side == "provider" else action] += 1
+
+    @property
+    def store(self) -> LinkStore:
+        return self.crm_side.store
+
+    @property
+    def crm(self) -> Crm:
+        return self.crm_side.crm
+
+    @property
+    def account(self) -> str:
+        return self.crm_side.target.account
+

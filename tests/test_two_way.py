@@ -1,0 +1,203 @@
+"""Two-way sync: the scenario matrix over in-memory adapters (issue 5)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from contactsync.config import AccountConfig, CrmConfig
+from contactsync.engine.run import PassOptions, sync_account
+from contactsync.errors import SafetyStop
+from contactsync.model import Contact, Email
+from contactsync.store import LinkStore
+from fakes import FakeCrm, FakeProvider
+
+ACCOUNT = AccountConfig(provider="google", email="ann@example.com", direction="two-way")
+CRM = CrmConfig(domain="acme", plan="growth")
+
+
+class World:
+    def __init__(self, conflicts: str = "newest") -> None:
+        self.store = LinkStore.memory()
+        self.provider = FakeProvider()
+        self.crm = FakeCrm()
+        self.account = replace(ACCOUNT, conflicts=conflicts)
+
+    def sync(self, **options):
+        return sync_account(self.store, self.provider, self.crm, self.account, CRM, PassOptions(**options))
+
+    def person_of(self, provider_id: str):
+        link = self.store.link(self.account.key, provider_id)
+        return self.crm.persons[link.crm_id]
+
+    def quiet(self, passes: int = 3) -> None:
+        """No writes on either side for `passes` passes."""
+        for _ in range(passes):
+            self.provider.writes.clear()
+            self.crm.calls.clear()
+            self.sync()
+            assert self.provider.writes == [] and [c for c in self.crm.calls if c != "find_by_stamp"] == []
+
+
+@pytest.fixture
+def world():
+    w = World()
+    w.ann = w.provider.put(Contact(name="Ann Lee", emails=(Email("ann@x.org"),), job_title="CEO", notes="n"))
+    w.bo = w.provider.put(Contact(name="Bo", emails=(Email("bo@x.org"),)))
+    w.sync()
+    return w
+
+
+def test_edit_in_the_provider_reaches_the_crm_and_then_all_is_quiet(world):
+    world.provider.put(replace(world.provider.contacts[world.ann][1], job_title="Chair"), id=world.ann)
+    world.sync()
+    assert world.person_of(world.ann).contact.job_title == "Chair"
+    world.quiet()
+
+
+def test_edit_in_the_crm_reaches_the_provider_and_then_all_is_quiet(world):
+    person = world.person_of(world.ann)
+    world.crm.edit(person.id, job_title="Founder")
+    result = world.sync()
+    assert world.provider.contacts[world.ann][1].job_title == "Founder"
+    assert result.counts["provider-update"] == 1
+    world.quiet()
+
+
+def test_both_sides_different_fields_merge(world):
+    person = world.person_of(world.ann)
+    world.provider.put(replace(world.provider.contacts[world.ann][1], job_title="Chair"), id=world.ann)
+    world.crm.edit(person.id, notes="met at the fair")
+    world.sync()
+    assert world.person_of(world.ann).contact.job_title == "Chair"
+    assert world.person_of(world.ann).contact.notes == "met at the fair"
+    assert world.provider.contacts[world.ann][1].notes == "met at the fair"
+    assert world.provider.contacts[world.ann][1].job_title == "Chair"
+    world.quiet()
+
+
+@pytest.mark.parametrize("policy, crm_last, winner", [
+    ("newest", True, "CRM title"), ("newest", False, "Provider title"),
+    ("provider", True, "Provider title"), ("crm", False, "CRM title"),
+])
+def test_same_field_on_both_sides_follows_the_policy(policy, crm_last, winner):
+    w = World(conflicts=policy)
+    ann = w.provider.put(Contact(name="Ann", job_title="CEO"))
+    w.sync()
+    person = w.person_of(ann)
+    edits = [lambda: w.provider.put(Contact(name="Ann", job_title="Provider title"), id=ann),
+             lambda: w.crm.edit(person.id, job_title="CRM title")]
+    for edit in (edits if crm_last else edits[::-1]):
+        edit()
+    result = w.sync()
+    assert w.person_of(ann).contact.job_title == winner
+    assert w.provider.contacts[ann][1].job_title == winner
+    assert result.counts["conflict"] == 1
+    [event] = [e for e in w.store.recent_events(w.account.key) if e.action == "conflict"]
+    assert event.detail.startswith("job_title: kept the")
+    w.quiet()
+
+
+def test_deleted_in_the_provider_while_edited_in_the_crm_keeps_the_edit(world):
+    person = world.person_of(world.bo)
+    world.provider.remove(world.bo)
+    world.crm.edit(person.id, job_title="Buyer")
+    world.sync()
+    assert person.id in world.crm.persons
+    recreated = [c for c in world.provider.contacts.values() if c[1].name == "Bo"]
+    assert len(recreated) == 1 and recreated[0][1].job_title == "Buyer"
+    world.quiet()
+
+
+def test_deleted_in_the_crm_while_edited_in_the_provider_keeps_the_edit(world):
+    person = world.person_of(world.bo)
+    world.crm.remove(person.id)
+    world.provider.put(Contact(name="Bo", emails=(Email("bo@x.org"),), job_title="Buyer"), id=world.bo)
+    world.sync()
+    persons = [p for p in world.crm.persons.values() if p.contact.name == "Bo"]
+    assert len(persons) == 1 and persons[0].contact.job_title == "Buyer"
+    assert world.bo in world.provider.contacts
+    world.quiet()
+
+
+def test_deleted_in_the_crm_is_deleted_in_the_provider(world):
+    world.crm.remove(world.person_of(world.bo).id)
+    result = world.sync()
+    assert world.bo not in world.provider.contacts and result.counts["provider-delete"] == 1
+    world.quiet()
+
+
+def test_deleted_in_the_provider_is_deleted_in_the_crm(world):
+    crm_id = world.person_of(world.bo).id
+    world.provider.remove(world.bo)
+    world.sync()
+    assert crm_id not in world.crm.persons
+    world.quiet()
+
+
+def test_person_created_in_the_crm_is_created_in_the_provider_group_and_stamped(world):
+    new = world.crm.add(Contact(name="Cy", emails=(Email("cy@x.org", "work", True),)))
+    result = world.sync()
+    created = [id for id, c in world.provider.contacts.items() if c[1].name == "Cy"]
+    assert len(created) == 1 and result.counts["provider-create"] == 1
+    assert "all" in world.provider.contacts[created[0]][2]
+    assert world.crm.persons[new].stamp == f"google:ann@example.com:{created[0]}"
+    world.quiet()
+
+
+def test_persons_of_other_owners_are_never_written_to_the_provider(world):
+    world.crm.add(Contact(name="Theirs"), owner_id=2)
+    person = world.person_of(world.ann)
+    world.crm.give_away(person.id, 2)
+    world.crm.edit(person.id, job_title="Their title")
+    world.sync()
+    assert all(c[1].name != "Theirs" for c in world.provider.contacts.values())
+    assert world.provider.contacts[world.ann][1].job_title == "CEO"  # not synced back
+    assert world.ann in world.provider.contacts  # and not deleted
+    world.quiet()
+
+
+def test_removed_from_the_sync_group_is_deleted_in_the_crm_only(world):
+    crm_id = world.person_of(world.bo).id
+    world.provider.put(world.provider.contacts[world.bo][1], id=world.bo, groups={"other"})
+    world.sync()
+    assert crm_id not in world.crm.persons
+    assert world.bo in world.provider.contacts  # still in the address book, outside the group
+    world.quiet()
+
+
+def test_stale_version_is_reread_merged_and_retried(world):
+    person = world.person_of(world.ann)
+    world.crm.edit(person.id, job_title="Founder")
+    real_update = world.provider.update
+    calls = []
+
+    def racing_update(id, contact, version):
+        if not calls:  # the user edits the contact in the provider in between
+            calls.append(id)
+            world.provider.put(replace(world.provider.contacts[id][1], notes="typed meanwhile"), id=id)
+        return real_update(id, contact, version)
+
+    world.provider.update = racing_update
+    world.sync()
+    ann = world.provider.contacts[world.ann][1]
+    assert ann.job_title == "Founder" and ann.notes == "typed meanwhile"
+    assert world.person_of(world.ann).contact.notes == "typed meanwhile"
+    world.provider.update = real_update
+    world.quiet()
+
+
+def test_mass_deletion_in_the_crm_stops_before_deleting_contacts():
+    w = World()
+    ids = [w.provider.put(Contact(name=f"P{i}")) for i in range(20)]
+    w.sync()
+    for id in ids[:7]:
+        w.crm.remove(w.person_of(id).id)
+    with pytest.raises(SafetyStop):
+        w.sync()
+    assert all(id in w.provider.contacts for id in ids)
+
+
+def test_no_photos_in_two_way(world):
+    assert "set_picture" not in world.crm.calls
