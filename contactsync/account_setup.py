@@ -158,6 +158,7 @@ def configure_account(
         store = open_store()
         try:
             store.set_cursor(account.key, None, "crm")
+            store.set_cursor(account.key, None, "crm-start")
         finally:
             store.close()
     config.accounts[account.key] = account

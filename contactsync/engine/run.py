@@ -27,6 +27,7 @@ from contactsync.engine.safety import check_deletions, check_listing
 from contactsync.engine.twoway_apply import TwoWayExecutor
 from contactsync.engine.twoway_plan import PROVIDER_WRITES, DeleteContact, TwoWaySettings
 from contactsync.engine.twoway_run import CURSOR as CRM_CURSOR
+from contactsync.engine.twoway_run import START as CRM_START
 from contactsync.engine.twoway_run import CrmSide
 from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied
 from contactsync.model import normalise_email
@@ -163,6 +164,7 @@ def sync_account(
         store.set_cursor(key, feed.cursor)
         if crm_side is not None:
             store.set_cursor(key, crm_side.cursor, CRM_CURSOR)
+            store.set_cursor(key, crm_side.start, CRM_START)
         result.failures = [(f.provider_id, f.reason) for f in store.failures(key)]
         result.outcome = "partial" if executor.tally.get("fail") else "ok"
         assert run_id is not None

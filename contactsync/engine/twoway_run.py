@@ -21,6 +21,8 @@ from contactsync.store.db import Link, LinkStore
 
 OVERLAP = timedelta(hours=1)
 CURSOR = "crm"
+# When two-way sync began: unlinked persons last changed before it are not copied.
+START = "crm-start"
 
 
 def _iso(moment: datetime) -> str:
@@ -42,6 +44,7 @@ class CrmSide:
     changes: dict[int, CrmPerson] = field(default_factory=dict)
     gone: set[int] = field(default_factory=set)
     cursor: str | None = None
+    start: str | None = None
 
     @classmethod
     def read(cls, store: LinkStore, crm: Crm, key: str, provider_kind: str, account_email: str,
@@ -54,18 +57,23 @@ class CrmSide:
             # A person now owned by someone else is never written back (and not deleted).
             if person.owner_id == owner_id and person.version != linked[crm_id].crm_version:
                 side.changes[crm_id] = person
-        row = store.cursor(key, CURSOR)
-        if row is None:
-            # The first two-way pass starts the CRM cursor now: persons that existed
-            # before are copied to the provider once they are created or changed.
-            side.cursor = _iso(datetime.now(UTC))
+        row, start = store.cursor(key, CURSOR), store.cursor(key, START)
+        if row is None or start is None:
+            # The first two-way pass: persons that exist now are copied to the provider
+            # only once they change. "Now" is the CRM's newest update time, not our
+            # clock, so that a skewed machine clock cannot hide or invent changes.
+            newest = ""
+            for person in crm.list_persons(owner_id=owner_id):
+                newest = max(newest, person.version or "")
+            side.start = newest
+            side.cursor = newest or _iso(datetime.now(UTC) - OVERLAP)
             return side
-        side.cursor = row[0]
+        side.cursor, side.start = row[0], start[0]
         since = _iso(_parse(row[0]) - OVERLAP)
         for person in crm.list_persons(owner_id=owner_id, updated_since=since):
             if person.version and person.version > (side.cursor or ""):
                 side.cursor = person.version
-            if person.id not in linked and person.owner_id == owner_id:
+            if person.id not in linked and person.owner_id == owner_id and person.version > side.start:
                 side.changes[person.id] = person
         return side
 

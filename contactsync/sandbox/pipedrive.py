@@ -115,6 +115,16 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
             self._touch(person)
             return dict(person)
 
+    def add_person(self, person: dict[str, Any]) -> int:
+        """A user creating a person in Pipedrive (v2 shape; owner_id defaults to 1); returns its id."""
+        with self.lock:
+            return int(self._store_person(dict(person))["id"])
+
+    def person(self, id: int) -> dict[str, Any]:
+        """One person (deleted or not) in the v2 shape."""
+        with self.lock:
+            return self._person_out(self._persons[id])
+
     def delete_person(self, id: int) -> None:
         with self.lock:
             person = self._persons[id]
