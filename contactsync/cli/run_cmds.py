@@ -14,7 +14,7 @@ from contactsync import status as status_core
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary, fail, start_logging
 from contactsync.cli.progress import progress_bars
-from contactsync.cli.render import action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
+from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
 from contactsync.engine.run import PassOptions
 from contactsync.errors import UsageError
 from contactsync.runner import RunReport, run_once
@@ -106,6 +106,10 @@ def refresh(account: str, json_out: bool = typer.Option(False, "--json", help="P
     raise typer.Exit(report.exit_code)
 
 
+def _words(counts: dict[str, int]) -> str:
+    return counts_line({PASS_WORDS.get(k, k): n for k, n in counts.items()})
+
+
 def _status_table(row: dict[str, Any]) -> Table:
     last = row["last_run"]
     when = "never" if last is None else f"{last['finished_at'] or last['started_at']} ({last['outcome']})"
@@ -117,10 +121,17 @@ def _status_table(row: dict[str, Any]) -> Table:
         ("visibility", row["visibility"]),
         ("linked contacts", str(row["linked"])),
         ("last pass", when),
-        ("last pass → CRM", counts_line(row["last_run_counts"]["to_crm"])),
-        ("7 days → CRM", counts_line(row["last_7_days"]["to_crm"])),
-        ("conflicts (7 days)", str(row["conflicts"])),
-        ("deleted in CRM, kept deleted", str(row["not_recreated"])),
+        ("last pass → Pipedrive", _words(row["last_run_counts"]["to_crm"])),
+        ("7 days → Pipedrive", _words(row["last_7_days"]["to_crm"])),
+    ]
+    if row["direction"] == "two-way":
+        rows += [
+            ("last pass → address book", _words(row["last_run_counts"]["to_provider"])),
+            ("7 days → address book", _words(row["last_7_days"]["to_provider"])),
+            ("conflicts (7 days)", str(row["conflicts"])),
+        ]
+    rows += [
+        ("deleted in Pipedrive, kept deleted", str(row["not_recreated"])),
         ("cursor age", "none (next pass reads everything)" if age is None else f"{age // 60} min"),
         ("failing contacts", str(len(row["failures"]))),
     ]
