@@ -1,0 +1,71 @@
+"""`contactsync sandbox` as a new user runs it: its printed commands work from other processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def contactsync(*args: str, env: dict[str, str], input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "contactsync", *args], env=env, input=input,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
+    env = dict(os.environ)
+    env.update(CONTACTSYNC_HOME=str(tmp_path / "home"), TEST_KEYRING_FILE=str(tmp_path / "keyring.json"),
+               PYTHON_KEYRING_BACKEND="file_keyring.FileKeyring",
+               PYTHONPATH=str(Path(__file__).parent) + os.pathsep + env.get("PYTHONPATH", ""), COLUMNS="400")
+    server = subprocess.Popen([sys.executable, "-m", "contactsync", "sandbox"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        while not any("contactsync run --once" in line for line in lines):
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            lines.append(line.strip())
+        connect = next(line for line in lines if "crm connect" in line)
+        token, connect_cmd = re.match(r"echo (\S+) \| contactsync (.*)", connect).groups()
+        r = contactsync(*shlex.split(connect_cmd), env=env, input=token + "\n")
+        assert r.returncode == 0, r.stderr
+
+        google = next(line for line in lines if "add-account google" in line)
+        args = shlex.split(google.removeprefix("contactsync ")) + ["--no-browser"]
+        signin = subprocess.Popen([sys.executable, "-m", "contactsync", *args], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        url = None
+        while url is None:
+            line = signin.stderr.readline()
+            assert line, signin.stdout.read()
+            if line.startswith("http"):
+                url = line.strip()
+        requests.get(url, timeout=30)  # the user's browser opens the consent page
+        out, err = signin.communicate(timeout=60)
+        assert signin.returncode == 0, err
+
+        microsoft = next(line for line in lines if "add-account microsoft" in line)
+        r = contactsync(*shlex.split(microsoft.removeprefix("contactsync ")), env=env)
+        assert r.returncode == 0, r.stderr
+        assert "enter the code" in r.stderr
+
+        r = contactsync("run", "--once", env=env)
+        assert r.returncode == 0, r.stderr
+        status = json.loads(contactsync("status", "--json", env=env).stdout)
+        linked = {a["account"]: a["linked"] for a in status["accounts"]}
+        assert linked == {"google:ann@example.com": 10, "microsoft:ann@outlook.example": 4}
+        secrets = json.loads((tmp_path / "keyring.json").read_text())
+        assert set(secrets) == {"contactsync/pipedrive:acme-sandbox", "contactsync/google:ann@example.com",
+                                "contactsync/microsoft:ann@outlook.example"}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0
