@@ -80,3 +80,26 @@ def test_microsoft_two_way_edit_in_pipedrive(box):
     assert contact["businessPhones"] == ["+45 33 55 55 02"]
     assert not contact.get("personalNotes")
     assert_quiet(box)
+
+
+def test_outlook_overflow_stays_in_pipedrive_and_is_recorded(box):
+    setup_account(box)
+    setup_microsoft(box)
+    assert cli("configure", MS, "--direction", "two-way").exit_code == 0
+    assert cli("run", "--once", "--account", MS).exit_code == 0
+    lars = crm_persons(box)["Lars Øvergaard"]
+    four = [{"value": f"lars{i}@fourth-coffee.example", "primary": i == 0, "label": "work"} for i in range(4)]
+    box.pipedrive.edit_person(lars["id"], {"emails": four})
+    r = cli("run", "--once", "--account", MS)
+    assert r.exit_code == 0 and "kept in Pipedrive only" in r.stdout, r.output
+    contact = box.graph.contact(graph_id(box, "Lars Øvergaard"))
+    assert [e["address"] for e in contact["emailAddresses"]] == [f"lars{i}@fourth-coffee.example" for i in range(3)]
+    assert len(crm_persons(box)["Lars Øvergaard"]["emails"]) == 4  # the fourth is not lost
+    for _ in range(3):
+        box.graph.log.clear()
+        box.pipedrive.log.clear()
+        assert cli("run", "--once", "--account", MS).exit_code == 0
+        assert writes(box.graph) == [] and writes(box.pipedrive) == []
+    box.graph.edit_contact(graph_id(box, "Lars Øvergaard"), {"jobTitle": "Roaster"})
+    assert cli("run", "--once", "--account", MS).exit_code == 0
+    assert len(crm_persons(box)["Lars Øvergaard"]["emails"]) == 4  # an Outlook edit keeps it too

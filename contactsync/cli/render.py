@@ -41,6 +41,7 @@ PASS_WORDS = {
     "conflict": "conflicts settled",
     "provider-create": "created in the address book", "provider-update": "updated in the address book",
     "provider-delete": "deleted in the address book",
+    "provider-overflow": "values kept in Pipedrive only (the address book cannot hold them)",
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from contactsync.crm.base import Crm, PersonWrite
 from contactsync.engine.apply import Executor
-from contactsync.engine.merge import effective_provider, merge
+from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.plan import make_stamp, prepare, record_hash
 from contactsync.engine.twoway_plan import (
     PROVIDER_WRITES,
@@ -106,6 +106,7 @@ class TwoWayExecutor:
                 version = current.version
                 continue
             self._event("provider", "update", action.provider_id, action.crm_id, None)
+            self._overflow(action.provider_id, action.crm_id, contact)
             return record, contact
         raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
 
@@ -126,6 +127,15 @@ class TwoWayExecutor:
         self.store.put_link(replace(link, crm_version=person.version))
         detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
         self._event("provider", "create", record.id, action.crm_id, detail)
+        self._overflow(record.id, action.crm_id, action.contact)
+
+    def _overflow(self, provider_id: str, crm_id: int, contact: Contact) -> None:
+        """Record values the provider cannot hold (e.g. Graph's 3 e-mails): they stay in the CRM only."""
+        held = self.settings.held(contact)
+        ignored = set() if self.provider.capabilities.syncs_notes else {"notes"}
+        for name in sorted(changed_fields(contact, held) - ignored):
+            self._event("provider", "overflow", provider_id, crm_id,
+                        f"{name}: the address book cannot hold all of it; the rest stays in Pipedrive only")
 
     def _record_crm_version(self, action: RecordCrmVersion) -> None:
         link = self.store.link(self.account, action.provider_id)
