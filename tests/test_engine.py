@@ -96,7 +96,7 @@ def test_crash_after_create_leaves_no_duplicate(world):
     sync(world)
     assert names(crm) == ["Ann"] and crm.calls.count("create") == 1
     assert "find_by_stamp" in crm.calls
-    assert store.count_links(ACCOUNT.key) == {"pending": 0, "linked": 1, "tombstone": 0}
+    assert store.count_links(ACCOUNT.key) == {"pending": 0, "linked": 1, "tombstone": 0, "foreign": 0}
 
 
 def test_mass_deletion_stops_before_writing(world):

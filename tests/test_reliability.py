@@ -47,7 +47,7 @@ def test_lost_answer_to_a_create_is_recovered_by_stamp(box):
     assert max(names_counted(box).values()) == 1  # no duplicate person
     assert "recovered" in r.stdout
     store = LinkStore.open(cfg.state_path())
-    assert store.count_links(f"google:{EMAIL}") == {"pending": 0, "linked": 10, "tombstone": 0}
+    assert store.count_links(f"google:{EMAIL}") == {"pending": 0, "linked": 10, "tombstone": 0, "foreign": 0}
     store.close()
 
 

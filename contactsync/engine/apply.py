@@ -44,6 +44,11 @@ def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
     return {"id": record.id, "version": record.version, "contact": record.contact.to_dict()}
 
 
+def is_change_record(data: dict[str, Any] | None) -> bool:
+    """A failure's record that replays a provider change (others name a CRM person)."""
+    return bool(data) and "id" in data and ("deleted" in data or "contact" in data)  # type: ignore[operator]
+
+
 def record_from_dict(data: dict[str, Any]) -> ProviderRecord | ProviderDeletion:
     """A change kept with a failure, replayed by the next pass."""
     if data.get("deleted"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from contactsync import visibility
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
-from contactsync.engine.apply import Executor, Target, record_from_dict
+from contactsync.engine.apply import Executor, Target, is_change_record, record_from_dict
 from contactsync.engine.plan import (
     WRITES,
     Action,
@@ -125,8 +125,13 @@ def sync_account(
     deletions: list[Action] = []
     retries = {f.provider_id: f for f in store.failures(key)}
     try:
+        handled: dict[str, str | None] = {}
         for page in _with_retries(feed, retries):
+            # An entry repeated in a later page (a replayed delta) was handled already;
+            # after our own write its old version would look like a provider edit.
+            page = [c for c in page if handled.get(c.id, "") != getattr(c, "version", None)]
             for change in page:
+                handled[change.id] = getattr(change, "version", None)
                 if isinstance(change, ProviderRecord):
                     seen.add(change.id)
             links = store.links_for(key, (c.id for c in page))
@@ -138,15 +143,21 @@ def sync_account(
             _run(apply, [a for a in actions if not isinstance(a, DELETIONS)], options, result)
             if progress:
                 progress(len(page))
+        later: list[Any] = []
         if feed.complete:
             linked = counts["linked"] + counts["pending"]
             check_listing(key, True, len(seen), linked, options.allow_empty)
-            every = store.iter_links(key, ("pending", "linked", "tombstone"))
-            deletions.extend(crm_side.plan_missing(every, seen) if crm_side else plan_missing(every, seen))
+            every = store.iter_links(key, ("pending", "linked", "tombstone", "foreign"))
+            later += crm_side.plan_missing(every, seen) if crm_side else plan_missing(every, seen)
         if crm_side is not None:
-            rest = crm_side.plan_rest(store)
-            deletions.extend(a for a in rest if isinstance(a, DELETIONS))
-            _run(apply, [a for a in rest if not isinstance(a, DELETIONS)], options, result)
+            later += crm_side.plan_rest(store)
+        # Missing contacts and CRM-only changes may also re-create (an edit beats a deletion).
+        deletions.extend(a for a in later if isinstance(a, DELETIONS))
+        _run(apply, [a for a in later if not isinstance(a, DELETIONS)], options, result)
+        if feed.complete and not options.dry_run:
+            for provider_id, failure in retries.items():  # left the group: nothing to retry
+                if is_change_record(failure.record):
+                    store.clear_failure(key, provider_id)
         real = sum(isinstance(a, (DeletePerson, DeleteContact)) for a in deletions)
         check_deletions(key, real, counts["linked"], options.allow_mass_delete)
         _run(apply, [a for a in deletions if isinstance(a, DELETIONS)], options, result)
@@ -195,7 +206,11 @@ def _with_retries(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[lis
         for change in page:
             retries.pop(change.id, None)
         yield page
-    leftover = [record_from_dict(f.record) for f in retries.values() if f.record is not None]
+    if feed.complete:
+        # A complete listing has just shown every contact of the group: a failed
+        # contact it did not show has left the group, and its stored copy is stale.
+        return
+    leftover = [record_from_dict(f.record) for f in retries.values() if is_change_record(f.record)]
     if leftover:
         yield leftover
 

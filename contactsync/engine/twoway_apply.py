@@ -11,21 +11,23 @@ import logging
 from dataclasses import dataclass, replace
 
 from contactsync.crm.base import Crm, PersonWrite
-from contactsync.engine.apply import Executor
+from contactsync.engine.apply import Executor, record_to_dict
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.plan import make_stamp, prepare, record_hash
 from contactsync.engine.twoway_plan import (
     PROVIDER_WRITES,
     CreateContact,
     DeleteContact,
+    DropFailure,
     RecordCrmVersion,
+    SetLinkState,
     SyncBoth,
     TwoWayAction,
     TwoWaySettings,
 )
 from contactsync.errors import ApiError, StaleVersion
 from contactsync.model import Contact
-from contactsync.providers.base import Provider, ProviderRecord
+from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
 
 log = logging.getLogger(__name__)
@@ -43,17 +45,27 @@ class TwoWayExecutor:
     settings: TwoWaySettings
 
     def apply(self, actions: list[TwoWayAction]) -> None:
-        self.crm_side.apply([a for a in actions if not isinstance(a, (*PROVIDER_WRITES, RecordCrmVersion))])  # type: ignore[misc]
+        store_only = (RecordCrmVersion, SetLinkState, DropFailure)
+        self.crm_side.apply([a for a in actions if not isinstance(a, (*PROVIDER_WRITES, *store_only))])  # type: ignore[misc]
         for action in actions:
             if isinstance(action, RecordCrmVersion):
                 self._record_crm_version(action)
+            elif isinstance(action, DropFailure):
+                self.store.clear_failure(self.account, action.provider_id)
+            elif isinstance(action, SetLinkState):
+                link = self.store.link(self.account, action.provider_id)
+                if link is not None:
+                    self.store.put_link(replace(link, state=action.state))
+                    detail = "handed to another owner: no longer synced back" if action.state == "foreign" \
+                        else "handed back: synced again"
+                    self._event("crm", "owner", action.provider_id, link.crm_id, detail)
             elif isinstance(action, PROVIDER_WRITES):
                 if self.crm_side.stop is not None and self.crm_side.stop.is_set():
                     break
                 try:
                     self._apply(action)
                 except ApiError as exc:
-                    self.crm_side._fail(action.provider_id, exc.message, action)  # noqa: SLF001
+                    self._failed(action, exc.message)
         self.crm_side.check_stop()
 
     # -- one action -------------------------------------------------------------
@@ -125,6 +137,9 @@ class TwoWayExecutor:
         link = self.store.link(self.account, record.id)
         assert link is not None
         self.store.put_link(replace(link, crm_version=person.version))
+        self.store.clear_failure(self.account, f"crm:{action.crm_id}")
+        if action.replaces:
+            self.store.clear_failure(self.account, action.replaces)
         detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
         self._event("provider", "create", record.id, action.crm_id, detail)
         self._overflow(record.id, action.crm_id, action.contact)
@@ -136,6 +151,19 @@ class TwoWayExecutor:
         for name in sorted(changed_fields(contact, held) - ignored):
             self._event("provider", "overflow", provider_id, crm_id,
                         f"{name}: the address book cannot hold all of it; the rest stays in Pipedrive only")
+
+    def _failed(self, action: TwoWayAction, reason: str) -> None:
+        """Record the failure so that the next pass retries it, whatever the cursors say."""
+        if isinstance(action, CreateContact) and action.replaces:
+            # Replayed as the provider-side deletion that made us re-create it.
+            self.crm_side._fail(action.replaces, reason, action,  # noqa: SLF001
+                                record=record_to_dict(ProviderDeletion(action.replaces)))
+        elif isinstance(action, CreateContact):
+            # A new CRM person: the CRM cursor moves on, so keep its id to fetch it again.
+            self.crm_side._fail(f"crm:{action.crm_id}", reason, action,  # noqa: SLF001
+                                record={"crm_id": action.crm_id})
+        else:
+            self.crm_side._fail(action.provider_id, reason, action)  # noqa: SLF001
 
     def _record_crm_version(self, action: RecordCrmVersion) -> None:
         link = self.store.link(self.account, action.provider_id)

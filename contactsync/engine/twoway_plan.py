@@ -81,7 +81,24 @@ class RecordCrmVersion:
     kind: str = "record-crm-version"
 
 
-TwoWayAction = Action | SyncBoth | CreateContact | DeleteContact | RecordCrmVersion
+@dataclass(frozen=True)
+class SetLinkState:
+    """A person went to another owner ('foreign': neither synced back nor deleted) or came back ('linked')."""
+
+    provider_id: str
+    state: str
+    kind: str = "set-link-state"
+
+
+@dataclass(frozen=True)
+class DropFailure:
+    """A failed copy of a CRM person that no longer exists: nothing left to retry."""
+
+    provider_id: str
+    kind: str = "drop-failure"
+
+
+TwoWayAction = Action | SyncBoth | CreateContact | DeleteContact | RecordCrmVersion | SetLinkState | DropFailure
 PROVIDER_WRITES = (SyncBoth, CreateContact, DeleteContact)
 
 

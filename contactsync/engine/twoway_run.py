@@ -10,13 +10,13 @@ linked yet.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from contactsync.crm.base import Crm, CrmPerson
-from contactsync.engine.plan import AdoptionIndex, Policy, plan_changes
-from contactsync.engine.twoway_plan import TwoWayAction, TwoWaySettings, plan_link, plan_new_person
-from contactsync.providers.base import Change, ProviderDeletion
+from contactsync.engine.plan import AdoptionIndex, ForgetLink, Policy, RecordVersion, plan_changes
+from contactsync.engine.twoway_plan import DropFailure, SetLinkState, TwoWayAction, TwoWaySettings, plan_link, plan_new_person
+from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
 
 OVERLAP = timedelta(hours=1)
@@ -45,17 +45,48 @@ class CrmSide:
     gone: set[int] = field(default_factory=set)
     cursor: str | None = None
     start: str | None = None
+    foreign: set[int] = field(default_factory=set)
+    reclaimed: set[int] = field(default_factory=set)
+    transitions: list[TwoWayAction] = field(default_factory=list)
 
     @classmethod
     def read(cls, store: LinkStore, crm: Crm, key: str, provider_kind: str, account_email: str,
              owner_id: int, settings: TwoWaySettings) -> CrmSide:
         side = cls(key, provider_kind, account_email, settings)
-        linked = {link.crm_id: link for link in store.iter_links(key, ("linked",)) if link.crm_id is not None}
+        linked = {link.crm_id: link for link in store.iter_links(key, ("linked", "foreign"))
+                  if link.crm_id is not None}
         existing = crm.get_many(list(linked))
-        side.gone = set(linked) - set(existing)
-        for crm_id, person in existing.items():
-            # A person now owned by someone else is never written back (and not deleted).
-            if person.owner_id == owner_id and person.version != linked[crm_id].crm_version:
+        for crm_id, link in linked.items():
+            person = existing.get(crm_id)
+            mine = person is not None and person.owner_id == owner_id
+            if link.state == "foreign":
+                if person is None:  # gone while someone else owned it: not ours to delete
+                    side.transitions.append(ForgetLink(link.provider_id))
+                elif mine:  # handed back to the user: syncs again from here
+                    side.transitions.append(SetLinkState(link.provider_id, "linked"))
+                    side.reclaimed.add(crm_id)
+                else:
+                    side.foreign.add(crm_id)
+                if not mine:
+                    continue
+            if person is None:
+                side.gone.add(crm_id)
+            elif not mine:
+                # Handed to someone else: never written back, never deleted (issue 5).
+                side.transitions.append(SetLinkState(link.provider_id, "foreign"))
+                side.foreign.add(crm_id)
+            elif person.version != link.crm_version:
+                side.changes[crm_id] = person
+        linked_ids = set(linked)
+        # New persons whose copy to the provider failed: fetched again by id, as the
+        # CRM cursor has moved past them.
+        retry = [f.record["crm_id"] for f in store.failures(key) if f.record and "crm_id" in f.record]
+        found = crm.get_many(retry)
+        for crm_id in retry:
+            person = found.get(crm_id)
+            if person is None or person.owner_id != owner_id:
+                side.transitions.append(DropFailure(f"crm:{crm_id}"))
+            elif crm_id not in linked_ids:
                 side.changes[crm_id] = person
         row, start = store.cursor(key, CURSOR), store.cursor(key, START)
         if row is None or start is None:
@@ -73,7 +104,7 @@ class CrmSide:
         for person in crm.list_persons(owner_id=owner_id, updated_since=since):
             if person.version and person.version > (side.cursor or ""):
                 side.cursor = person.version
-            if person.id not in linked and person.owner_id == owner_id and person.version > side.start:
+            if person.id not in linked_ids and person.owner_id == owner_id and person.version > side.start:
                 side.changes[person.id] = person
         return side
 
@@ -83,10 +114,13 @@ class CrmSide:
         for change in page:
             latest.pop(change.id, None)
             latest[change.id] = change
-        actions: list[TwoWayAction] = []
+        actions: list[TwoWayAction] = self._take_transitions()
         for provider_id, change in latest.items():
             link = links.get(provider_id)
-            if link is not None and link.state == "linked" and link.crm_id is not None and link.base is not None:
+            if link is not None and link.crm_id in self.foreign:
+                actions.extend(self._foreign(link, change))
+            elif self._live(link):
+                assert link is not None
                 actions.extend(self._link(link, change))
             else:
                 one = {provider_id: link} if link is not None else {}
@@ -96,11 +130,13 @@ class CrmSide:
 
     def plan_missing(self, links: Iterable[Link], seen: set[str]) -> list[TwoWayAction]:
         """After a complete provider listing: linked contacts not in it were deleted there."""
-        actions: list[TwoWayAction] = []
+        actions: list[TwoWayAction] = self._take_transitions()
         for link in links:
             if link.provider_id in seen:
                 continue
-            if link.state == "linked" and link.crm_id is not None and link.base is not None:
+            if link.crm_id in self.foreign:
+                actions.extend(self._foreign(link, ProviderDeletion(link.provider_id)))
+            elif self._live(link):
                 actions.extend(self._link(link, ProviderDeletion(link.provider_id)))
             else:
                 actions.extend(plan_changes(self.key, self.provider_kind, self.account_email,
@@ -109,7 +145,7 @@ class CrmSide:
 
     def plan_rest(self, store: LinkStore) -> list[TwoWayAction]:
         """CRM changes whose provider contact did not change: edits, deletions, new persons."""
-        actions: list[TwoWayAction] = []
+        actions: list[TwoWayAction] = self._take_transitions()
         for crm_id in sorted(self.gone):
             link = store.link_by_crm(self.key, crm_id)
             if link is not None and link.base is not None:
@@ -119,13 +155,31 @@ class CrmSide:
             link = store.link_by_crm(self.key, crm_id)
             if link is None:
                 actions.extend(plan_new_person(person, self.settings))
-            elif link.state == "linked" and link.base is not None:
-                actions.extend(plan_link(link, None, person, False, self.settings))
+            elif self._live(link):
+                actions.extend(plan_link(replace(link, state="linked"), None, person, False, self.settings))
         self.changes.clear()
         return actions
 
+    def _take_transitions(self) -> list[TwoWayAction]:
+        taken, self.transitions = self.transitions, []
+        return taken
+
+    def _live(self, link: Link | None) -> bool:
+        """A link two-way sync works on: linked (or handed back this pass), with a base."""
+        return (link is not None and link.crm_id is not None and link.base is not None
+                and (link.state == "linked" or link.crm_id in self.reclaimed))
+
+    def _foreign(self, link: Link, change: Change | None) -> list[TwoWayAction]:
+        """A contact whose person another user owns: its changes and deletion stay on the provider side."""
+        if isinstance(change, ProviderDeletion):
+            return [ForgetLink(link.provider_id)]
+        if isinstance(change, ProviderRecord) and change.version != link.provider_version:
+            return [RecordVersion(change.id, change.version)]
+        return []
+
     def _link(self, link: Link, change: Change | None) -> list[TwoWayAction]:
         assert link.crm_id is not None
+        link = replace(link, state="linked")
         person = self.changes.pop(link.crm_id, None)
         gone = link.crm_id in self.gone
         self.gone.discard(link.crm_id)

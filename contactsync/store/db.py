@@ -150,7 +150,7 @@ class LinkStore:
 
     def count_links(self, account: str) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, COUNT(*) FROM links WHERE account = ? GROUP BY state", (account,))
-        counts = {"pending": 0, "linked": 0, "tombstone": 0}
+        counts = {"pending": 0, "linked": 0, "tombstone": 0, "foreign": 0}
         counts.update({state: n for state, n in rows})
         return counts
 

@@ -69,6 +69,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Two-way sync: a person handed to another owner is neither synced back nor
+        # deleted; its link is kept, marked 'foreign', until it comes back to the user.
+        # SQLite cannot change a CHECK constraint in place: the table is rebuilt.
+        "0002_foreign_links",
+        """
+        CREATE TABLE links_new (
+            account TEXT NOT NULL,
+            provider_id TEXT NOT NULL,
+            crm_id INTEGER,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'linked', 'tombstone', 'foreign')),
+            stamp TEXT NOT NULL,
+            provider_version TEXT,
+            crm_version TEXT,
+            hash TEXT,
+            base TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (account, provider_id)
+        );
+        INSERT INTO links_new SELECT account, provider_id, crm_id, state, stamp, provider_version, crm_version,
+            hash, base, updated_at FROM links;
+        DROP TABLE links;
+        ALTER TABLE links_new RENAME TO links;
+        CREATE UNIQUE INDEX links_crm ON links (account, crm_id) WHERE crm_id IS NOT NULL;
+        """,
+    ),
 ]
 
 
