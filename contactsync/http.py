@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from typing import Any
@@ -20,34 +21,37 @@ TIMEOUT = (10.0, 60.0)
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
 
 
-class TokenBucket:
-    """A thread-safe token bucket: at most `capacity` requests per `period` seconds."""
+class SlidingWindow:
+    """At most `limit` requests in any `period` seconds, shared by threads.
 
-    def __init__(self, capacity: int, period: float) -> None:
-        self.capacity = capacity
-        self.period = period
-        self._tokens = float(capacity)
-        self._stamp = time.monotonic()
+    Pipedrive counts requests in fixed windows; a token bucket's refill can put
+    more than the limit into one of them, a log of the last `limit` starts cannot.
+    """
+
+    def __init__(self, limit: int, period: float, margin: float = 0.05) -> None:
+        self.limit = limit
+        self.period = period + margin
+        self._starts: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         while True:
             with self._lock:
                 now = time.monotonic()
-                rate = self.capacity / self.period
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * rate)
-                self._stamp = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                while self._starts and now - self._starts[0] >= self.period:
+                    self._starts.popleft()
+                wait = self._paused_until - now
+                if wait <= 0 and len(self._starts) < self.limit:
+                    self._starts.append(now)
                     return
-                wait = (1 - self._tokens) / rate
-            time.sleep(wait)
+                if wait <= 0:
+                    wait = self.period - (now - self._starts[0])
+            time.sleep(max(wait, 0.001))
 
     def pause(self, seconds: float) -> None:
-        """Empty the bucket for `seconds` (a 429's Retry-After, a header saying we are out)."""
         with self._lock:
-            self._tokens = -seconds * self.capacity / self.period
-            self._stamp = time.monotonic()
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
 
 class _TimeoutAdapter(HTTPAdapter):

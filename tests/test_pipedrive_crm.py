@@ -12,7 +12,7 @@ from contactsync.crm.base import STAMP_FIELD, PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS
 from contactsync.errors import AuthError, NotFound, PermissionDenied, TemporaryError
-from contactsync.http import TokenBucket
+from contactsync.http import SlidingWindow
 from contactsync.model import Contact, Email, Phone, normalise, synced_fields
 from contactsync.sandbox.server import Fault
 
@@ -157,7 +157,7 @@ def test_429_retry_after_is_honoured(server, emulator):  # noqa: F811
 
 def test_limiter_pauses_before_a_429(server, emulator):  # noqa: F811
     emulator.set_burst_limit(2, window=1.0)
-    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, limiter=TokenBucket(50, 1.0),
+    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, limiter=SlidingWindow(50, 1.0),
                            sleep=lambda s: pytest.fail("no 429 expected"))
     for _ in range(3):
         adapter.me()
@@ -190,4 +190,14 @@ def test_list_persons_filters_owner_and_time(crm, emulator):  # noqa: F811
     edited = emulator.edit_person(3, {"name": "Carla D."})
     recent = list(crm.list_persons(updated_since=edited["update_time"]))
     assert [p.id for p in recent] == [3] and recent[0].contact.name == "Carla D."
+    assert_log_valid(emulator)
+
+
+def test_many_organization_lookups_stay_under_the_search_limit(server, emulator):
+    """Search is limited to 10 requests per 2 s: the client waits instead of drawing 429s."""
+    crm = PipedriveCrm(server.url, ADMIN_TOKEN)
+    for i in range(14):
+        crm.find_or_create_org(f"Limit Test Org {i}")
+    searches = [e for e in emulator.log if e.path.endswith("/search")]
+    assert len(searches) == 14 and all(e.status == 200 for e in searches)
     assert_log_valid(emulator)

@@ -16,7 +16,7 @@ from contactsync.crm import pipedrive_fields as fields
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
-from contactsync.http import TokenBucket, make_session, retry_after_seconds
+from contactsync.http import SlidingWindow, make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, with_name
 
 # GET /v1/users/{id}/permissions keys we rely on -> the names Pipedrive's UI uses.
@@ -36,6 +36,7 @@ FIELD_LIMIT_CODE = "feature_capping_custom_fields_limit"
 PICTURE_TYPES = {"image/gif": "gif", "image/jpeg": "jpg", "image/png": "png"}
 DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API token"
 MAX_RATE_RETRIES = 4
+SEARCH_BURST = 10  # search requests per 2-second window, every plan
 MAX_RATE_WAIT = 60.0
 # GET /api/v2/persons `ids`: "comma separated string array of up to 100 entity ids".
 IDS_BATCH = 100
@@ -47,13 +48,16 @@ class PipedriveCrm(Crm):
     text_limits = TEXT_LIMITS
 
     def __init__(self, base_url: str, api_token: str, *, session: requests.Session | None = None,
-                 limiter: TokenBucket | None = None, field_keys: dict[str, str] | None = None,
+                 limiter: SlidingWindow | None = None, field_keys: dict[str, str] | None = None,
                  reconnect_hint: str = DEFAULT_RECONNECT_HINT,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = api_token
         self.session = session or make_session()
         self.limiter = limiter
+        # Search has its own, lower burst limit (DESIGN §12): keep under it instead of
+        # running into 429s when a first sync looks up many organizations.
+        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0)
         self.field_keys: dict[str, str] = dict(field_keys or {})
         self.reconnect_hint = reconnect_hint
         self._sleep = sleep
@@ -76,6 +80,8 @@ class PipedriveCrm(Crm):
         for attempt in range(MAX_RATE_RETRIES + 1):
             if self.limiter is not None:
                 self.limiter.acquire()
+            if path.endswith("/search"):
+                self.search_limiter.acquire()
             try:
                 resp = self.session.request(method, self.base_url + path, params=params, json=body,
                                             files=files, data=form,
