@@ -201,3 +201,36 @@ def test_mass_deletion_in_the_crm_stops_before_deleting_contacts():
 
 def test_no_photos_in_two_way(world):
     assert "set_picture" not in world.crm.calls
+
+
+def test_crash_after_a_provider_create_leaves_no_duplicate_on_either_side(world):
+    new = world.crm.add(Contact(name="Cy", emails=(Email("cy@x.org", "work", True),)))
+    real_create = world.provider.create
+
+    def create_then_die(contact, group):
+        real_create(contact, group)
+        raise KeyboardInterrupt("killed after the contact was created, before it was linked")
+
+    world.provider.create = create_then_die
+    with pytest.raises(KeyboardInterrupt):
+        world.sync()
+    world.provider.create = real_create
+    result = world.sync()
+    copies = [id for id, c in world.provider.contacts.items() if c[1].name == "Cy"]
+    assert len(copies) == 1 and result.counts["provider-claim"] == 1
+    assert [p.id for p in world.crm.persons.values() if p.contact.name == "Cy"] == [new]
+    assert world.crm.persons[new].stamp == f"google:ann@example.com:{copies[0]}"
+    assert world.store.count_links(world.account.key)["pending"] == 0
+    world.quiet()
+
+
+def test_an_interrupted_copy_that_never_happened_is_made_on_the_next_pass(world):
+    new = world.crm.add(Contact(name="Cy"))
+    world.provider.fail_writes = True
+    world.sync()
+    world.provider.fail_writes = False
+    world.sync()
+    assert [c[1].name for c in world.provider.contacts.values()].count("Cy") == 1
+    assert world.crm.persons[new].stamp is not None
+    assert world.store.count_links(world.account.key)["pending"] == 0
+    world.quiet()

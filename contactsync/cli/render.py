@@ -42,6 +42,7 @@ PASS_WORDS = {
     "provider-create": "created in the address book", "provider-update": "updated in the address book",
     "provider-delete": "deleted in the address book",
     "provider-overflow": "values kept in Pipedrive only (the address book cannot hold them)",
+    "provider-claim": "linked a contact an interrupted pass had created",
 }
 
 

@@ -15,7 +15,9 @@ from contactsync.engine.apply import Executor, record_to_dict
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.plan import make_stamp, prepare, record_hash
 from contactsync.engine.twoway_plan import (
+    PENDING_COPY,
     PROVIDER_WRITES,
+    ClaimContact,
     CreateContact,
     DeleteContact,
     DropFailure,
@@ -75,6 +77,8 @@ class TwoWayExecutor:
             self._sync(action)
         elif isinstance(action, CreateContact):
             self._create(action)
+        elif isinstance(action, ClaimContact):
+            self._claim(action)
         elif isinstance(action, DeleteContact):
             self.provider.delete(action.provider_id)
             self.store.delete_link(self.account, action.provider_id)
@@ -123,8 +127,14 @@ class TwoWayExecutor:
         raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
 
     def _create(self, action: CreateContact) -> None:
+        marker = f"{PENDING_COPY}{action.crm_id}"
+        # Written before the call: if we die after the create, the next pass finds
+        # this pending copy and claims the new contact instead of creating another.
+        # (No crm_id on it: the person may still be linked to the contact it replaces.)
+        self.store.put_link(Link(self.account, marker, None, "pending", "", base=action.contact.to_dict()))
         record = self.provider.create(action.contact, self.group)
         stamp = make_stamp(self.provider_kind, self.account_email, record.id)
+        self.store.delete_link(self.account, marker)
         if action.replaces:
             self.store.delete_link(self.account, action.replaces)
         # Linked before the CRM is stamped: if we stop in between, the link exists and
@@ -143,6 +153,21 @@ class TwoWayExecutor:
         detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
         self._event("provider", "create", record.id, action.crm_id, detail)
         self._overflow(record.id, action.crm_id, action.contact)
+
+    def _claim(self, action: ClaimContact) -> None:
+        stamp = make_stamp(self.provider_kind, self.account_email, action.provider_id)
+        self.store.delete_link(self.account, f"{PENDING_COPY}{action.crm_id}")
+        old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
+        if old is not None:
+            self.store.delete_link(self.account, old.provider_id)
+        person = self.crm.update(action.crm_id, self._write(action.contact, stamp))
+        self.store.put_link(Link(
+            self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, person.version,
+            record_hash(action.contact, None), action.contact.to_dict(),
+        ))
+        self.store.clear_failure(self.account, f"crm:{action.crm_id}")
+        self._event("provider", "claim", action.provider_id, action.crm_id,
+                    "created by an interrupted pass; linked instead of created again")
 
     def _overflow(self, provider_id: str, crm_id: int, contact: Contact) -> None:
         """Record values the provider cannot hold (e.g. Graph's 3 e-mails): they stay in the CRM only."""

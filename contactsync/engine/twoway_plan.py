@@ -90,6 +90,23 @@ class SetLinkState:
     kind: str = "set-link-state"
 
 
+# A pending link named after the CRM person, written before a contact is created
+# for it in the provider: if the pass dies before the link, the next pass claims
+# the contact the create made instead of copying the person again.
+PENDING_COPY = "crm-pending:"
+
+
+@dataclass(frozen=True)
+class ClaimContact:
+    """Link a provider contact our interrupted create made to the CRM person it was made for."""
+
+    provider_id: str
+    version: str
+    crm_id: int
+    contact: Contact
+    kind: str = "claim-contact"
+
+
 @dataclass(frozen=True)
 class DropFailure:
     """A failed copy of a CRM person that no longer exists: nothing left to retry."""
@@ -98,8 +115,9 @@ class DropFailure:
     kind: str = "drop-failure"
 
 
-TwoWayAction = Action | SyncBoth | CreateContact | DeleteContact | RecordCrmVersion | SetLinkState | DropFailure
-PROVIDER_WRITES = (SyncBoth, CreateContact, DeleteContact)
+TwoWayAction = (Action | SyncBoth | CreateContact | DeleteContact | RecordCrmVersion | SetLinkState | DropFailure
+                | ClaimContact)
+PROVIDER_WRITES = (SyncBoth, CreateContact, DeleteContact, ClaimContact)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from contactsync.crm.base import Crm, CrmPerson
-from contactsync.engine.plan import AdoptionIndex, ForgetLink, Policy, RecordVersion, plan_changes
-from contactsync.engine.twoway_plan import DropFailure, SetLinkState, TwoWayAction, TwoWaySettings, plan_link, plan_new_person
+from contactsync.engine.plan import AdoptionIndex, ForgetLink, Policy, RecordVersion, fit, plan_changes, prepare
+from contactsync.engine.twoway_plan import PENDING_COPY, ClaimContact, DropFailure, SetLinkState, TwoWayAction, TwoWaySettings, plan_link, plan_new_person
+from contactsync.model import Contact, synced_fields
 from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
 
@@ -46,6 +47,9 @@ class CrmSide:
     cursor: str | None = None
     start: str | None = None
     foreign: set[int] = field(default_factory=set)
+    # Copies to the provider that an interrupted pass may have made: crm id -> (marker, contact).
+    pending_copies: dict[int, tuple[str, Contact]] = field(default_factory=dict)
+    unclaimed: dict[int, CrmPerson] = field(default_factory=dict)
     reclaimed: set[int] = field(default_factory=set)
     transitions: list[TwoWayAction] = field(default_factory=list)
 
@@ -78,6 +82,11 @@ class CrmSide:
             elif person.version != link.crm_version:
                 side.changes[crm_id] = person
         linked_ids = set(linked)
+        for link in store.iter_links(key, ("pending",)):
+            if link.provider_id.startswith(PENDING_COPY) and link.base is not None:
+                crm_id = int(link.provider_id.removeprefix(PENDING_COPY))
+                side.pending_copies[crm_id] = (link.provider_id, Contact.from_dict(link.base))
+        side.unclaimed = {i: p for i, p in crm.get_many(list(side.pending_copies)).items() if p.owner_id == owner_id}
         # New persons whose copy to the provider failed: fetched again by id, as the
         # CRM cursor has moved past them.
         retry = [f.record["crm_id"] for f in store.failures(key) if f.record and "crm_id" in f.record]
@@ -117,6 +126,11 @@ class CrmSide:
         actions: list[TwoWayAction] = self._take_transitions()
         for provider_id, change in latest.items():
             link = links.get(provider_id)
+            if link is None and isinstance(change, ProviderRecord) and self.pending_copies:
+                claim = self._claim(change)
+                if claim is not None:
+                    actions.append(claim)
+                    continue
             if link is not None and link.crm_id in self.foreign:
                 actions.extend(self._foreign(link, change))
             elif self._live(link):
@@ -146,6 +160,13 @@ class CrmSide:
     def plan_rest(self, store: LinkStore) -> list[TwoWayAction]:
         """CRM changes whose provider contact did not change: edits, deletions, new persons."""
         actions: list[TwoWayAction] = self._take_transitions()
+        for crm_id, (marker, _) in sorted(self.pending_copies.items()):
+            # The interrupted create never happened: drop the marker, copy the person again.
+            actions.append(ForgetLink(marker))
+            person = self.unclaimed.get(crm_id)
+            if person is not None:
+                self.changes.setdefault(crm_id, person)
+        self.pending_copies.clear()
         for crm_id in sorted(self.gone):
             link = store.link_by_crm(self.key, crm_id)
             if link is not None and link.base is not None:
@@ -159,6 +180,19 @@ class CrmSide:
                 actions.extend(plan_link(replace(link, state="linked"), None, person, False, self.settings))
         self.changes.clear()
         return actions
+
+    def _claim(self, record: ProviderRecord) -> ClaimContact | None:
+        """The contact an interrupted copy made, recognised by its content."""
+        named = prepare(record.contact)
+        if named is None:
+            return None
+        held = self.settings.held
+        mine = synced_fields(held(fit(named, self.settings.policy)[0]))
+        for crm_id, (_, contact) in list(self.pending_copies.items()):
+            if synced_fields(held(contact)) == mine:
+                del self.pending_copies[crm_id]
+                return ClaimContact(record.id, record.version, crm_id, contact)
+        return None
 
     def _take_transitions(self) -> list[TwoWayAction]:
         taken, self.transitions = self.transitions, []
