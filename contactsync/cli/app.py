@@ -10,7 +10,7 @@ from contactsync.cli.errors import state
 app = typer.Typer(
     name="contactsync",
     help=(
-        "Keep Google contacts and Pipedrive persons in step.\n\n"
+        "Keep Google and Microsoft contacts and Pipedrive persons in step, one-way or two-way.\n\n"
         "Start with `contactsync demo` to try it on the built-in sandbox."
     ),
     no_args_is_help=True,
