@@ -44,6 +44,8 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
         "linked": links["linked"],
         "pending": links["pending"],
         "not_recreated": links["tombstone"],
+        # Two-way: persons handed to another owner, neither synced back nor deleted.
+        "handed_over": links["foreign"],
         "last_run": None
         if last is None
         else {

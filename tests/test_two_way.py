@@ -234,3 +234,12 @@ def test_an_interrupted_copy_that_never_happened_is_made_on_the_next_pass(world)
     assert world.crm.persons[new].stamp is not None
     assert world.store.count_links(world.account.key)["pending"] == 0
     world.quiet()
+
+
+def test_status_counts_persons_handed_over(world):
+    from contactsync.status import account_status
+
+    world.crm.give_away(world.person_of(world.ann).id, 2)
+    world.sync()
+    row = account_status(world.store, world.account, "growth")
+    assert row["handed_over"] == 1 and row["linked"] == 1
