@@ -109,3 +109,22 @@ def test_expired_sync_token_falls_back_to_one_full_listing(box):
     lena = crm_persons(box)["Lena Fischer"]
     orgs = {o["id"]: o["name"] for o in box.pipedrive.orgs.values()}
     assert orgs[lena["org_id"]] == "Contoso"
+
+
+def test_corrupt_state_file_is_one_line_and_deletes_nothing(box):
+    setup_account(box)
+    assert cli("run", "--once").exit_code == 0
+    before = crm_persons(box)
+    for suffix in ("", "-wal", "-shm"):
+        path = cfg.state_path().with_name("state.db" + suffix)
+        if path.exists():
+            path.unlink()
+    cfg.state_path().write_bytes(b"this is not a database" * 100)
+    r = cli("run", "--once")
+    assert r.exit_code == 2
+    line = one_line(r.stderr)
+    assert "state.db cannot be read" in line and "move it aside" in line
+    cfg.state_path().rename(cfg.state_path().with_name("state.db.broken"))
+    r = cli("run", "--once")  # a fresh store: links rebuilt from the stamps, no duplicates
+    assert r.exit_code == 0, r.output
+    assert crm_persons(box).keys() == before.keys()

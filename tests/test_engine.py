@@ -123,14 +123,14 @@ def test_five_deletions_are_always_allowed(world):
 
 def test_empty_listing_deletes_nothing(world):
     store, provider, crm = world
-    ids = [provider.put(Contact(name=f"P{i}")) for i in range(3)]
+    for i in range(3):
+        provider.put(Contact(name=f"P{i}"))
     sync(world)
     provider.contacts.clear()
     with pytest.raises(SafetyStop, match="listed no contacts"):
         sync(world, full=True)
     assert len(crm.persons) == 3
     assert sync(world, full=True, allow_empty=True).counts["delete"] == 3
-    assert ids
 
 
 def test_failed_listing_deletes_nothing(world):

@@ -199,8 +199,25 @@ def test_mass_deletion_in_the_crm_stops_before_deleting_contacts():
     assert all(id in w.provider.contacts for id in ids)
 
 
-def test_no_photos_in_two_way(world):
-    assert "set_picture" not in world.crm.calls
+def test_no_photos_in_two_way():
+    import io
+
+    from PIL import Image
+
+    from contactsync.providers.base import Capabilities
+
+    w = World()
+    w.provider.capabilities = Capabilities(supports_photo=True)
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 200)).save(buf, "PNG")
+    w.provider.photos["p1"] = buf.getvalue()
+    w.provider.put(Contact(name="Ann"), photo="p1")
+    w.sync()
+    assert len(w.crm.persons) == 1 and "set_picture" not in w.crm.calls
+    w.account = replace(w.account, direction="one-way")  # the same world one-way does upload it
+    w.provider.put(Contact(name="Bo"), photo="p1")
+    w.sync()
+    assert w.crm.calls.count("set_picture") == 1
 
 
 def test_crash_after_a_provider_create_leaves_no_duplicate_on_either_side(world):

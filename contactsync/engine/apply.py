@@ -142,7 +142,8 @@ class Executor:
             try:
                 org_id = self.crm.find_or_create_org(action.contact.organization, self.target.visible_to)
             except ApiError as exc:
-                self._fail(action.provider_id, f"organization {action.contact.organization!r}: {exc.message}", action)
+                reason = f"organization {action.contact.organization!r}: {exc.message}"
+                self.record_failure(action.provider_id, reason, action)
                 return None
         if isinstance(action, CreatePerson) and not action.recover:
             # Written before the call: if we die after the create, the next pass
@@ -221,11 +222,11 @@ class Executor:
     def _commit(self, outcome: Outcome) -> None:
         action, store, account = outcome.action, self.store, self.target.account
         if outcome.error is not None:
-            self._fail(action.provider_id, outcome.error.message, action)
+            self.record_failure(action.provider_id, outcome.error.message, action)
             return
         if isinstance(action, SkipContact):
             record = record_to_dict(action.record) if action.record else None
-            self._fail(action.provider_id, action.reason, action, record=record, event="skip")
+            self.record_failure(action.provider_id, action.reason, action, record=record, event="skip")
             return
         if isinstance(action, RecordVersion):
             link = store.link(account, action.provider_id)
@@ -265,7 +266,7 @@ class Executor:
                 store.add_event(account, self.run_id, "crm", event, action.provider_id, crm_id, detail)
                 self.tally[event] += 1
 
-    def _fail(
+    def record_failure(
         self, provider_id: str, reason: str, action: Action,
         record: dict[str, Any] | None = None, event: str = "fail",
     ) -> None:

@@ -181,14 +181,14 @@ class TwoWayExecutor:
         """Record the failure so that the next pass retries it, whatever the cursors say."""
         if isinstance(action, CreateContact) and action.replaces:
             # Replayed as the provider-side deletion that made us re-create it.
-            self.crm_side._fail(action.replaces, reason, action,  # noqa: SLF001
+            self.crm_side.record_failure(action.replaces, reason, action,
                                 record=record_to_dict(ProviderDeletion(action.replaces)))
         elif isinstance(action, CreateContact):
             # A new CRM person: the CRM cursor moves on, so keep its id to fetch it again.
-            self.crm_side._fail(f"crm:{action.crm_id}", reason, action,  # noqa: SLF001
+            self.crm_side.record_failure(f"crm:{action.crm_id}", reason, action,
                                 record={"crm_id": action.crm_id})
         else:
-            self.crm_side._fail(action.provider_id, reason, action)  # noqa: SLF001
+            self.crm_side.record_failure(action.provider_id, reason, action)
 
     def _record_crm_version(self, action: RecordCrmVersion) -> None:
         link = self.store.link(self.account, action.provider_id)

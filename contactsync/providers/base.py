@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from contactsync.errors import CursorExpired
 from contactsync.model import Contact
 
 
@@ -56,6 +58,30 @@ class ChangeFeed(ABC):
     @abstractmethod
     def pages(self) -> Iterator[list[Change]]:
         """Yield the changes a page at a time, following the provider's paging."""
+
+
+def fields_key(fields: str) -> str:
+    """A short hash of the fields a cursor was taken with."""
+    return hashlib.sha1(fields.encode()).hexdigest()[:8]
+
+
+def join_cursor(key: str, token: str | None) -> str | None:
+    """The stored cursor: the provider's token, tagged with the fields it was taken with."""
+    return f"{key}|{token}" if token else None
+
+
+def split_cursor(cursor: str, key: str, account: str) -> str:
+    """The provider's token of a stored cursor.
+
+    Google and Graph refuse a sync token or delta link used with other fields than
+    the request that produced it, so a cursor taken before the mapped fields changed
+    is reported expired: the engine then reads everything once.
+    """
+    tag, sep, token = cursor.partition("|")
+    if not sep or tag != key or not token:
+        raise CursorExpired(f"the sync cursor of {account} was taken with other fields",
+                            "a full listing is read instead")
+    return token
 
 
 @dataclass(frozen=True)

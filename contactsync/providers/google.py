@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, Sta
 from contactsync.http import TIMEOUT, make_session
 from contactsync.model import Contact
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key, join_cursor,
+    split_cursor,
 )
 from contactsync.providers.google_mapping import (
     MERGE_FIELDS, READ_FIELDS, WRITE_FIELDS, is_primary, contact_to_person, person_to_contact, photo_url,
@@ -32,7 +32,7 @@ MY_CONTACTS = "contactGroups/myContacts"
 # "When the sync_token is specified, all other request parameters must match the
 # first call" (people.connections.list): a cursor remembers the field mask it was
 # taken with, so a release that reads more fields falls back to one full listing.
-CURSOR_KEY = hashlib.sha1(READ_FIELDS.encode()).hexdigest()[:8]
+CURSOR_KEY = fields_key(READ_FIELDS)
 PAGE_SIZE = 1000  # the documented maximum of people.connections.list
 # Photo.url serves a small rendition unless asked for a size: "You can change the
 # desired size by appending a query parameter sz={size}" (people.v1 Photo.url).
@@ -149,7 +149,7 @@ class GoogleChangeFeed(ChangeFeed):
             token = response.get("nextPageToken")
             if not token:
                 sync = response.get("nextSyncToken")
-                self.cursor = f"{CURSOR_KEY}|{sync}" if sync else None
+                self.cursor = join_cursor(CURSOR_KEY, sync)
                 return
             response = self._fetch(token)
 
@@ -259,12 +259,7 @@ class GoogleProvider(Provider):
         return next(g for g in self.groups() if g.is_default)
 
     def changes(self, cursor: str | None, group: str) -> ChangeFeed:
-        sync_token = None
-        if cursor:
-            key, sep, sync_token = cursor.partition("|")
-            if not sep or key != CURSOR_KEY or not sync_token:
-                raise CursorExpired(f"the sync cursor of {self.account} was taken with other fields",
-                                    "a full listing is read instead")
+        sync_token = split_cursor(cursor, CURSOR_KEY, self.account) if cursor else None
         return GoogleChangeFeed(self, group_id(group), sync_token)
 
     def create(self, contact: Contact, group: str) -> ProviderRecord:

@@ -8,7 +8,6 @@ that got it (https://learn.microsoft.com/graph/throttling#best-practices-to-hand
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,8 @@ from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, Sta
 from contactsync.http import make_session, retry_after_seconds
 from contactsync.model import Contact, normalise
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key, join_cursor,
+    split_cursor,
 )
 from contactsync.providers.microsoft_mapping import (
     MAX_BUSINESS_PHONES, MAX_EMAILS, SELECT, Overflow, contact_to_graph, graph_to_contact,
@@ -36,7 +36,7 @@ MAX_IN_FLIGHT = 4
 READ_SELECT = (*SELECT, "lastModifiedDateTime")
 # Delta tokens remember the $select they were taken with; a release that reads more
 # fields must start over with one full listing rather than get thinner records.
-CURSOR_KEY = hashlib.sha1(",".join(READ_SELECT).encode()).hexdigest()[:8]
+CURSOR_KEY = fields_key(",".join(READ_SELECT))
 # Errors of an expired or unusable delta state (delta-query-overview, "Synchronization reset").
 EXPIRED_CODES = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
 RETRYABLE = {429, 503, 504}
@@ -166,7 +166,7 @@ class GraphChangeFeed(ChangeFeed):
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 delta = page.get("@odata.deltaLink")
-                self.cursor = f"{CURSOR_KEY}|{delta}" if delta else None
+                self.cursor = join_cursor(CURSOR_KEY, delta)
                 return
             page = self._fetch(next_link, None)
 
@@ -228,12 +228,7 @@ class MicrosoftProvider(Provider):
         return Group(DEFAULT_FOLDER, "Contacts", None, True)
 
     def changes(self, cursor: str | None, group: str) -> ChangeFeed:
-        delta_link = None
-        if cursor:
-            key, sep, delta_link = cursor.partition("|")
-            if not sep or key != CURSOR_KEY or not delta_link:
-                raise CursorExpired(f"the delta link of {self.account} was taken with other fields",
-                                    "a full listing is read instead")
+        delta_link = split_cursor(cursor, CURSOR_KEY, self.account) if cursor else None
         return GraphChangeFeed(self.client, group, delta_link, self.page_size)
 
     def create(self, contact: Contact, group: str) -> ProviderRecord:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from contactsync.errors import ConfigError
 from contactsync.store.migrations import migrate
 
 
@@ -94,9 +95,17 @@ class LinkStore:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        migrate(conn)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ConfigError(
+                f"the state file {path} cannot be read ({exc})",
+                "move it aside and run again: nothing is deleted, and the links are rebuilt from the "
+                "Contact sync IDs in Pipedrive",
+            ) from None
         return cls(conn, path)
 
     @classmethod
