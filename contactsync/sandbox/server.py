@@ -202,6 +202,10 @@ class Emulator:
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two sends; with Nagle's algorithm on, the
+        # second waits for the client's delayed ACK (~40 ms on Linux) on every
+        # request, which skewed every latency the sandbox was asked to model.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # the emulator keeps its own log; stderr stays quiet
@@ -248,7 +252,11 @@ class RunningServer:
         self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}"
         emulator.base_url = self.url
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=emulator.name, daemon=True)
+        # A short poll interval: shutdown() waits for serve_forever's next poll
+        # (0.5 s by default), which added up to minutes over the test suite.
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=emulator.name, daemon=True
+        )
 
     def start(self) -> RunningServer:
         self.thread.start()
