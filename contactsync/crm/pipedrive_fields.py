@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from contactsync.crm.base import STAMP_FIELD
+from contactsync.limits import PIPEDRIVE_LIMITS
 from contactsync.model import Address, Contact, Im
 
 ADDRESS_FIELD = "Postal address"
@@ -37,22 +38,8 @@ PERSON_FIELDS: dict[str, str] = {
     JOB_TITLE_FIELD: "varchar",
 }
 
-# Pipedrive's documented maximum lengths, by `Contact` attribute:
-# * `varchar` custom fields: "Text (up to 255 characters)" and `text`: "Long text
-#   (up to 65k characters)" — the field_type table of POST /v1/personFields (v1
-#   OpenAPI document; also support.pipedrive.com "What types of custom fields are
-#   there?"). "65k" is read as 65,000: cutting a little early is safe, late is not.
-# * person and organization `name`: GET /v1/personFields and /v1/organizationFields
-#   list `name` as a `varchar` field, so the varchar limit applies.
-# No limit is documented for the address field's value or its subfields.
-VARCHAR_LIMIT = 255
-TEXT_LIMIT = 65_000
-TEXT_LIMITS: dict[str, int] = {
-    "name": VARCHAR_LIMIT,
-    "organization": VARCHAR_LIMIT,
-    "job_title": VARCHAR_LIMIT,
-    "notes": TEXT_LIMIT,
-}
+# Pipedrive's documented maximum lengths live in one table: contactsync.limits.
+TEXT_LIMITS = PIPEDRIVE_LIMITS
 
 # Subfields of an address custom field in v2 `custom_fields` (the v2 form of v1's
 # `<key>_route`, `<key>_locality`, … keys; same names as the person's native
