@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from contactsync.model import Contact, content_hash, normalise, normalise_email, with_name, without_notes
-from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
+from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.store.db import Link
 
 
@@ -191,6 +191,9 @@ def plan_changes(
         link = links.get(provider_id)
         if isinstance(change, ProviderDeletion):
             actions.extend(_plan_deletion(link))
+            continue
+        if isinstance(change, ProviderSkip):
+            actions.append(SkipContact(provider_id, change.reason))
             continue
         actions.extend(_plan_upsert(provider, account_email, change, link, adoption, policy))
     return actions

@@ -16,16 +16,20 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 
 from contactsync.auth.google import GoogleGrant, credentials
-from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, StaleVersion, TemporaryError
+from contactsync.errors import (
+    ApiError, AuthError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
+)
 from contactsync.http import TIMEOUT, make_session
 from contactsync.model import Contact
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key, join_cursor,
-    split_cursor,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, fields_key,
+    join_cursor, split_cursor,
 )
 from contactsync.providers.google_mapping import (
-    MERGE_FIELDS, READ_FIELDS, WRITE_FIELDS, is_primary, contact_to_person, person_to_contact, photo_url,
+    MERGE_FIELDS, READ_FIELDS, contact_to_person, is_primary, person_to_contact, photo_url,
+    write_fields,
 )
+from contactsync.providers.json_reader import FieldReader, resource_id
 
 DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "people.v1.json"
 MY_CONTACTS = "contactGroups/myContacts"
@@ -42,8 +46,9 @@ __all__ = ["GoogleProvider", "contact_to_person", "person_to_contact", "photo_ur
 
 
 def _record(person: dict[str, Any]) -> ProviderRecord:
-    return ProviderRecord(person["resourceName"], person.get("etag", ""), person_to_contact(person),
-                          photo_url(person), updated_at(person))
+    etag = person.get("etag")
+    return ProviderRecord(resource_id(person, "resourceName"), etag if isinstance(etag, str) else "",
+                          person_to_contact(person), photo_url(person), updated_at(person))
 
 
 def updated_at(person: dict[str, Any]) -> str | None:
@@ -54,14 +59,15 @@ def updated_at(person: dict[str, Any]) -> str | None:
     and what our writes change (Source.updateTime, "Output only. Last update
     timestamp of this source", people.v1 discovery document).
     """
-    sources = (person.get("metadata") or {}).get("sources") or []
-    return next((str(s["updateTime"]) for s in sources if s.get("type") == "CONTACT" and s.get("updateTime")),
-                None)
+    sources = FieldReader().items(FieldReader().obj(person, "metadata", "metadata"), "sources", "metadata")
+    return next((s["updateTime"] for s in sources
+                 if s.get("type") == "CONTACT" and isinstance(s.get("updateTime"), str) and s["updateTime"]), None)
 
 
 def _groups_of(person: dict[str, Any]) -> set[str]:
-    return {(m.get("contactGroupMembership") or {}).get("contactGroupResourceName", "")
-            for m in person.get("memberships") or []}
+    read = FieldReader()
+    return {read.text(read.obj(m, "contactGroupMembership", "group"), "contactGroupResourceName", "group")
+            for m in read.items(person, "memberships", "group")}
 
 
 def group_id(group: str) -> str:
@@ -153,13 +159,18 @@ class GoogleChangeFeed(ChangeFeed):
                 return
             response = self._fetch(token)
 
-    def _change(self, person: dict[str, Any]) -> Change | None:
-        if (person.get("metadata") or {}).get("deleted"):
-            return ProviderDeletion(person["resourceName"])
+    def _change(self, person: Any) -> Change | None:
+        try:
+            id = resource_id(person, "resourceName")
+        except ContactSkipped as skipped:
+            return ProviderSkip(skipped.contact_id, skipped.reason)
+        metadata = person.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("deleted") is True:
+            return ProviderDeletion(id)
         if self.group in _groups_of(person):
             return _record(person)
         # Incremental: it changed and is not in the group (any more) -> gone for us.
-        return None if self.complete else ProviderDeletion(person["resourceName"])
+        return None if self.complete else ProviderDeletion(id)
 
 
 class GoogleProvider(Provider):
@@ -272,7 +283,7 @@ class GoogleProvider(Provider):
         body = contact_to_person(contact, current=current)
         body["etag"] = version
         request = self.service.people().updateContact(
-            resourceName=id, updatePersonFields=WRITE_FIELDS, personFields=READ_FIELDS, body=body)
+            resourceName=id, updatePersonFields=write_fields(contact), personFields=READ_FIELDS, body=body)
         try:
             return _record(self.execute(request, retry=True))
         except ApiError as exc:
