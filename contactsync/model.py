@@ -181,7 +181,7 @@ def clean_contact(contact: Contact) -> Contact:
         parts = {f.name: _cleaned(getattr(address, f.name), "address", found) for f in fields(address)}
         if Address(**parts) != address:
             changes["address"] = Address(**parts)
-    if not found:
+    if not changes:
         return contact
     return with_issues(replace(contact, **changes), *found)
 

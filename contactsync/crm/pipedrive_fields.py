@@ -162,27 +162,43 @@ def contact_fields(custom: dict[str, Any], keys: dict[str, str]) -> dict[str, An
 
     issues: list[Issue] = []
 
+    def unreadable(name: str, attribute: str, why: str) -> None:
+        issues.append(Issue(IssueKind.UNREADABLE, attribute, f"'{name}' {why}; left as it is"))
+
     def text(name: str, attribute: str) -> str:
         value = get(name)
-        if value is not None and not isinstance(value, str | dict):
-            issues.append(Issue(IssueKind.UNREADABLE, attribute, f"'{name}' holds {type(value).__name__}"))
+        if _meaningful(value) and not _text(value).strip():
+            unreadable(name, attribute, f"holds {type(value).__name__}, not text")
         return _text(value)
 
     address_raw = get(ADDRESS_FIELD)
-    if address_raw is not None and not isinstance(address_raw, str | dict):
-        issues.append(Issue(IssueKind.UNREADABLE, "address", f"'{ADDRESS_FIELD}' holds {type(address_raw).__name__}"))
+    address = read_address(address_raw)
+    if _meaningful(address_raw) and (address is None or (
+            isinstance(address_raw, dict) and any(not isinstance(v, str | None) for v in address_raw.values()))):
+        unreadable(ADDRESS_FIELD, "address", "is not an address")
     birthday = text(BIRTHDAY_FIELD, "birthday").strip()
     if birthday and birthday_parts(birthday) is None:
-        issues.append(Issue(IssueKind.UNREADABLE, "birthday", f"'{birthday[:40]}' is not a date; left as it is"))
+        unreadable(BIRTHDAY_FIELD, "birthday", f"holds '{birthday[:40]}', not a date")
         birthday = ""
     return {
         "job_title": text(JOB_TITLE_FIELD, "job_title"),
-        "address": read_address(address_raw),
+        "address": address,
         "ims": read_ims(text(IM_FIELD, "ims")),
         "notes": text(NOTES_FIELD, "notes"),
         "birthday": birthday,
         "issues": tuple(issues),
     }
+
+
+def _meaningful(value: Any) -> bool:
+    """Whether a raw value holds something a person may have put there."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, dict):
+        return any(_meaningful(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_meaningful(v) for v in value)
+    return value is not None
 
 
 def _text(value: Any) -> str:

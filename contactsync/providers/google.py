@@ -70,6 +70,21 @@ def _groups_of(person: dict[str, Any]) -> set[str]:
             for m in read.items(person, "memberships", "group")}
 
 
+def person_change(person: Any, group: str, complete: bool) -> Change | None:
+    """One entry of a connections listing as a change; never raises, whatever the entry holds."""
+    try:
+        id = resource_id(person, "resourceName")
+    except ContactSkipped as skipped:
+        return ProviderSkip(skipped.contact_id, skipped.reason)
+    metadata = person.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("deleted") is True:
+        return ProviderDeletion(id)
+    if group in _groups_of(person):
+        return _record(person)
+    # Incremental: it changed and is not in the group (any more) -> gone for us.
+    return None if complete else ProviderDeletion(id)
+
+
 def group_id(group: str) -> str:
     return group if group.startswith("contactGroups/") else f"contactGroups/{group}"
 
@@ -160,17 +175,7 @@ class GoogleChangeFeed(ChangeFeed):
             response = self._fetch(token)
 
     def _change(self, person: Any) -> Change | None:
-        try:
-            id = resource_id(person, "resourceName")
-        except ContactSkipped as skipped:
-            return ProviderSkip(skipped.contact_id, skipped.reason)
-        metadata = person.get("metadata")
-        if isinstance(metadata, dict) and metadata.get("deleted") is True:
-            return ProviderDeletion(id)
-        if self.group in _groups_of(person):
-            return _record(person)
-        # Incremental: it changed and is not in the group (any more) -> gone for us.
-        return None if self.complete else ProviderDeletion(id)
+        return person_change(person, self.group, self.complete)
 
 
 class GoogleProvider(Provider):

@@ -296,7 +296,8 @@ def _addresses(contact: Contact, current: list[dict[str, Any]]) -> list[dict[str
 
 
 def _ims(contact: Contact, current: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    kept_type = {(i.get("username", ""), (i.get("protocol") or "other").lower()): i.get("type")
+    read = FieldReader()
+    kept_type = {(read.text(i, "username", "ims"), (read.text(i, "protocol", "ims") or "other").lower()): i.get("type")
                  for i in current}
     out: list[dict[str, Any]] = []
     for im in contact.ims:
@@ -330,6 +331,7 @@ def contact_to_person(contact: Contact, group: str | None = None,
     IM types) is kept instead of being wiped.
     """
     current = current if isinstance(current, dict) else {}
+    kept = FieldReader()  # what the stored person holds besides the contact, read as safely
     name = _name(contact)
     person: dict[str, Any] = {
         "names": [name] if name else [],
@@ -342,9 +344,9 @@ def contact_to_person(contact: Contact, group: str | None = None,
             {"value": p.value, "type": p.label, **({"metadata": {"sourcePrimary": True}} if p.primary else {})}
             for p in contact.phones
         ],
-        "organizations": _organizations(contact, current.get("organizations") or []),
-        "addresses": _addresses(contact, current.get("addresses") or []),
-        "imClients": _ims(contact, current.get("imClients") or []),
+        "organizations": _organizations(contact, kept.items(current, "organizations", "organization")),
+        "addresses": _addresses(contact, kept.items(current, "addresses", "address")),
+        "imClients": _ims(contact, kept.items(current, "imClients", "ims")),
         "biographies": [{"value": contact.notes, "contentType": "TEXT_PLAIN"}] if contact.notes else [],
         "birthdays": _birthdays(contact),
     }

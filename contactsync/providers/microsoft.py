@@ -165,7 +165,7 @@ class GraphChangeFeed(ChangeFeed):
     def pages(self) -> Iterator[list[Change]]:
         page = self._first
         while True:
-            yield [_change(item) for item in page.get("value") or []]
+            yield [item_change(item) for item in page.get("value") or []]
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 delta = page.get("@odata.deltaLink")
@@ -174,7 +174,8 @@ class GraphChangeFeed(ChangeFeed):
             page = self._fetch(next_link, None)
 
 
-def _change(item: Any) -> Change:
+def item_change(item: Any) -> Change:
+    """One entry of a delta or listing page as a change; never raises, whatever the entry holds."""
     try:
         id = resource_id(item, "id")
     except ContactSkipped as skipped:
