@@ -25,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import fakes
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import PersonWrite
-from contactsync.engine.plan import prepare
+from contactsync.engine.rules import prepare
 from contactsync.engine.run import PassOptions, sync_account
 from contactsync.errors import ApiError, SafetyStop
 from contactsync.model import Contact, Email, normalise, synced_fields
