@@ -18,7 +18,7 @@ import itertools
 from dataclasses import replace
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -561,8 +561,6 @@ class TwoWaySync(RuleBasedStateMachine):
             self.check_structure()
 
 
-TwoWaySync.TestCase.settings = settings(
-    max_examples=400, stateful_step_count=40, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+# The number of examples comes from the profile (tests/conftest.py).
+TwoWaySync.TestCase.settings = settings(stateful_step_count=40)
 TestTwoWaySync = TwoWaySync.TestCase

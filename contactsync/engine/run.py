@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from contactsync import visibility
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
+from contactsync.crm.pipedrive_plans import effective_visibility
 from contactsync.engine.actions import COUNTED, DELETIONS, Action
 from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
@@ -26,7 +26,7 @@ from contactsync.engine.safety import check_deletions, check_listing
 from contactsync.engine.snapshot import CURSOR as CRM_CURSOR
 from contactsync.engine.snapshot import START as CRM_START
 from contactsync.engine.snapshot import CrmSnapshot, read_adoption, read_snapshot
-from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied
+from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, UsageError
 from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord
 from contactsync.settings import ConflictPolicy, Direction, parse
 from contactsync.store.db import Failure, LinkStore
@@ -75,6 +75,15 @@ def preflight(provider: Provider, crm: Crm, account: AccountConfig) -> CrmUser:
     return user
 
 
+def check_direction(account: AccountConfig, provider: Provider) -> None:
+    """Two-way needs a provider that can write: refused at `configure` and at every pass."""
+    if account.direction == Direction.TWO_WAY and not provider.capabilities.supports_write:
+        raise UsageError(
+            f"{account.key}: this {provider.kind} account cannot be written to, so it syncs one-way only",
+            f"run `contactsync configure {account.key} --direction one-way`",
+        )
+
+
 def account_settings(account: AccountConfig, provider: Provider, crm: Crm) -> SyncSettings:
     """The typed settings of one account's pass, with what the provider and the CRM allow."""
     return SyncSettings(
@@ -96,21 +105,23 @@ def sync_account(
     progress: Progress | None = None,
 ) -> PassResult:
     key, result = account.key, PassResult(account.key, full=options.full)
+    check_direction(account, provider)
     user = preflight(provider, crm, account)
     settings = account_settings(account, provider, crm)
     if not options.dry_run:
         # A dry run creates nothing, custom fields included; the CRM adapter was
         # opened with the keys the store already knows.
         store.set_crm_fields(crm.ensure_fields(store.crm_fields()))
-    setting = account.visibility or visibility.default_setting(crm_config.plan)
-    target = Target(key, user.id, visibility.visible_to(setting, crm_config.plan))
+    target = Target(key, user.id, effective_visibility(account.visibility, crm_config.plan)[1])
     group = account.group or provider.default_group().id
     # Read: the CRM side whole, then the provider's pages as they come.
     counts = store.count_links(key)
     first_sync = not store.has_history(key) and counts["linked"] == 0
     adoption = read_adoption(crm, user.id, account.provider, account.email, account.adopt) if first_sync else None
     snapshot = read_snapshot(store, crm, settings, user.id, adoption)
-    cursor_row = None if options.full else store.cursor(key)
+    # A provider without incremental reads is always listed whole (its cursor is never asked for).
+    incremental = provider.capabilities.supports_incremental and not options.full
+    cursor_row = store.cursor(key) if incremental else None
     feed = _open_feed(provider, cursor_row[0] if cursor_row else None, group, result)
     result.full = feed.complete
     log.info("%s: pass starts (%s%s)", key, "full listing" if feed.complete else "changes since last pass",
