@@ -8,11 +8,13 @@ from typing import Any
 from contactsync import config as cfg
 from contactsync import visibility
 from contactsync.config import AccountConfig
+from contactsync.engine.apply import is_skipped
 from contactsync.store import LinkStore
 
 # Event actions as counted in the report; "gone" = deleted in the CRM, not re-created.
 COUNTED = (
     "create", "update", "delete", "adopt", "recover", "gone", "skip", "fail", "photo", "photo-skip", "truncate", "conflict",
+    "cleaned", "invalid", "unreadable",
 )
 
 
@@ -58,9 +60,14 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
         "last_run_counts": {"to_crm": _counts(last_counts, "crm"), "to_provider": _counts(last_counts, "provider")},
         "last_7_days": {"to_crm": _counts(week, "crm"), "to_provider": _counts(week, "provider")},
         "conflicts": week.get("crm:conflict", 0) + week.get("provider:conflict", 0),
+        # Failing: retried by every pass. Skipped: cannot be synced as it is (issue 11).
         "failures": [
             {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "attempts": f.attempts}
-            for f in store.failures(key)
+            for f in store.failures(key) if not is_skipped(f.record)
+        ],
+        "skipped": [
+            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at}
+            for f in store.failures(key) if is_skipped(f.record)
         ],
         "cursor_age_seconds": _age_seconds(cursor[1]) if cursor else None,
         "recent": [

@@ -38,7 +38,9 @@ PASS_WORDS = {
     "create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
     "recover": "recovered", "gone": "deleted in CRM (kept deleted)", "skip": "skipped", "fail": "failed",
     "photo": "photos added", "photo-skip": "photos skipped", "truncate": "values cut at the CRM's limit",
-    "conflict": "conflicts settled",
+    "conflict": "conflicts settled", "retry": "retried after a temporary error",
+    "cleaned": "values cleaned", "invalid": "invalid values (never primary)",
+    "unreadable": "unreadable values left as they are",
     "provider-create": "created in the address book", "provider-update": "updated in the address book",
     "provider-delete": "deleted in the address book",
     "provider-overflow": "values kept in Pipedrive only (the address book cannot hold them)",
@@ -53,6 +55,7 @@ def pass_summary(result: PassResult) -> dict[str, Any]:
         "full": result.full,
         "counts": {k: result.counts.get(k, 0) for k in PASS_WORDS},
         "failures": [{"contact": pid, "reason": reason} for pid, reason in result.failures],
+        "skipped": [{"contact": pid, "reason": reason} for pid, reason in result.skipped],
         "notes": result.notes,
         "error": None if result.error is None else {"message": result.error.line(), "exit_code": result.error.exit_code},
     }
@@ -67,7 +70,9 @@ def render_pass(result: PassResult) -> None:
     for note in result.notes:
         out.print(f"  note: {note}")
     for pid, reason in result.failures:
-        out.print(f"  [yellow]not synced[/yellow] {pid}: {reason}")
+        out.print(f"  [yellow]failing (retried next pass)[/yellow] {pid}: {reason}")
+    for pid, reason in result.skipped:
+        out.print(f"  [yellow]skipped (cannot be synced as it is)[/yellow] {pid}: {reason}")
 
 
 def action_row(action: Action) -> dict[str, Any]:

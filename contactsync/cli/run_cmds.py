@@ -137,7 +137,8 @@ def _status_table(row: dict[str, Any]) -> Table:
     rows += [
         ("deleted in Pipedrive, kept deleted", str(row["not_recreated"])),
         ("cursor age", "none (next pass reads everything)" if age is None else f"{age // 60} min"),
-        ("failing contacts", str(len(row["failures"]))),
+        ("failing contacts (retried)", str(len(row["failures"]))),
+        ("skipped contacts (cannot be synced as they are)", str(len(row["skipped"]))),
     ]
     return kv_table(row["account"], rows)
 
@@ -158,4 +159,6 @@ def status(
     for row in report["accounts"]:
         out.print(_status_table(row))
         for failure in row["failures"]:
-            out.print(f"  [yellow]not synced[/yellow] {failure['contact']}: {failure['reason']}")
+            out.print(f"  [yellow]failing[/yellow] {failure['contact']}: {failure['reason']}")
+        for skipped in row["skipped"]:
+            out.print(f"  [yellow]skipped[/yellow] {skipped['contact']}: {skipped['reason']}")

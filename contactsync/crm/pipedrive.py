@@ -16,7 +16,7 @@ import requests
 from contactsync.crm import pipedrive_fields as fields
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
-from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
+from contactsync.errors import ApiError, AuthError, BudgetExhausted, NotFound, PermissionDenied, TemporaryError
 from contactsync.http import SlidingWindow, make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, clean_contact, with_issues, with_name
 from contactsync.providers.json_reader import FieldReader
@@ -98,7 +98,7 @@ class PipedriveCrm(Crm):
             if resp.status_code != 429:
                 return self._check(resp, what)
             if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
-                raise TemporaryError("Pipedrive's daily API budget of this company is used up",
+                raise BudgetExhausted("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
                 break

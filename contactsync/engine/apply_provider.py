@@ -28,7 +28,7 @@ from contactsync.engine.actions import (
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
 from contactsync.engine.snapshot import PENDING_COPY
-from contactsync.errors import ApiError, StaleVersion
+from contactsync.errors import ApiError, ContactSyncError, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
@@ -74,8 +74,15 @@ class ProviderWrites:
                 self._event("crm", "owner", action.provider_id, link.crm_id, detail)
         elif action.side is Side.PROVIDER:
             try:
-                self._apply(action)
-            except ApiError as exc:
+                if isinstance(action, CreateContact):
+                    # Never repeated blindly: a lost answer leaves a pending copy the next pass claims.
+                    self._apply(action)
+                else:
+                    self.crm_side.with_retries(lambda _: self._apply(action))
+                self.crm_side.consecutive_temporary = 0
+            except ContactSyncError as exc:
+                if not isinstance(exc, ApiError) and not self.crm_side.temporary_failure(exc):
+                    raise
                 self._failed(action, exc.message)
         else:
             raise AssertionError(f"not a provider or store action: {action!r}")
@@ -99,6 +106,10 @@ class ProviderWrites:
         if link is None or link.base is None:
             return
         final, provider_version = action.contact, action.provider_version
+        if action.write_provider or action.write_crm:
+            # Recorded before sending: a pass killed after either write takes it for its own next time.
+            sides = tuple(side for side, on in (("provider", action.write_provider), ("crm", action.write_crm)) if on)
+            self.crm_side.note_intent(action.provider_id, action.contact, sides)
         if action.write_provider:
             record = self._write_provider(link, action)
             final, provider_version = record[1], record[0].version
@@ -109,6 +120,8 @@ class ProviderWrites:
             self._event("crm", "update", action.provider_id, action.crm_id, None)
         for conflict in action.conflicts:
             self._event("crm", "conflict", action.provider_id, action.crm_id, conflict.describe())
+        if action.write_provider or action.write_crm:
+            self.crm_side.record_issues(action.provider_id, action.crm_id, final)
         self.store.put_link(replace(
             link, provider_version=provider_version, crm_version=crm_version,
             hash=record_hash(final, None), base=final.to_dict(),
