@@ -198,21 +198,38 @@ class SkipContact:
 
 @dataclass(frozen=True)
 class DropFailure:
-    """A failed copy of a CRM person that no longer exists: nothing left to retry."""
+    """A failed copy of a CRM person that no longer exists (or is no longer the user's): nothing to retry."""
 
-    provider_id: str
+    crm_id: int
     kind: str = "drop-failure"
     side: ClassVar[Side] = Side.STORE
+
+    @property
+    def provider_id(self) -> str:
+        return f"(person {self.crm_id})"
+
+
+@dataclass(frozen=True)
+class DropPendingCopy:
+    """A copy to the provider that an interrupted pass began and never made: forget it."""
+
+    crm_id: int
+    kind: str = "drop-pending-copy"
+    side: ClassVar[Side] = Side.STORE
+
+    @property
+    def provider_id(self) -> str:
+        return f"(copy of person {self.crm_id})"
 
 
 Action = (
     CreatePerson | AdoptPerson | UpdatePerson | DeletePerson | ForgetLink
     | SyncBoth | CreateContact | DeleteContact | ClaimContact
-    | RecordVersion | RecordCrmVersion | SetLinkState | SkipContact | DropFailure
+    | RecordVersion | RecordCrmVersion | SetLinkState | SkipContact | DropFailure | DropPendingCopy
 )
 
 # Held back until the end of the pass, where the safety rails see them all.
-DELETIONS = (DeletePerson, ForgetLink, DeleteContact)
+DELETIONS = (DeletePerson, ForgetLink, DeleteContact, DropPendingCopy)
 # The deletions of a person or a contact, counted by the mass-deletion guard.
 REAL_DELETIONS = (DeletePerson, DeleteContact)
 # Actions a dry run counts (the others only move version tokens or states in the store).

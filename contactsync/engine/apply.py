@@ -303,15 +303,16 @@ class Executor:
 
     def record_failure(
         self, provider_id: str, reason: str, action: Action,
-        record: dict[str, Any] | None = None, event: str = "fail",
+        record: dict[str, Any] | None = None, event: str = "fail", crm_id: int | None = None,
     ) -> None:
+        """Record a failure the next pass retries; `crm_id` for a CRM person's (its name is only shown)."""
         if record is None and isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
             record = record_to_dict(ProviderRecord(provider_id, action.version, action.contact))
         elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
             record = record_to_dict(ProviderDeletion(provider_id))
         log.warning("%s: %s %s: %s", self.target.account, event, provider_id, reason)
         known = self.store.failure_reason(self.target.account, provider_id)
-        self.store.add_failure(self.target.account, provider_id, reason, record)
+        self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
         if known != reason:
             self.store.add_event(self.target.account, self.run_id, "crm", event, provider_id, None, reason)
         self.tally[event] += 1

@@ -20,6 +20,7 @@ from contactsync.engine.actions import (
     CreateContact,
     DeleteContact,
     DropFailure,
+    DropPendingCopy,
     RecordCrmVersion,
     SetLinkState,
     Side,
@@ -27,7 +28,6 @@ from contactsync.engine.actions import (
 )
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
-from contactsync.engine.snapshot import PENDING_COPY
 from contactsync.errors import ApiError, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
@@ -64,7 +64,9 @@ class ProviderWrites:
         if isinstance(action, RecordCrmVersion):
             self._record_crm_version(action)
         elif isinstance(action, DropFailure):
-            self.store.clear_failure(self.account, action.provider_id)
+            self.store.clear_person_failure(self.account, action.crm_id)
+        elif isinstance(action, DropPendingCopy):
+            self.store.drop_pending_copy(self.account, action.crm_id)
         elif isinstance(action, SetLinkState):
             link = self.store.link(self.account, action.provider_id)
             if link is not None:
@@ -137,14 +139,12 @@ class ProviderWrites:
         raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
 
     def _create(self, action: CreateContact) -> None:
-        marker = f"{PENDING_COPY}{action.crm_id}"
         # Written before the call: if we die after the create, the next pass finds
         # this pending copy and claims the new contact instead of creating another.
-        # (No crm_id on it: the person may still be linked to the contact it replaces.)
-        self.store.put_link(Link(self.account, marker, None, "pending", "", base=action.contact.to_dict()))
+        self.store.put_pending_copy(self.account, action.crm_id, action.contact.to_dict())
         record = self.provider.create(action.contact, self.group)
         stamp = make_stamp(self.settings.provider, self.settings.account_email, record.id)
-        self.store.delete_link(self.account, marker)
+        self.store.drop_pending_copy(self.account, action.crm_id)
         if action.replaces:
             self.store.delete_link(self.account, action.replaces)
         # Linked before the CRM is stamped: if we stop in between, the link exists and
@@ -157,7 +157,7 @@ class ProviderWrites:
         link = self.store.link(self.account, record.id)
         assert link is not None
         self.store.put_link(replace(link, crm_version=person.version))
-        self.store.clear_failure(self.account, f"crm:{action.crm_id}")
+        self.store.clear_person_failure(self.account, action.crm_id)
         if action.replaces:
             self.store.clear_failure(self.account, action.replaces)
         detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
@@ -166,7 +166,7 @@ class ProviderWrites:
 
     def _claim(self, action: ClaimContact) -> None:
         stamp = make_stamp(self.settings.provider, self.settings.account_email, action.provider_id)
-        self.store.delete_link(self.account, f"{PENDING_COPY}{action.crm_id}")
+        self.store.drop_pending_copy(self.account, action.crm_id)
         old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
         if old is not None:
             self.store.delete_link(self.account, old.provider_id)
@@ -175,7 +175,7 @@ class ProviderWrites:
             self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, person.version,
             record_hash(action.contact, None), action.contact.to_dict(),
         ))
-        self.store.clear_failure(self.account, f"crm:{action.crm_id}")
+        self.store.clear_person_failure(self.account, action.crm_id)
         self._event("provider", "claim", action.provider_id, action.crm_id,
                     "created by an interrupted pass; linked instead of created again")
 
@@ -195,8 +195,7 @@ class ProviderWrites:
                                 record=record_to_dict(ProviderDeletion(action.replaces)))
         elif isinstance(action, CreateContact):
             # A new CRM person: the CRM cursor moves on, so keep its id to fetch it again.
-            self.crm_side.record_failure(f"crm:{action.crm_id}", reason, action,
-                                record={"crm_id": action.crm_id})
+            self.crm_side.record_failure(f"crm:{action.crm_id}", reason, action, crm_id=action.crm_id)
         else:
             self.crm_side.record_failure(action.provider_id, reason, action)
 

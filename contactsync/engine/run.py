@@ -191,7 +191,7 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
     step(actions)
     if feed.complete and not options.dry_run:
         for provider_id, failure in retries.items():  # left the group: nothing to retry
-            if is_change_record(failure.record):
+            if failure.kind == "contact" and is_change_record(failure.record):
                 store.clear_failure(key, provider_id)
     check_deletions(key, deletions, counts["linked"], options.allow_mass_delete)
     _apply(deletions, executor, options, result)
@@ -226,7 +226,7 @@ def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Chang
         # A complete listing has just shown every contact of the group: a failed
         # contact it did not show has left the group, and its stored copy is stale.
         return
-    leftover = [record_from_dict(f.record) for f in retries.values() if f.record and is_change_record(f.record)]
+    leftover = [record_from_dict(f.record) for f in retries.values() if f.kind == "contact" and f.record and is_change_record(f.record)]
     if leftover:
         yield leftover
 
