@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
+from contactsync.engine.events import EventKind, EventSide, tally_key
 from contactsync.engine.merge import FIELDS, Conflict
 from contactsync.model import Contact, synced_fields
 from contactsync.providers.base import ProviderRecord
@@ -232,9 +233,24 @@ Action = (
 DELETIONS = (DeletePerson, ForgetLink, DeleteContact, DropPendingCopy)
 # The deletions of a person or a contact, counted by the mass-deletion guard.
 REAL_DELETIONS = (DeletePerson, DeleteContact)
-# Actions a dry run counts (the others only move version tokens or states in the store).
-COUNTED = (CreatePerson, AdoptPerson, UpdatePerson, DeletePerson, SyncBoth, CreateContact, DeleteContact,
-           ClaimContact, SkipContact)
+
+
+def planned_events(action: Action) -> list[str]:
+    """The tally keys (events.py) a dry run counts for a planned action: what the real pass would record."""
+    if isinstance(action, SyncBoth):
+        return ([tally_key(EventSide.PROVIDER, EventKind.UPDATE)] if action.write_provider else []) \
+            + ([EventKind.UPDATE.value] if action.write_crm else []) + [EventKind.CONFLICT.value] * len(action.conflicts)
+    kind = _PLANNED.get(type(action))
+    return [kind] if kind else []
+
+
+_PLANNED: dict[type, str] = {
+    CreatePerson: EventKind.CREATE.value, AdoptPerson: EventKind.ADOPT.value, UpdatePerson: EventKind.UPDATE.value,
+    DeletePerson: EventKind.DELETE.value, SkipContact: EventKind.SKIP.value,
+    CreateContact: tally_key(EventSide.PROVIDER, EventKind.CREATE),
+    DeleteContact: tally_key(EventSide.PROVIDER, EventKind.DELETE),
+    ClaimContact: tally_key(EventSide.PROVIDER, EventKind.CLAIM),
+}
 
 
 def field_changes(before: Contact | None, after: Contact) -> list[tuple[str, Any, Any]]:

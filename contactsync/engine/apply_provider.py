@@ -26,6 +26,7 @@ from contactsync.engine.actions import (
     Side,
     SyncBoth,
 )
+from contactsync.engine.events import EventKind, EventSide
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
 from contactsync.errors import ApiError, StaleVersion
@@ -73,7 +74,7 @@ class ProviderWrites:
                 self.store.put_link(replace(link, state=action.state))
                 detail = "handed to another owner: no longer synced back" if action.state == "foreign" \
                     else "handed back: synced again"
-                self._event("crm", "owner", action.provider_id, link.crm_id, detail)
+                self._event(EventSide.CRM, EventKind.OWNER, action.provider_id, link.crm_id, detail)
         elif action.side is Side.PROVIDER:
             try:
                 self._apply(action)
@@ -94,7 +95,7 @@ class ProviderWrites:
         elif isinstance(action, DeleteContact):
             self.provider.delete(action.provider_id)
             self.store.delete_link(self.account, action.provider_id)
-            self._event("provider", "delete", action.provider_id, action.crm_id, "deleted in the CRM")
+            self._event(EventSide.PROVIDER, EventKind.DELETE, action.provider_id, action.crm_id, "deleted in the CRM")
 
     def _sync(self, action: SyncBoth) -> None:
         link = self.store.link(self.account, action.provider_id)
@@ -108,9 +109,9 @@ class ProviderWrites:
         if action.write_crm or final != action.contact:
             person = self.crm.update(action.crm_id, self._write(final, action.stamp))
             crm_version = person.version
-            self._event("crm", "update", action.provider_id, action.crm_id, None)
+            self._event(EventSide.CRM, EventKind.UPDATE, action.provider_id, action.crm_id, None)
         for conflict in action.conflicts:
-            self._event("crm", "conflict", action.provider_id, action.crm_id, conflict.describe())
+            self._event(EventSide.CRM, EventKind.CONFLICT, action.provider_id, action.crm_id, conflict.describe())
         self.store.put_link(replace(
             link, provider_version=provider_version, crm_version=crm_version,
             hash=record_hash(final, None), base=final.to_dict(),
@@ -133,7 +134,7 @@ class ProviderWrites:
                 contact, _ = merge(base, mine, contact, "crm")
                 version = current.version
                 continue
-            self._event("provider", "update", action.provider_id, action.crm_id, None)
+            self._event(EventSide.PROVIDER, EventKind.UPDATE, action.provider_id, action.crm_id, None)
             self._overflow(action.provider_id, action.crm_id, contact)
             return record, contact
         raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
@@ -161,7 +162,7 @@ class ProviderWrites:
         if action.replaces:
             self.store.clear_failure(self.account, action.replaces)
         detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
-        self._event("provider", "create", record.id, action.crm_id, detail)
+        self._event(EventSide.PROVIDER, EventKind.CREATE, record.id, action.crm_id, detail)
         self._overflow(record.id, action.crm_id, action.contact)
 
     def _claim(self, action: ClaimContact) -> None:
@@ -176,7 +177,7 @@ class ProviderWrites:
             record_hash(action.contact, None), action.contact.to_dict(),
         ))
         self.store.clear_person_failure(self.account, action.crm_id)
-        self._event("provider", "claim", action.provider_id, action.crm_id,
+        self._event(EventSide.PROVIDER, EventKind.CLAIM, action.provider_id, action.crm_id,
                     "created by an interrupted pass; linked instead of created again")
 
     def _overflow(self, provider_id: str, crm_id: int, contact: Contact) -> None:
@@ -184,7 +185,7 @@ class ProviderWrites:
         held = self.settings.held(contact)
         ignored = set() if self.provider.capabilities.syncs_notes else {"notes"}
         for name in sorted(changed_fields(contact, held) - ignored):
-            self._event("provider", "overflow", provider_id, crm_id,
+            self._event(EventSide.PROVIDER, EventKind.OVERFLOW, provider_id, crm_id,
                         f"{name}: the address book cannot hold all of it; the rest stays in Pipedrive only")
 
     def _failed(self, action: Action, reason: str) -> None:
@@ -212,11 +213,11 @@ class ProviderWrites:
             org_id = self.crm.find_or_create_org(contact.organization, self.crm_side.target.visible_to)
         return PersonWrite(contact=contact, org_id=org_id, stamp=stamp)
 
-    def _event(self, side: str, action: str, provider_id: str, crm_id: int | None, detail: str | None) -> None:
-        log.info("%s: %s %s %s -> person %s%s", self.account, side, action, provider_id, crm_id,
+    def _event(self, side: EventSide, kind: EventKind, provider_id: str, crm_id: int | None,
+               detail: str | None) -> None:
+        log.info("%s: %s %s %s -> person %s%s", self.account, side.value, kind.value, provider_id, crm_id,
                  f" ({detail})" if detail else "")
-        self.store.add_event(self.account, self.crm_side.run_id, side, action, provider_id, crm_id, detail)
-        self.crm_side.tally[f"provider-{action}" if side == "provider" else action] += 1
+        self.crm_side.event(kind, provider_id, crm_id, detail, side)
 
     @property
     def store(self) -> LinkStore:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
 from contactsync.crm.pipedrive_plans import effective_visibility
-from contactsync.engine.actions import COUNTED, DELETIONS, Action
+from contactsync.engine.actions import DELETIONS, Action, planned_events
 from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
 from contactsync.engine.rules import Policy, SyncSettings
@@ -234,6 +234,6 @@ def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Chang
 def _apply(actions: list[Action], executor: Executor, options: PassOptions, result: PassResult) -> None:
     if options.dry_run:
         result.plan.extend(actions)
-        result.counts.update(a.kind for a in actions if isinstance(a, COUNTED))
+        result.counts.update(key for a in actions for key in planned_events(a))
         return
     executor.apply(actions)
