@@ -114,6 +114,9 @@ class SyncBoth:
     write_provider: bool
     conflicts: tuple[Conflict, ...] = ()
     before: Contact | None = None
+    # The provider's change merged here, kept with a failure so that the next pass
+    # replays it (the incremental cursor moves past it).
+    record: ProviderRecord | None = None
     kind: str = "sync"
     side: ClassVar[Side] = Side.PROVIDER
 

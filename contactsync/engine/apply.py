@@ -56,7 +56,8 @@ def record_from_dict(data: dict[str, Any]) -> ProviderRecord | ProviderDeletion:
     """A change kept with a failure, replayed by the next pass."""
     if data.get("deleted"):
         return ProviderDeletion(data["id"])
-    return ProviderRecord(data["id"], data["version"], Contact.from_dict(data["contact"]))
+    # `updated` weighs the change under the "newest" policy when it is merged again.
+    return ProviderRecord(data["id"], data["version"], Contact.from_dict(data["contact"]), updated=data.get("updated"))
 
 
 @dataclass

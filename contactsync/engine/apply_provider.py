@@ -45,7 +45,8 @@ STALE_RETRIES = 3
 def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
     if isinstance(record, ProviderDeletion):
         return {"id": record.id, "deleted": True}
-    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict()}
+    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict(),
+            "updated": record.updated}
 
 
 @dataclass
@@ -197,6 +198,9 @@ class ProviderWrites:
         elif isinstance(action, CreateContact):
             # A new CRM person: the CRM cursor moves on, so keep its id to fetch it again.
             self.crm_side.record_failure(f"crm:{action.crm_id}", reason, action, crm_id=action.crm_id)
+        elif isinstance(action, SyncBoth) and action.record is not None:
+            # The provider's side of a merge: replayed by the next pass, which merges again.
+            self.crm_side.record_failure(action.provider_id, reason, action, record=record_to_dict(action.record))
         else:
             self.crm_side.record_failure(action.provider_id, reason, action)
 

@@ -218,7 +218,7 @@ def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone:
             link.provider_id, link.crm_id, link.stamp, merged, record.version, person.version,
             write_crm=bool(changed_fields(c_contact, merged)),
             write_provider=bool(changed_fields(held(p_contact), held(merged))),
-            conflicts=tuple(conflicts), before=base,
+            conflicts=tuple(conflicts), before=base, record=record,
         )]
 
     actions: list[Action] = []
