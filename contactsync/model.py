@@ -209,11 +209,11 @@ def normalise(contact: Contact) -> Contact:
             seen.add(key)
             phones.append(Phone(value, _label(phone.label), phone.primary))
     ims: list[Im] = []
-    seen = set()
+    seen_ims: set[tuple[str, str]] = set()
     for im in contact.ims:
         value, label = _text(im.value), (_text(im.label).lower() or "other")
-        if value and (label, value.lower()) not in seen:
-            seen.add((label, value.lower()))
+        if value and (label, value.lower()) not in seen_ims:
+            seen_ims.add((label, value.lower()))
             ims.append(Im(value, label, im.primary))
     birthday = contact.birthday.strip()
     parts = birthday_parts(birthday) if birthday else None

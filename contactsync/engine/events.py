@@ -10,12 +10,22 @@ from __future__ import annotations
 from enum import Enum
 
 
-class EventSide(str, Enum):
+class _Named(str, Enum):
+    """Prints as its stored spelling ("create"), in logs and messages alike."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class EventSide(_Named):
     CRM = "crm"
     PROVIDER = "provider"
 
 
-class EventKind(str, Enum):
+class EventKind(_Named):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
