@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.config import AccountConfig
 from contactsync.engine.lock import account_lock
-from contactsync.errors import ConfigError, SecretStoreError, UsageError
+from contactsync.errors import ConfigError, ContactSyncError, SecretStoreError, UsageError
 from contactsync.providers.base import Provider
 
 KINDS = ("google", "microsoft")
@@ -24,11 +25,25 @@ def readd_hint(account: AccountConfig) -> str:
     return f"run `contactsync reconnect {account.key}`"
 
 
-def sign_in_google(email: str, client_secrets: Path, open_browser: bool) -> str:
+def sign_in_google(email: str, client_secrets: Path | dict[str, Any], open_browser: bool) -> str:
     """Run Google's installed-app flow; returns the small secret to keep in the keyring."""
     from contactsync.auth.google import sign_in
 
     return sign_in(client_secrets, email, open_browser=open_browser).to_json()
+
+
+def google_client_for_reconnect(account: AccountConfig) -> dict[str, Any] | None:
+    """The OAuth client of an account's stored grant, or None when no grant is stored here."""
+    from contactsync.auth.google import DEFAULT_AUTH_URI, GoogleGrant, client_config_of
+
+    stored = secrets.get(secrets.provider_secret_name(account.provider, account.email))
+    if not stored:
+        return None
+    try:
+        grant = GoogleGrant.from_json(stored)
+    except ContactSyncError:
+        return None
+    return client_config_of(grant, account.options.get("auth_uri") or DEFAULT_AUTH_URI)
 
 
 def sign_in_microsoft(email: str, client_id: str, tenant: str, authority: str | None) -> str:
