@@ -89,7 +89,10 @@ class CursorExpired(ContactSyncError):
     """The provider no longer accepts our incremental cursor; do one full listing."""
 
 
-class NoKeyring(ContactSyncError):
-    """No usable OS keyring backend."""
+class SecretStoreError(ContactSyncError):
+    """The secret store failed: no usable keyring, a backend error, an unwritable file store."""
 
     exit_code = 2
+
+
+NoKeyring = SecretStoreError  # the name of the class before the file store existed

@@ -168,7 +168,7 @@ def test_doctor_lists_each_check_with_its_fix(box):
     r = cli("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(r.stdout)}
     assert r.exit_code == 1 and not checks[f"account google:{EMAIL}"]["ok"]
-    assert "add-account google" in checks[f"account google:{EMAIL}"]["fix"]
+    assert f"contactsync reconnect google:{EMAIL}" in checks[f"account google:{EMAIL}"]["fix"]
 
 
 def test_memory_keyring_is_never_chosen_by_itself():

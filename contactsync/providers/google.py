@@ -181,7 +181,7 @@ class GoogleProvider(Provider):
 
     @property
     def fix(self) -> str:
-        return f"run `contactsync add-account google {self.account} --client-secrets client_secret.json`"
+        return f"run `contactsync reconnect google:{self.account.lower()}`"
 
     def execute(self, request: Any, retry: bool, expired_ok: bool = True) -> dict[str, Any]:
         """Run one API request, mapping failures to the core's errors.
