@@ -34,8 +34,11 @@ MY_CONTACTS = "contactGroups/myContacts"
 # taken with, so a release that reads more fields falls back to one full listing.
 CURSOR_KEY = fields_key(READ_FIELDS)
 PAGE_SIZE = 1000  # the documented maximum of people.connections.list
-# Photo.url serves a small rendition unless asked for a size: "You can change the
-# desired size by appending a query parameter sz={size}" (people.v1 Photo.url).
+# Photo.url carries its size as the option suffix of its last path segment
+# (`…/contacts/<id>=s100`) and the image host ignores the `?sz=` that people.v1's
+# Photo.url description suggests (a People API client's live measurement in public
+# code; nextcloud/integration_google#140: photos arrive at 100x100). The option is
+# replaced: appending `?sz=` leaves a 100 px image, under Pipedrive's 128 px.
 PHOTO_SIZE = 1024
 
 __all__ = ["GoogleProvider", "contact_to_person", "person_to_contact", "photo_url"]
@@ -66,6 +69,17 @@ def _groups_of(person: dict[str, Any]) -> set[str]:
 
 def group_id(group: str) -> str:
     return group if group.startswith("contactGroups/") else f"contactGroups/{group}"
+
+
+def sized_photo_url(url: str, size: int = PHOTO_SIZE) -> str:
+    """`url` with its last path segment's `=<options>` suffix replaced by `=s<size>`."""
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    path, tail = url[:cut], url[cut:]
+    start = path.rfind("/") + 1
+    # Photo ids are unpadded URL-safe base64: a `=` in the last segment starts the options.
+    eq = path.find("=", start)
+    base = path if eq < 0 else path[:eq]
+    return f"{base}=s{size}{tail}"
 
 
 # -- transport -----------------------------------------------------------------
@@ -299,7 +313,7 @@ class GoogleProvider(Provider):
 
     def photo(self, id: str, ref: str) -> bytes | None:
         try:
-            response = self.photo_session.get(ref, params={"sz": PHOTO_SIZE}, timeout=TIMEOUT)
+            response = self.photo_session.get(sized_photo_url(ref), timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise TemporaryError(f"cannot fetch the photo of {id} from Google for {self.account}: "
                                  f"{type(exc).__name__}", "check the network and run again") from exc
