@@ -216,10 +216,14 @@ def test_server_errors_are_retried_then_temporary(sandbox: Sandbox) -> None:
         sandbox.emulator.add_fault(Fault(status=503, path="/v1/"))
     with pytest.raises(TemporaryError):
         provider.groups()
-    for _ in range(2):
+    # A 429 is waited out over about a minute (per-minute quotas), then reported.
+    waits: list[float] = []
+    provider = sandbox.provider(retries=1, sleep=waits.append)
+    for _ in range(5):
         sandbox.emulator.add_fault(Fault(status=429, path="/v1/people/me/connections"))
-    with pytest.raises(TemporaryError):
+    with pytest.raises(TemporaryError, match="quota"):
         provider.changes(None, CLIENTS)
+    assert waits == [5.0, 10.0, 20.0, 30.0]
 
 
 def test_dropped_connection_is_temporary(sandbox: Sandbox) -> None:
