@@ -227,7 +227,10 @@ def remove_account(
 @app.command("doctor")
 @boundary
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Check the keyring, the config, the CRM connection, permissions, custom fields and every account."""
+    """Check the secret store, the config, the CRM connection, permissions, custom fields and every account.
+
+    Says where each secret is kept (keyring, file store or environment variable).
+    """
     from contactsync.doctor import run_checks
 
     checks = run_checks()
@@ -235,7 +238,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
         print_json([asdict(c) for c in checks])
     else:
         for check in checks:
-            mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+            mark = ("[yellow]![/yellow]" if check.warning else "[green]✓[/green]") if check.ok else "[red]✗[/red]"
             out.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True)
             if check.fix:
                 out.print(f"    fix: {check.fix}", soft_wrap=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +167,14 @@ class GoogleProvider(Provider):
     capabilities = Capabilities(supports_incremental=True, supports_write=True, supports_photo=True, syncs_notes=True)
 
     def __init__(self, grant: GoogleGrant, account: str, endpoint: str | None = None,
-                 retries: int = 3, page_size: int = PAGE_SIZE) -> None:
+                 retries: int = 3, page_size: int = PAGE_SIZE,
+                 on_refresh: Callable[[GoogleGrant], None] | None = None) -> None:
         self.grant = grant
         self.account = account
         self.retries = retries
         self.page_size = page_size
-        http = AuthorizedHttp(credentials(grant), http=SessionHttp(make_session(retries=0)))
+        # on_refresh: where each refreshed access token is saved (providers/registry.py).
+        http = AuthorizedHttp(credentials(grant, on_refresh), http=SessionHttp(make_session(retries=0)))
         document = DISCOVERY.read_text(encoding="utf-8")
         options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
         self.service = build_from_document(document, http=http, client_options=options)
