@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,12 @@ def test_a_headless_server_sets_up_and_syncs_with_the_file_store(box, monkeypatc
     assert cli("run", "--once").exit_code == 0
     assert sorted(os.listdir(cfg.config_dir() / "secrets")) == [
         "google%3Aann@example.com", "microsoft%3Aann@outlook.example", "pipedrive%3Aacme-sandbox"]
+    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json").stdout)}
+    folder = cfg.config_dir() / "secrets"
+    assert checks["secret store"]["ok"] and str(folder) in checks["secret store"]["detail"]
+    for name in (f"account {GOOGLE}", f"account {MS}"):
+        assert checks[name]["ok"] and f"kept in the file store ({folder})" in checks[name]["detail"]
+    assert f"API token kept in the file store ({folder})" in checks["CRM"]["detail"]
 
 
 def test_ctrl_c_during_a_sign_in_exits_130_with_its_own_message(box):
