@@ -54,6 +54,22 @@ def state_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / "contactsync"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone.
+
+    Everything contactsync keeps (config, state, locks, logs) is the user's alone.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return path
+
+
 def config_path() -> Path:
     return config_dir() / "config.toml"
 
@@ -161,7 +177,7 @@ def load(path: Path | None = None) -> Config:
 
 def save(config: Config, path: Path | None = None) -> None:
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     data: dict[str, Any] = {}
     if config.secrets_store:
         data["secrets"] = {"store": config.secrets_store}
