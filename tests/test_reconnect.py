@@ -156,3 +156,18 @@ def test_ctrl_c_during_a_sign_in_exits_130_with_its_own_message(box):
     assert proc.returncode == 130
     assert "sign-in interrupted: nothing was saved" in stderr and "Traceback" not in stderr
     assert cfg.load().accounts == {}
+
+
+def test_a_microsoft_sign_in_in_a_variable_alone_is_refused_before_it_is_spent(box, monkeypatch):
+    setup_account(box)
+    setup_microsoft(box)
+    monkeypatch.setenv(secrets.env_name(MS), secrets.get(MS, rotating=True))
+    monkeypatch.setenv(secrets.env_name("pipedrive:acme-sandbox"), box.api_token)
+    keyring.set_keyring(fail.Keyring())
+    box.graph.control({"clear_log": True})
+    r = cli("run", "--once", "--account", MS)
+    assert r.exit_code == 2
+    assert "needs a writable secret store" in r.stderr and "CONTACTSYNC_SECRET_STORE=file" in r.stderr
+    assert [e for e in box.graph.log if e.path.endswith("/token")] == []  # nothing was refreshed
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")  # the variable seeds the file store
+    assert cli("run", "--once", "--account", MS).exit_code == 0
