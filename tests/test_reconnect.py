@@ -171,3 +171,30 @@ def test_a_microsoft_sign_in_in_a_variable_alone_is_refused_before_it_is_spent(b
     assert [e for e in box.graph.log if e.path.endswith("/token")] == []  # nothing was refreshed
     monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")  # the variable seeds the file store
     assert cli("run", "--once", "--account", MS).exit_code == 0
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> subprocess.CompletedProcess[bytes]:
+    import pty
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "contactsync", *args], env=env, stdin=follower,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.write(leader, answer)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_remove_account_asks_on_a_terminal(box, monkeypatch):
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
+    setup_account(box)
+    declined = _on_a_terminal(["remove-account", GOOGLE], b"n\n")
+    assert declined.returncode == 1 and b"Nothing was removed" in declined.stderr
+    assert secrets.get(GOOGLE) and GOOGLE in cfg.load().accounts
+    accepted = _on_a_terminal(["remove-account", GOOGLE], b"y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert secrets.get(GOOGLE) is None and GOOGLE not in cfg.load().accounts
