@@ -43,6 +43,12 @@ def _store_check() -> Check:
         where = secrets.where_written()
     except ContactSyncError as exc:
         return Check("secret store", False, exc.message, exc.fix)
+    if usable and kind == "file":
+        loose = secrets.file_store().readable_by_others()
+        if loose:
+            return Check("secret store", True, f"new secrets go to {where}; other users may read "
+                         f"{', '.join(p.name for p in loose)}", f"chmod 700 {secrets.file_store().folder} and "
+                         "chmod 600 the files in it", warning=True)
     if usable:
         return Check("secret store", True, f"new secrets go to {where}")
     return Check("secret store", False, f"no keyring backend is available ({kind} chosen)",

@@ -120,3 +120,15 @@ def test_a_keyring_backend_that_cannot_be_loaded_is_one_line(monkeypatch):
     monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
     secrets.put(NAME, "v")  # the file store does not need the keyring
     assert secrets.get(NAME) == "v" and secrets.delete(NAME)
+
+
+def test_doctor_warns_of_secret_files_other_users_may_read(monkeypatch, isolated_home):
+    from contactsync.doctor import run_checks
+
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
+    secrets.put(NAME, "v")
+    check = run_checks()[0]
+    assert check.name == "secret store" and check.ok and not check.warning
+    os.chmod(isolated_home / "secrets" / "microsoft%3Aann@outlook.example", 0o644)
+    check = run_checks()[0]
+    assert check.warning and "microsoft%3Aann@outlook.example" in check.detail and "chmod 600" in check.fix

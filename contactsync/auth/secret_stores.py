@@ -212,6 +212,13 @@ class FileStore:
         finally:
             os.close(fd)
 
+    def readable_by_others(self) -> list[Path]:
+        """Files (or the folder) that other users may read: what `doctor` warns about (POSIX only)."""
+        if sys.platform == "win32" or not self.folder.exists():
+            return []
+        paths = [self.folder, *self.folder.iterdir()]
+        return [p for p in paths if p.stat().st_mode & 0o077]
+
     def delete(self, name: str) -> bool:
         try:
             self.path(name).unlink()
