@@ -11,7 +11,9 @@ from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.config import AccountConfig
 from contactsync.engine.lock import account_lock
-from contactsync.errors import AuthError, ConfigError, ContactSyncError, SecretStoreError, UsageError
+from contactsync.errors import (
+    AuthError, ConfigError, ContactSyncError, LockHeld, SecretStoreError, TemporaryError, UsageError,
+)
 from contactsync.providers.base import Provider
 
 KINDS = ("google", "microsoft")
@@ -64,8 +66,12 @@ def _secret(account: AccountConfig) -> str:
 def _refresh_lock(account: AccountConfig) -> Iterator[None]:
     # One refresh at a time per account across processes; separate from the pass lock,
     # which the pass itself holds while it refreshes.
-    with account_lock(cfg.state_dir(), f"refresh-{account.key}", wait=True):
-        yield
+    try:
+        with account_lock(cfg.state_dir(), f"refresh-{account.key}", wait=True):
+            yield  # the body is a token refresh, which never raises LockHeld itself
+    except LockHeld:  # Windows gives up waiting after about 10 s
+        raise TemporaryError(f"{account.key}: another contactsync process is refreshing this sign-in",
+                             "run again in a moment") from None
 
 
 @contextmanager
