@@ -28,7 +28,7 @@ def readd_hint(account: AccountConfig) -> str:
 
 
 def sign_in_google(email: str, client_secrets: Path | dict[str, Any], open_browser: bool) -> str:
-    """Run Google's installed-app flow; returns the small secret to keep in the keyring."""
+    """Run Google's installed-app flow; returns the small secret to keep in the secret store."""
     from contactsync.auth.google import sign_in
 
     return sign_in(client_secrets, email, open_browser=open_browser).to_json()
@@ -76,7 +76,7 @@ def _refresh_lock(account: AccountConfig) -> Iterator[None]:
 
 @contextmanager
 def provider_session(account: AccountConfig, secret: str | None = None) -> Iterator[Provider]:
-    """The account's provider adapter; credentials a provider rotated are stored back on exit."""
+    """The account's provider adapter; each refreshed credential is saved before it is used."""
     if account.provider == "google":
         from contactsync.auth.google import TESTING_GRANT_DAYS, GoogleGrant
         from contactsync.providers.google import GoogleProvider
