@@ -198,3 +198,11 @@ def test_remove_account_asks_on_a_terminal(box, monkeypatch):
     accepted = _on_a_terminal(["remove-account", GOOGLE], b"y\n")
     assert accepted.returncode == 0, accepted.stderr
     assert secrets.get(GOOGLE) is None and GOOGLE not in cfg.load().accounts
+
+
+def test_reconnect_warns_when_a_variable_still_overrides_the_new_sign_in(box, monkeypatch):
+    setup_account(box)
+    monkeypatch.setenv(secrets.env_name(GOOGLE), secrets.get(GOOGLE))
+    r = cli("reconnect", GOOGLE)
+    assert r.exit_code == 0
+    assert f"{secrets.env_name(GOOGLE)} is set and is read before the stored secret" in r.stderr
