@@ -176,7 +176,7 @@ def test_revoked_grant_is_an_auth_error_naming_the_fix(sandbox: Sandbox) -> None
     sandbox.emulator.revoke_grants(EMAIL)
     with pytest.raises(AuthError) as info:
         provider.check()
-    assert "add-account google ann@example.com" in info.value.fix
+    assert "contactsync reconnect google:ann@example.com" in info.value.fix
 
 
 def test_expired_access_token_is_refreshed_transparently(sandbox: Sandbox) -> None:

@@ -227,7 +227,8 @@ def test_custom_fields_validated_by_type(crm, emulator, server):  # noqa: F811
 
 
 def test_text_limits_are_pipedrive_documented_ones():
-    assert PipedriveCrm.text_limits == {"name": 255, "organization": 255, "job_title": 255, "notes": 65_000}
+    assert PipedriveCrm.text_limits == {"name": 255, "organization": 255, "job_title": 255, "birthday": 255,
+                                        "notes": 65_000, "ims": 65_000}
 
 
 @pytest.mark.parametrize(("size", "kind", "mime"), [((200, 200), "PNG", "image/png"),

@@ -7,6 +7,7 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +18,8 @@ from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, Per
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
 from contactsync.http import SlidingWindow, make_session, retry_after_seconds
-from contactsync.model import LABELS, Contact, Email, Phone, with_name
+from contactsync.model import LABELS, Contact, Email, Phone, clean_contact, with_issues, with_name
+from contactsync.providers.json_reader import FieldReader
 
 # GET /v1/users/{id}/permissions keys we rely on -> the names Pipedrive's UI uses.
 # The published v1 document lists no key for adding persons or organizations; those
@@ -211,29 +213,37 @@ class PipedriveCrm(Crm):
     # --- organizations ----------------------------------------------------------------
 
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
-        name = " ".join(name.split())
-        if name in self._orgs_by_name:
-            return self._orgs_by_name[name]
-        params: dict[str, Any] = {"term": name, "fields": "name", "exact_match": "true", "limit": 100}
-        while True:
-            body = self._json("GET", "/api/v2/organizations/search", "search organizations", params=params)
-            for hit in (body.get("data") or {}).get("items") or []:
-                item = hit["item"]
-                # exact_match is case-insensitive; the same name differently cased is another org.
-                if item.get("name") == name:
-                    return self._remember_org(item["id"], name)
-            cursor = (body.get("additional_data") or {}).get("next_cursor")
-            if not cursor:
-                break
-            params["cursor"] = cursor
+        name = " ".join(unicodedata.normalize("NFC", name).split())
+        key = org_key(name)
+        if key in self._orgs_by_name:
+            return self._orgs_by_name[key]
+        # exact_match is case-insensitive but compares code points: a name stored in
+        # another Unicode form (NFD, as macOS keyboards type it) is searched for too.
+        for term in dict.fromkeys((name, unicodedata.normalize("NFD", name))):
+            found = self._search_org(term, key)
+            if found is not None:
+                return self._remember_org(found, name)
         payload: dict[str, Any] = {"name": name}
         if visible_to is not None:
             payload["visible_to"] = visible_to
         data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
         return self._remember_org(data["id"], name)
 
+    def _search_org(self, term: str, key: str) -> int | None:
+        params: dict[str, Any] = {"term": term, "fields": "name", "exact_match": "true", "limit": 100}
+        while True:
+            body = self._json("GET", "/api/v2/organizations/search", "search organizations", params=params)
+            for hit in (body.get("data") or {}).get("items") or []:
+                item = hit["item"]
+                if isinstance(item.get("name"), str) and org_key(item["name"]) == key:
+                    return int(item["id"])
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return None
+            params["cursor"] = cursor
+
     def _remember_org(self, id: int, name: str) -> int:
-        self._orgs_by_name[name] = id
+        self._orgs_by_name[org_key(name)] = id
         self._org_names[id] = name
         return id
 
@@ -261,6 +271,11 @@ class PipedriveCrm(Crm):
         }
         if write.org_id is not None or not creating:
             body["org_id"] = write.org_id  # null on update unlinks the organization
+        if not creating:
+            # A value that could not be read is left as it is (never cleared).
+            for attribute, native in (("emails", "emails"), ("phones", "phones"), ("organization", "org_id")):
+                if attribute in contact.unreadable():
+                    body.pop(native, None)
         if write.owner_id is not None:
             body["owner_id"] = write.owner_id
         if write.visible_to is not None:
@@ -286,19 +301,26 @@ class PipedriveCrm(Crm):
         # first_name/last_name are left out: contactsync writes `name` only, so they
         # are Pipedrive's own split of it ("Mary Ann Smith" -> "Mary" + "Ann Smith"),
         # which must not flow back to the address book as given and family names.
+        read = FieldReader()
+        custom = read.obj(data, "custom_fields", "custom fields")
+        extra = fields.contact_fields(custom, self.field_keys)
+        org_id = data.get("org_id")
+        org_id = org_id if isinstance(org_id, int) and not isinstance(org_id, bool) else None
         contact = Contact(
-            name=data.get("name") or "",
-            emails=tuple(Email(e["value"], e.get("label") or "other", bool(e.get("primary")))
-                         for e in data.get("emails") or []),
-            phones=tuple(Phone(p["value"], p.get("label") or "other", bool(p.get("primary")))
-                         for p in data.get("phones") or []),
-            organization=self._org_name(data.get("org_id")),
-            **fields.contact_fields(data.get("custom_fields") or {}, self.field_keys),
+            name=read.text(data, "name", "name"),
+            emails=tuple(Email(value, _label(e), e.get("primary") is True)
+                         for e in read.items(data, "emails", "emails") if (value := read.text(e, "value", "emails"))),
+            phones=tuple(Phone(value, _label(p), p.get("primary") is True)
+                         for p in read.items(data, "phones", "phones") if (value := read.text(p, "value", "phones"))),
+            organization=self._org_name(org_id),
+            **{k: v for k, v in extra.items() if k != "issues"},
         )
-        custom = data.get("custom_fields") or {}
+        contact = with_issues(clean_contact(contact), *read.issues, *extra["issues"])
         stamp = custom.get(self.stamp_key) if self.stamp_key else None
-        return CrmPerson(id=data["id"], version=data.get("update_time") or "", owner_id=data.get("owner_id"),
-                         contact=contact, stamp=stamp, org_id=data.get("org_id"),
+        owner = data.get("owner_id")
+        return CrmPerson(id=int(data["id"]), version=read.text(data, "update_time", "version"),
+                         owner_id=owner if isinstance(owner, int) else None, contact=contact,
+                         stamp=stamp if isinstance(stamp, str) else None, org_id=org_id,
                          has_picture=bool(data.get("picture_id")))
 
     def create(self, write: PersonWrite) -> CrmPerson:
@@ -400,6 +422,20 @@ class PipedriveCrm(Crm):
             if not cursor:
                 return
             params["cursor"] = cursor
+
+
+def _label(item: dict[str, Any]) -> str:
+    label = item.get("label")
+    return label if isinstance(label, str) and label else "other"
+
+
+def org_key(name: str) -> str:
+    """The match key of an organization name: "ACME  S.R.O." and "Acme s.r.o." are one organization.
+
+    Case (casefold), runs of spaces and the Unicode normalization form (NFKC: "é" typed
+    as e + combining accent, full-width letters) do not tell organizations apart.
+    """
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _float(value: str | None, default: float) -> float:

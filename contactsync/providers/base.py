@@ -45,7 +45,15 @@ class ProviderDeletion:
     id: str
 
 
-Change = ProviderRecord | ProviderDeletion
+@dataclass(frozen=True)
+class ProviderSkip:
+    """A contact the adapter cannot map (no id, not an object): reported with the reason, never synced."""
+
+    id: str
+    reason: str
+
+
+Change = ProviderRecord | ProviderDeletion | ProviderSkip
 
 
 class ChangeFeed(ABC):

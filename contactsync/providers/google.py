@@ -19,17 +19,19 @@ from googleapiclient.errors import HttpError
 
 from contactsync.auth.google import GoogleGrant, credentials
 from contactsync.errors import (
-    ApiError, AuthError, ConfigError, CursorExpired, NotFound, StaleVersion, TemporaryError,
+    ApiError, AuthError, ConfigError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
 )
 from contactsync.http import TIMEOUT, make_session
 from contactsync.model import Contact
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key, join_cursor,
-    split_cursor,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, fields_key,
+    join_cursor, split_cursor,
 )
 from contactsync.providers.google_mapping import (
-    MERGE_FIELDS, READ_FIELDS, WRITE_FIELDS, is_primary, contact_to_person, person_to_contact, photo_url,
+    MERGE_FIELDS, READ_FIELDS, contact_to_person, is_primary, person_to_contact, photo_url,
+    write_fields,
 )
+from contactsync.providers.json_reader import FieldReader, resource_id
 
 DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "people.v1.json"
 MY_CONTACTS = "contactGroups/myContacts"
@@ -74,9 +76,12 @@ def _record(person: dict[str, Any]) -> ProviderRecord:
     # people.connections.list requests that include a sync token. The resource name may
     # change when adding or removing fields that link a contact and profile"
     # (PersonMetadata.previousResourceNames, discovery document).
-    previous = tuple((person.get("metadata") or {}).get("previousResourceNames") or ())
-    return ProviderRecord(person["resourceName"], person.get("etag", ""), person_to_contact(person),
-                          photo_url(person), updated_at(person), previous)
+    metadata = person.get("metadata")
+    former = metadata.get("previousResourceNames") if isinstance(metadata, dict) else None
+    previous = tuple(p for p in former if isinstance(p, str)) if isinstance(former, list) else ()
+    etag = person.get("etag")
+    return ProviderRecord(resource_id(person, "resourceName"), etag if isinstance(etag, str) else "",
+                          person_to_contact(person), photo_url(person), updated_at(person), previous)
 
 
 def updated_at(person: dict[str, Any]) -> str | None:
@@ -87,14 +92,30 @@ def updated_at(person: dict[str, Any]) -> str | None:
     and what our writes change (Source.updateTime, "Output only. Last update
     timestamp of this source", people.v1 discovery document).
     """
-    sources = (person.get("metadata") or {}).get("sources") or []
-    return next((str(s["updateTime"]) for s in sources if s.get("type") == "CONTACT" and s.get("updateTime")),
-                None)
+    sources = FieldReader().items(FieldReader().obj(person, "metadata", "metadata"), "sources", "metadata")
+    return next((s["updateTime"] for s in sources
+                 if s.get("type") == "CONTACT" and isinstance(s.get("updateTime"), str) and s["updateTime"]), None)
 
 
 def _groups_of(person: dict[str, Any]) -> set[str]:
-    return {(m.get("contactGroupMembership") or {}).get("contactGroupResourceName", "")
-            for m in person.get("memberships") or []}
+    read = FieldReader()
+    return {read.text(read.obj(m, "contactGroupMembership", "group"), "contactGroupResourceName", "group")
+            for m in read.items(person, "memberships", "group")}
+
+
+def person_change(person: Any, group: str, complete: bool) -> Change | None:
+    """One entry of a connections listing as a change; never raises, whatever the entry holds."""
+    try:
+        id = resource_id(person, "resourceName")
+    except ContactSkipped as skipped:
+        return ProviderSkip(skipped.contact_id, skipped.reason)
+    metadata = person.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("deleted") is True:
+        return ProviderDeletion(id)
+    if group in _groups_of(person):
+        return _record(person)
+    # Incremental: it changed and is not in the group (any more) -> gone for us.
+    return None if complete else ProviderDeletion(id)
 
 
 def group_id(group: str) -> str:
@@ -214,14 +235,11 @@ class GoogleChangeFeed(ChangeFeed):
                 return
             response = self._fetch(token)
 
-    def _change(self, person: dict[str, Any]) -> Change | None:
-        if (person.get("metadata") or {}).get("deleted"):
-            return ProviderDeletion(person["resourceName"])
-        if self.group in _groups_of(person):
+    def _change(self, person: Any) -> Change | None:
+        change = person_change(person, self.group, self.complete)
+        if isinstance(change, ProviderRecord):
             self.provider.remember(person)
-            return _record(person)
-        # Incremental: it changed and is not in the group (any more) -> gone for us.
-        return None if self.complete else ProviderDeletion(person["resourceName"])
+        return change
 
 
 class GoogleProvider(Provider):
@@ -247,7 +265,7 @@ class GoogleProvider(Provider):
 
     @property
     def fix(self) -> str:
-        return f"run `contactsync add-account google {self.account} --client-secrets client_secret.json`"
+        return f"run `contactsync reconnect google:{self.account.lower()}`"
 
     def execute(self, request: Any, retry: bool, expired_ok: bool = True) -> dict[str, Any]:
         """Run one API request, mapping failures to the core's errors.
@@ -381,7 +399,7 @@ class GoogleProvider(Provider):
         for attempt in range(SPURIOUS_ETAG_RETRIES + 1):
             body["etag"] = version
             request = self.service.people().updateContact(
-                resourceName=id, updatePersonFields=WRITE_FIELDS, personFields=READ_FIELDS, body=body)
+                resourceName=id, updatePersonFields=write_fields(contact), personFields=READ_FIELDS, body=body)
             try:
                 person = self.execute(request, retry=True)
             except ApiError as exc:
