@@ -25,6 +25,8 @@ from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, 
 
 DIRECTIONS = tuple(choices(Direction))
 CONFLICT_POLICIES = tuple(choices(ConflictPolicy))
+# Where secrets are kept: the OS keyring (default) or the opt-in file store (auth/secrets.py).
+SECRET_STORES = ("keyring", "file")
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -111,6 +113,8 @@ class AccountConfig:
 class Config:
     crm: CrmConfig | None = None
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    # `[secrets] store = "file"`; empty means the default (the keyring).
+    secrets_store: str = ""
 
     def account(self, name: str) -> AccountConfig:
         """Find an account by `provider:email` or, when unambiguous, by e-mail."""
@@ -165,13 +169,18 @@ def load(path: Path | None = None) -> Config:
     except SettingError as exc:
         raise ConfigError(f"{path}: {exc}", "fix it in the file, or set it with `contactsync configure` "
                           "(`contactsync crm connect --plan` for the plan)") from None
-    return Config(crm=crm, accounts=accounts)
+    store = (data.get("secrets") or {}).get("store", "")
+    if store and store not in SECRET_STORES:
+        raise ConfigError(f"{path}: unknown secret store {store!r} in [secrets]", f"use one of: {', '.join(SECRET_STORES)}")
+    return Config(crm=crm, accounts=accounts, secrets_store=store)
 
 
 def save(config: Config, path: Path | None = None) -> None:
     path = path or config_path()
     private_dir(path.parent)
     data: dict[str, Any] = {}
+    if config.secrets_store:
+        data["secrets"] = {"store": config.secrets_store}
     if config.crm is not None:
         data["crm"] = _drop_empty(asdict(config.crm))
     data["accounts"] = {key: _drop_empty(asdict(acc)) for key, acc in sorted(config.accounts.items())}

@@ -93,10 +93,11 @@ class CursorExpired(ContactSyncError):
     """The provider no longer accepts our incremental cursor; do one full listing."""
 
 
-class NoKeyring(ContactSyncError):
-    """No usable OS keyring backend."""
+class SecretStoreError(ContactSyncError):
+    """The secret store failed: no usable keyring, a backend error, an unwritable file store."""
 
     exit_code = 2
+
 
 
 class ContactSkipped(ContactSyncError):

@@ -160,7 +160,7 @@ def test_doctor_lists_each_check_with_its_fix(box):
     setup_account(box)
     r = cli("doctor")
     assert r.exit_code == 1  # custom fields not set up before the first pass
-    assert "✓ keyring" in r.stdout and "✓ CRM:" in r.stdout and f"✓ account google:{EMAIL}" in r.stdout
+    assert "✓ secret store" in r.stdout and "✓ CRM:" in r.stdout and f"✓ account google:{EMAIL}" in r.stdout
     assert "✗ custom fields" in r.stdout and "fix: the first `contactsync run --once`" in r.stdout
     assert cli("run", "--once").exit_code == 0
     assert cli("doctor").exit_code == 0
@@ -168,11 +168,11 @@ def test_doctor_lists_each_check_with_its_fix(box):
     r = cli("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(r.stdout)}
     assert r.exit_code == 1 and not checks[f"account google:{EMAIL}"]["ok"]
-    assert "add-account google" in checks[f"account google:{EMAIL}"]["fix"]
+    assert f"contactsync reconnect google:{EMAIL}" in checks[f"account google:{EMAIL}"]["fix"]
 
 
 def test_memory_keyring_is_never_chosen_by_itself():
     assert MemoryKeyring.priority < fail.Keyring.priority
     keyring.set_keyring(fail.Keyring())
     r = cli("doctor")
-    assert "✗ keyring" in r.stdout and "PYTHON_KEYRING_BACKEND" in r.stdout
+    assert "✗ secret store" in r.stdout and "PYTHON_KEYRING_BACKEND" in r.stdout

@@ -97,7 +97,7 @@ class PipedriveCrm(Crm):
             self._note_rate(resp)
             if resp.status_code != 429:
                 return self._check(resp, what)
-            if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
+            if _budget_spent(resp):
                 raise BudgetExhausted("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
@@ -125,6 +125,14 @@ class PipedriveCrm(Crm):
         if status == 403 and _error_code(resp) == FIELD_LIMIT_CODE:
             raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
                                     fix="delete unused custom fields or upgrade the Pipedrive plan")
+        if status == 403 and not _is_json(resp):
+            # Not Pipedrive's JSON error: Cloudflare's block page after repeated 429s
+            # (pipedrive.readme.io/docs/core-api-concepts-rate-limiting). Temporary.
+            if self.limiter is not None:
+                self.limiter.pause(MAX_RATE_WAIT)
+            raise TemporaryError(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
+                                 f"HTTP 403 from Cloudflare) while trying to {what}",
+                                 fix="wait a few minutes and run again; progress is kept")
         if status == 403:
             raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
         if status == 404:
@@ -139,7 +147,7 @@ class PipedriveCrm(Crm):
     # --- users and permissions --------------------------------------------------------
 
     def me(self) -> CrmUser:
-        data = self._json("GET", "/v1/users/me", "read the connected user")["data"]
+        data = self._json("GET", "/api/v1/users/me", "read the connected user")["data"]
         admin = bool(data.get("is_admin")) or any(
             a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
         return CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
@@ -148,7 +156,7 @@ class PipedriveCrm(Crm):
     def missing_permissions(self, user: CrmUser) -> list[str]:
         if user.is_admin:
             return []  # global admins may do everything (DESIGN §6, §8)
-        data = self._json("GET", f"/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
+        data = self._json("GET", f"/api/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
         return [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
 
     # --- fields -----------------------------------------------------------------------
@@ -156,7 +164,7 @@ class PipedriveCrm(Crm):
     def _person_fields(self) -> Iterator[dict[str, Any]]:
         start = 0
         while True:
-            body = self._json("GET", "/v1/personFields", "list the person fields",
+            body = self._json("GET", "/api/v1/personFields", "list the person fields",
                               params={"start": start, "limit": 500})
             yield from body.get("data") or []
             pagination = (body.get("additional_data") or {}).get("pagination") or {}
@@ -173,7 +181,7 @@ class PipedriveCrm(Crm):
         result: dict[str, str] = {}
         for name, field_type in PERSON_FIELDS.items():
             key = known.get(name)
-            if key in by_key and by_key[key].get("name") == name and by_key[key].get("field_type") == field_type:
+            if key is not None and key in by_key and by_key[key].get("name") == name and by_key[key].get("field_type") == field_type:
                 result[name] = key
                 continue
             same = [f for f in existing if f.get("name") == name and f.get("field_type") == field_type]
@@ -188,7 +196,7 @@ class PipedriveCrm(Crm):
     def _create_field(self, name: str, field_type: str) -> str:
         what = f"create the custom person field '{name}'"
         try:
-            return self._json("POST", "/v1/personFields", what, body={"name": name, "field_type": field_type})["data"]["key"]
+            return self._json("POST", "/api/v1/personFields", what, body={"name": name, "field_type": field_type})["data"]["key"]
         except FieldLimitReached:
             raise PermissionDenied(
                 f"Pipedrive's custom field limit of this plan is reached: could not create the person field '{name}'",
@@ -290,6 +298,9 @@ class PipedriveCrm(Crm):
         return body
 
     def _to_person(self, data: dict[str, Any]) -> CrmPerson:
+        # first_name/last_name are left out: contactsync writes `name` only, so they
+        # are Pipedrive's own split of it ("Mary Ann Smith" -> "Mary" + "Ann Smith"),
+        # which must not flow back to the address book as given and family names.
         read = FieldReader()
         custom = read.obj(data, "custom_fields", "custom fields")
         extra = fields.contact_fields(custom, self.field_keys)
@@ -297,8 +308,6 @@ class PipedriveCrm(Crm):
         org_id = org_id if isinstance(org_id, int) and not isinstance(org_id, bool) else None
         contact = Contact(
             name=read.text(data, "name", "name"),
-            first_name=read.text(data, "first_name", "name"),
-            last_name=read.text(data, "last_name", "name"),
             emails=tuple(Email(value, _label(e), e.get("primary") is True)
                          for e in read.items(data, "emails", "emails") if (value := read.text(e, "value", "emails"))),
             phones=tuple(Phone(value, _label(p), p.get("primary") is True)
@@ -338,7 +347,7 @@ class PipedriveCrm(Crm):
             form = {"crop_x": str(crop.x), "crop_y": str(crop.y),
                     "crop_width": str(crop.size), "crop_height": str(crop.size)}
         files = {"file": (f"picture.{PICTURE_TYPES[mime]}", image, mime)}
-        self._request("POST", f"/v1/persons/{id}/picture", f"add the picture of person {id}", files=files, form=form)
+        self._request("POST", f"/api/v1/persons/{id}/picture", f"add the picture of person {id}", files=files, form=form)
 
     def get(self, id: int) -> CrmPerson | None:
         try:
@@ -438,6 +447,28 @@ def _float(value: str | None, default: float) -> float:
 
 class FieldLimitReached(PermissionDenied):
     """The company's plan allows no more custom fields."""
+
+
+def _is_json(resp: requests.Response) -> bool:
+    try:
+        return isinstance(resp.json(), dict)
+    except ValueError:
+        return False
+
+
+def _budget_spent(resp: requests.Response) -> bool:
+    """Whether a 429 is the daily token budget rather than the 2-second burst limit.
+
+    `x-daily-ratelimit-token-remaining` says so when sent, but it is undocumented and
+    may be missing; a 429 while the burst window still has requests left
+    (`x-ratelimit-remaining` above 0) cannot be the burst limit either, and the error
+    text may name the daily budget.
+    """
+    if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
+        return True
+    if _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
+        return True
+    return "daily" in _error_text(resp).lower()
 
 
 def _error_code(resp: requests.Response) -> str | None:

@@ -33,6 +33,9 @@ class ProviderRecord:
     photo: str | None = None
     # When the provider last changed the contact (RFC 3339), for the "newest wins" policy.
     updated: str | None = None
+    # Ids the provider knew this same contact by before (Google's
+    # metadata.previousResourceNames): its link follows it instead of a delete + create.
+    previous_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class GraphClient:
 
     @property
     def fix(self) -> str:
-        return f"run `contactsync add-account microsoft {self.account} --client-id APP_ID` again"
+        return f"run `contactsync reconnect microsoft:{self.account.lower()}`"
 
     def pause(self, seconds: float) -> None:
         with self._gate_lock:
@@ -89,10 +89,12 @@ class GraphClient:
         """Send one request; map failures to the core's errors. Statuses in `ok` are returned as is."""
         url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
         attempt = 0
+        reauthenticated = False
         while True:
             self._wait_gate()
             headers = dict(kwargs.pop("headers", None) or {})
-            headers["Authorization"] = f"Bearer {self.token_source()}"
+            token = self.token_source()
+            headers["Authorization"] = f"Bearer {token}"
             try:
                 with self.slots:
                     response = self.session.request(method, url, headers=headers, **kwargs)
@@ -106,6 +108,15 @@ class GraphClient:
                 raise TemporaryError(f"cannot reach Microsoft Graph for {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from exc
             status = response.status_code
+            # A token the clock calls valid may still be refused (revoked, clock skew): a token
+            # source that can refresh (auth.microsoft.MicrosoftSession.reject) gets one retry.
+            # A 401 was refused before processing, so even a create may be repeated.
+            reject = getattr(self.token_source, "reject", None)
+            if status == 401 and reject is not None and not reauthenticated:
+                reauthenticated = True
+                reject(token)
+                kwargs["headers"] = headers
+                continue
             # A 429 was refused before processing, so even a create may be repeated.
             retryable = status in RETRYABLE and (method != "POST" or status == 429)
             if retryable and attempt < self.retries:

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from contactsync.sandbox import graph_model as gm
-from contactsync.sandbox.graph_identity import GraphIdentity
+from contactsync.sandbox.graph_identity import GraphIdentity, required_scopes
 from contactsync.sandbox.graph_model import GraphFailure
 from contactsync.sandbox.server import Emulator, Request, Response
 
@@ -198,6 +198,7 @@ class GraphEmulator(Emulator):
                 self.identity.sign_in_as = data["sign_in_as"] or None
             if data.get("approve_device_codes"):
                 result["approved"] = self.identity.approve_device_code()
+            self.identity.control(data, result)
             if data.get("reset_concurrency"):
                 self.max_in_flight = 0
         return result
@@ -249,6 +250,12 @@ class GraphEmulator(Emulator):
         if self.identity.email_for(token) is None:
             raise GraphFailure(401, "InvalidAuthenticationToken",
                                "Lifetime validation failed, the token is expired.", www)
+        if not self.identity.scopes_for(token) & required_scopes(req.method, req.path):
+            # Graph's answers to a token without the permission: directory (/me) vs Outlook resources.
+            if req.path.rstrip("/") == ME:
+                raise GraphFailure(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                   "operation.")
+            raise GraphFailure(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 
     def _touch(self, record: dict[str, Any]) -> None:
         self.seq += 1
@@ -271,7 +278,7 @@ class GraphEmulator(Emulator):
     def _create(self, folder_id: str, body: dict[str, Any], id: str | None = None) -> dict[str, Any]:
         changes = gm.check_body(body)
         stamp = gm.now_iso()
-        record = {"id": id if id and id not in self.contacts else gm.new_id(), "folder_id": folder_id,
+        record: dict[str, Any] = {"id": id if id and id not in self.contacts else gm.new_id(), "folder_id": folder_id,
                   "data": gm.empty_contact(), "createdDateTime": stamp, "photo": None}
         gm.apply(record, changes)
         self.contacts[record["id"]] = record
@@ -431,10 +438,10 @@ class GraphEmulator(Emulator):
             self.skip_tokens[skip] = dict(state, items=rest)
             out["@odata.nextLink"] = f"{base}?$skiptoken={skip}"
         else:
-            token = secrets.token_urlsafe(24)
-            self.delta_tokens[token] = {"folder": folder, "seq": state["seq"], "select": state["select"],
+            delta = secrets.token_urlsafe(24)
+            self.delta_tokens[delta] = {"folder": folder, "seq": state["seq"], "select": state["select"],
                                         "expired": None}
-            out["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
+            out["@odata.deltaLink"] = f"{base}?$deltatoken={delta}"
         return out
 
     def _round(self, folder: str, select: list[str] | None, since: int | None) -> dict[str, Any]:
