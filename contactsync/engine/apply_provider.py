@@ -159,15 +159,18 @@ class ProviderWrites:
         self.store.put_pending_copy(self.account, action.crm_id, action.contact.to_dict())
         record = self.provider.create(action.contact, self.group)
         stamp = make_stamp(self.settings.provider, self.settings.account_email, record.id)
-        self.store.drop_pending_copy(self.account, action.crm_id)
         if action.replaces:
             self.store.delete_link(self.account, action.replaces)
         # Linked before the CRM is stamped: if we stop in between, the link exists and
-        # the next pass only has to stamp, never creates the contact twice.
+        # the next pass only has to stamp, never creates the contact twice. The pending
+        # copy goes only after the link is there: a pass killed between the two finds
+        # one or the other, never neither (which made the new contact look like a
+        # stranger to copy into the CRM: a duplicate person).
         self.store.put_link(Link(
             self.account, record.id, action.crm_id, "linked", stamp, record.version, action.crm_version,
             record_hash(action.contact, None), action.contact.to_dict(),
         ))
+        self.store.drop_pending_copy(self.account, action.crm_id)
         person = self.crm.update(action.crm_id, self._write(action.contact, stamp))
         link = self.store.link(self.account, record.id)
         assert link is not None
@@ -181,15 +184,18 @@ class ProviderWrites:
 
     def _claim(self, action: ClaimContact) -> None:
         stamp = make_stamp(self.settings.provider, self.settings.account_email, action.provider_id)
-        self.store.drop_pending_copy(self.account, action.crm_id)
         old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
         if old is not None:
             self.store.delete_link(self.account, old.provider_id)
+        # Linked first, the marker dropped after, the CRM stamped last: a pass killed
+        # anywhere in between leaves the link or the marker, so the contact is never
+        # taken for a new one and copied into the CRM again (issue 11's kill test).
+        link = Link(self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, None,
+                    record_hash(action.contact, None), action.contact.to_dict())
+        self.store.put_link(link)
+        self.store.drop_pending_copy(self.account, action.crm_id)
         person = self.crm.update(action.crm_id, self._write(action.contact, stamp))
-        self.store.put_link(Link(
-            self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, person.version,
-            record_hash(action.contact, None), action.contact.to_dict(),
-        ))
+        self.store.put_link(replace(link, crm_version=person.version))
         self.store.clear_person_failure(self.account, action.crm_id)
         self._event(EventSide.PROVIDER, EventKind.CLAIM, action.provider_id, action.crm_id,
                     "created by an interrupted pass; linked instead of created again")

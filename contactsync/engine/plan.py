@@ -322,6 +322,8 @@ def _plan_rest(links: Mapping[str, Link], crm: CrmSnapshot, settings: SyncSettin
             continue
         # The interrupted create never happened: forget it, copy the person again.
         actions.append(DropPendingCopy(crm_id))
+        if crm_id in by_crm:
+            continue  # it happened and was linked; the pass stopped before dropping the marker
         person = crm.unclaimed.get(crm_id)
         if person is not None:
             changes.setdefault(crm_id, person)
