@@ -178,6 +178,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
 
     for page in _pages(feed, retries):
         seen.update(c.id for c in page if isinstance(c, ProviderRecord))
+        if not options.dry_run:
+            _follow_renames(store, key, page)
         links = store.links_for(key, (c.id for c in page))
         actions, handled = plan_step(links, page, snapshot, settings, handled)
         step(actions)
@@ -200,6 +202,14 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
                 store.clear_failure(key, provider_id)
     check_deletions(key, deletions, counts["linked"], options.allow_mass_delete)
     _apply(deletions, executor, options, result)
+
+
+def _follow_renames(store: LinkStore, key: str, page: list[Change]) -> None:
+    """A contact the provider gave a new id keeps its link: an update, not a delete and a create."""
+    for change in page:
+        for old in change.previous_ids if isinstance(change, ProviderRecord) else ():
+            if store.rename_link(key, old, change.id):
+                log.info("%s: contact %s is now %s in the provider; its link follows it", key, old, change.id)
 
 
 def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassResult) -> ChangeFeed:

@@ -219,6 +219,19 @@ class LinkStore:
             ),
         )
 
+    def rename_link(self, account: str, old_id: str, new_id: str) -> bool:
+        """Move the link of `old_id` to `new_id` (the provider renamed the contact);
+        False when there is no such link or `new_id` is linked already."""
+        cur = self.conn.execute(
+            "UPDATE links SET provider_id = ? WHERE account = ? AND provider_id = ? "
+            "AND NOT EXISTS (SELECT 1 FROM links WHERE account = ? AND provider_id = ?)",
+            (new_id, account, old_id, account, new_id),
+        )
+        self.conn.execute("UPDATE failures SET provider_id = ? WHERE account = ? AND provider_id = ? "
+                          "AND NOT EXISTS (SELECT 1 FROM failures WHERE account = ? AND provider_id = ?)",
+                          (new_id, account, old_id, account, new_id))
+        return cur.rowcount > 0
+
     def delete_link(self, account: str, provider_id: str) -> None:
         self.conn.execute("DELETE FROM links WHERE account = ? AND provider_id = ?", (account, provider_id))
 
