@@ -176,6 +176,18 @@ class PipedriveCrm(Crm):
         """Find each field by name, else create it. The list is read afresh on every
         call, so a field another account or user of the company created since is
         found, not created twice; a `known` key counts only while it still exists."""
+        result = self._found_fields(known)
+        for name, field_type in PERSON_FIELDS.items():
+            if name not in result:
+                result[name] = self._create_field(name, field_type)
+        self.field_keys.update(result)
+        return result
+
+    def missing_fields(self, known: dict[str, str]) -> list[str]:
+        return [name for name in PERSON_FIELDS if name not in self._found_fields(known)]
+
+    def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """The keys of the fields that exist, by name (those missing are absent)."""
         existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
@@ -188,9 +200,6 @@ class PipedriveCrm(Crm):
             if same:
                 # Two made at once by racing setups: everyone settles on the oldest.
                 result[name] = min(same, key=lambda f: f.get("id") or 0)["key"]
-                continue
-            result[name] = self._create_field(name, field_type)
-        self.field_keys.update(result)
         return result
 
     def _create_field(self, name: str, field_type: str) -> str:
@@ -212,7 +221,7 @@ class PipedriveCrm(Crm):
 
     # --- organizations ----------------------------------------------------------------
 
-    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+    def find_org(self, name: str) -> int | None:
         name = " ".join(unicodedata.normalize("NFC", name).split())
         key = org_key(name)
         if key in self._orgs_by_name:
@@ -223,6 +232,13 @@ class PipedriveCrm(Crm):
             found = self._search_org(term, key)
             if found is not None:
                 return self._remember_org(found, name)
+        return None
+
+    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        found = self.find_org(name)
+        if found is not None:
+            return found
+        name = " ".join(unicodedata.normalize("NFC", name).split())
         payload: dict[str, Any] = {"name": name}
         if visible_to is not None:
             payload["visible_to"] = visible_to

@@ -27,5 +27,7 @@ For other parts (CLI, runner):
 * dry run: `PassResult.plan` holds the planned actions. Each carries its contact
   (`contact.name`, `contact.primary_email`), updates carry `before`, and
   `actions.field_changes(before, after)` gives field-level (field, old, new);
-  `contact.organization` names the organization found or created by name.
+  `contact.organization` names the organization found or created by name;
+  `PassResult.new_organizations` and `PassResult.new_fields` list the
+  organizations and custom fields the real pass would create (read, not made).
 """

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
 from contactsync.crm.pipedrive_plans import effective_visibility
-from contactsync.engine.actions import DELETIONS, Action, planned_events
+from contactsync.engine.actions import DELETIONS, Action, organizations_written, planned_events
 from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
 from contactsync.engine.rules import Policy, SyncSettings
@@ -56,6 +56,9 @@ class PassResult:
     plan: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: ContactSyncError | None = None
+    # A dry run only: what the real pass would create besides persons.
+    new_organizations: list[str] = field(default_factory=list)
+    new_fields: list[str] = field(default_factory=list)
 
 
 # Called with the number of contacts read after each page, and with -1 when the pass ends.
@@ -144,6 +147,8 @@ def sync_account(
             progress(-1)  # the pass is over: a negative count closes the progress display
     if options.dry_run:
         result.outcome = "dry-run"
+        result.new_fields = crm.missing_fields(store.crm_fields())
+        result.new_organizations = sorted(n for n in organizations_written(result.plan) if crm.find_org(n) is None)
     else:  # Record.
         assert run_id is not None
         store.set_cursor(key, feed.cursor)
