@@ -158,11 +158,14 @@ class GraphEmulator(Emulator):
             return moved["id"]
 
     def set_photo(self, id: str, data: bytes | None) -> None:
+        """Change a contact's photo as the user would. Like the service, this changes the
+        item (a new changeKey) but is not a delta entry: photo-only changes are not
+        tracked by contact delta (issue audit; the contact-delta and profilePhoto pages
+        name no photo property among what delta tracks)."""
         with self.lock:
             record = self._record(id)
             record["photo"] = data
             gm.apply(record, {})
-            self._touch(record)
 
     def contact(self, id: str) -> dict[str, Any]:
         with self.lock:
@@ -403,8 +406,7 @@ class GraphEmulator(Emulator):
         if not req.body:
             raise GraphFailure(400, "ErrorInvalidRequest", "The request body is empty.")
         record["photo"] = req.body
-        gm.apply(record, {})
-        self._touch(record)
+        gm.apply(record, {})  # not a delta entry: see set_photo
         return Response(200)
 
     # -- delta ---------------------------------------------------------------------------
