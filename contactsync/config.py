@@ -8,7 +8,6 @@ The config holds no secret; secrets live in the keyring (see auth/secrets.py).
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,35 +15,19 @@ from typing import Any
 
 import tomli_w
 
+from contactsync import paths
 from contactsync.errors import ConfigError
 
 DIRECTIONS = ("one-way", "two-way")
 CONFLICT_POLICIES = ("newest", "provider", "crm")
 
 
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
-    return Path(value) if value else Path.home() / fallback
-
-
 def config_dir() -> Path:
-    home = os.environ.get("CONTACTSYNC_HOME")
-    if home:
-        return Path(home)
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "contactsync"
-    if os.name == "nt":
-        return Path(os.environ.get("APPDATA", Path.home())) / "contactsync"
-    return _xdg("XDG_CONFIG_HOME", ".config") / "contactsync"
+    return paths.config_dir()
 
 
 def state_dir() -> Path:
-    home = os.environ.get("CONTACTSYNC_HOME")
-    if home:
-        return Path(home)
-    if sys.platform == "darwin" or os.name == "nt":
-        return config_dir()
-    return _xdg("XDG_DATA_HOME", ".local/share") / "contactsync"
+    return paths.state_dir()
 
 
 def config_path() -> Path:
@@ -136,7 +119,7 @@ def load(path: Path | None = None) -> Config:
 
 def save(config: Config, path: Path | None = None) -> None:
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure_dir(path.parent, "config folder")
     data: dict[str, Any] = {}
     if config.crm is not None:
         data["crm"] = _drop_empty(asdict(config.crm))

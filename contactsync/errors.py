@@ -31,6 +31,10 @@ class ConfigError(UsageError):
     """A config file that cannot be read, or an account that does not exist."""
 
 
+class LocalEnvironmentError(UsageError):
+    """A local file or folder contactsync needs cannot be used: home, log file, disk full."""
+
+
 class AuthError(ContactSyncError):
     """A token that is missing, expired or revoked."""
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+import webbrowser
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,6 +110,16 @@ def _loopback_http_allowed(token_uri: str) -> Iterator[None]:
                 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
 
 
+def _browser_available() -> bool:
+    # webbrowser.get() raises "could not locate runnable browser" where
+    # google-auth-oauthlib's run_local_server would crash on it.
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
 def sign_in(client_secrets_file: Path, email: str, open_browser: bool = True,
             timeout_seconds: int | None = 300) -> GoogleGrant:
     """Run Google's consent flow in the browser and return the grant for `email`."""
@@ -116,6 +127,11 @@ def sign_in(client_secrets_file: Path, email: str, open_browser: bool = True,
     installed = config["installed"]
     flow = InstalledAppFlow.from_client_config(config, scopes=SCOPES)
     prompt = f"Sign in to Google as {email} and allow contactsync access; the page to open is:\n{{url}}"
+    if open_browser and not _browser_available():
+        # No browser here (a server, cron, SSH): print the URL and wait, as --no-browser does.
+        print("No web browser found on this machine: open the URL below on any device "
+              "(use SSH port forwarding for the redirect when remote).", file=sys.stderr)
+        open_browser = False
     try:
         with _loopback_http_allowed(installed["token_uri"]), contextlib.redirect_stdout(sys.stderr):
             creds = flow.run_local_server(

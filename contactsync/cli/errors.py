@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import sqlite3
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import typer
 
-from contactsync.errors import ContactSyncError
+from contactsync.errors import ContactSyncError, LocalEnvironmentError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,8 +24,9 @@ def start_logging() -> None:
 
     from contactsync import config, logs
 
-    path = Path(state["log_file"]) if state["log_file"] else config.state_dir() / "contactsync.log"
-    logs.setup(path, state["verbose"], stderr=state["verbose"] > 1)
+    chosen = bool(state["log_file"])
+    path = Path(state["log_file"]).expanduser() if chosen else config.state_dir() / "contactsync.log"
+    logs.setup(path, state["verbose"], stderr=state["verbose"] > 1, chosen=chosen)
 
 
 def debug_enabled() -> bool:
@@ -37,21 +40,68 @@ def fail(error: ContactSyncError) -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
-def boundary(func: F) -> F:
-    """Turn a ContactSyncError into its line and exit code; --debug re-raises it."""
+def local_failure(exc: Exception) -> ContactSyncError | None:
+    """An operating-system or SQLite failure on a local file as one line (disk full, no access)."""
+    import sqlite3
+
+    import requests
+
+    from contactsync import config, paths
+
+    if isinstance(exc, requests.RequestException):
+        return None  # network failures are the adapters' to report
+    if isinstance(exc, OSError):
+        return paths.os_error(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        if "full" in text:
+            return paths.os_error(OSError(errno.ENOSPC, text, str(config.state_path())))
+        if "readonly" in text or "unable to open" in text:
+            return LocalEnvironmentError(
+                f"cannot write the state file {config.state_path()}: {text}",
+                "give your user write access to it and its folder",
+            )
+    return None
+
+
+@overload
+def boundary(func: F) -> F: ...
+
+
+@overload
+def boundary(*, home: bool = True) -> Callable[[F], F]: ...
+
+
+def boundary(func: F | None = None, *, home: bool = True) -> F | Callable[[F], F]:
+    """Turn a ContactSyncError into its line and exit code; --debug re-raises it.
+
+    With `home`, the config and state folders are checked first, so an unusable
+    home is one line before anything else runs.
+    """
+    if func is None:
+        return functools.partial(boundary, home=home)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if home:
+                from contactsync import paths
+
+                paths.ensure_home()
             return func(*args, **kwargs)
         except ContactSyncError as exc:
             if debug_enabled():
                 raise
             raise fail(exc) from None
+        except (OSError, sqlite3.OperationalError) as exc:
+            line = local_failure(exc)
+            if line is None or debug_enabled():
+                raise
+            raise fail(line) from None
         except KeyboardInterrupt:
             from contactsync.cli.render import err
 
             err.print("interrupted; what finished is recorded and the next run resumes")
             raise typer.Exit(130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING
 
 from contactsync.cli.render import err
-from contactsync.config import AccountConfig
-from contactsync.engine.run import Progress as ProgressCallback
+
+if TYPE_CHECKING:
+    from contactsync.config import AccountConfig
+    from contactsync.engine.run import Progress as ProgressCallback
 
 
 def progress_bars(quiet: bool) -> Callable[[AccountConfig], ProgressCallback | None] | None:
@@ -19,6 +20,8 @@ def progress_bars(quiet: bool) -> Callable[[AccountConfig], ProgressCallback | N
     """
     if quiet or not err.is_terminal:
         return None
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     def for_account(account: AccountConfig) -> ProgressCallback:
         progress = Progress(

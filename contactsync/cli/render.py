@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from contactsync.engine.plan import Action
-from contactsync.engine.run import PassResult
+if TYPE_CHECKING:
+    from contactsync.engine.plan import Action
+    from contactsync.engine.run import PassResult
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -18,6 +19,11 @@ err = Console(stderr=True, highlight=False)
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_command(command: str) -> None:
+    """A command to copy: never wrapped (a pasted half runs without its options), no markup."""
+    out.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
 
 
 def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:

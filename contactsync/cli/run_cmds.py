@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from contactsync import status as status_core
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary, fail, start_logging
 from contactsync.cli.progress import progress_bars
 from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
-from contactsync.engine.run import PassOptions
 from contactsync.errors import UsageError
-from contactsync.runner import RunReport, run_once
+
+if TYPE_CHECKING:
+    from contactsync.runner import RunReport
 
 
 def parse_interval(text: str) -> float:
@@ -60,6 +60,9 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Sync every account (or the ones named) once, or every --interval until stopped."""
+    from contactsync.engine.run import PassOptions
+    from contactsync.runner import run_once
+
     start_logging()
     stop = _stop_on_signals()
     options = PassOptions(
@@ -100,6 +103,9 @@ def _stop_on_signals() -> threading.Event:
 @boundary
 def refresh(account: str, json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
     """Force a full re-read and sync of one account now."""
+    from contactsync.engine.run import PassOptions
+    from contactsync.runner import run_once
+
     start_logging()
     report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out))
     _report(report, json_out, False, False)
@@ -141,10 +147,12 @@ def _status_table(row: dict[str, Any]) -> Table:
 @app.command("status")
 @boundary
 def status(
-    account: str = typer.Argument(None, help="One account; all when omitted."),
+    account: str | None = typer.Argument(None, help="One account; all when omitted."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (shape documented in the README)."),
 ) -> None:
     """Totals, recent adds/updates/deletes, last pass and problems of each account."""
+    from contactsync import status as status_core
+
     report = status_core.status([account] if account else None)
     if json_out:
         print_json(report)

@@ -9,23 +9,24 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keyring
 import typer
 from rich.table import Table
 
-from contactsync import account_setup
-from contactsync.auth.secrets import MemoryKeyring
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary
-from contactsync.cli.render import err, out, render_pass
-from contactsync.runner import run_once
-from contactsync.sandbox import launch
-from contactsync.sandbox.browser import register_sandbox_browser
+from contactsync.cli.render import err, out, print_command, render_pass
+
+if TYPE_CHECKING:
+    from contactsync.sandbox import launch
+
+# The emulators are imported by these two commands only, so that every other
+# command starts without loading them.
 
 
 @app.command("sandbox")
-@boundary
+@boundary(home=False)
 def sandbox(
     google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
     pipedrive_port: int = typer.Option(0, "--pipedrive-port", help="Port of the Pipedrive emulator (0: any free one)."),
@@ -33,7 +34,9 @@ def sandbox(
     plan: str = typer.Option("growth", "--plan", help="Pipedrive plan the emulator models."),
     no_seed: bool = typer.Option(False, "--no-seed", help="Start empty instead of with the example contacts."),
 ) -> None:
-    """Serve the Google and Pipedrive emulators on loopback until Ctrl-C."""
+    """Serve the Google, Microsoft Graph and Pipedrive emulators on loopback until Ctrl-C."""
+    from contactsync.sandbox import launch
+
     workdir = Path(tempfile.mkdtemp(prefix="contactsync-sandbox-"))
     box = launch.start(workdir, seed=not no_seed, plan=plan, ports=(google_port, pipedrive_port, graph_port))
     out.print(f"Google People API emulator  {box.google_url}")
@@ -42,22 +45,15 @@ def sandbox(
     out.print(f"Pipedrive API token         {box.api_token}")
     out.print(f"Google OAuth client         {box.client_secrets}")
     out.print("\nTry it from another terminal, with a throw-away home:\n")
-    out.print("  export CONTACTSYNC_HOME=$(mktemp -d)")
+    for command in sandbox_commands(box, plan):
+        print_command(command)
+    out.print("")
     out.print(
-        f"  echo {box.api_token} | contactsync crm connect --domain {box.domain} --plan {plan} "
-        f"--base-url {box.pipedrive_url} --api-token-stdin"
+        "Secrets go to your OS keyring under the service name contactsync. The sandbox approves sign-ins by "
+        "itself: open the URL add-account google prints (in a browser, or `curl -sL URL`) and its consent page "
+        "redirects at once; Microsoft's device code is approved a moment after it is shown.",
+        soft_wrap=True,
     )
-    out.print(
-        f"  contactsync add-account google {box.google_email} --client-secrets {box.client_secrets} "
-        f"--endpoint {box.google_url}"
-    )
-    out.print(
-        f"  contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id} "
-        f"--endpoint {box.graph_url} --authority {box.graph_url}"
-    )
-    out.print("  contactsync run --once && contactsync status\n")
-    out.print("Secrets go to your OS keyring under the service name contactsync. The sandbox approves sign-ins")
-    out.print("by itself: Google's consent page redirects at once, Microsoft's device code a moment after it is shown.")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -66,9 +62,27 @@ def sandbox(
     box.stop()
 
 
+def sandbox_commands(box: launch.Sandbox, plan: str) -> list[str]:
+    """The commands that point contactsync at a running sandbox, one per line, to paste as they are."""
+    return [
+        "export CONTACTSYNC_HOME=$(mktemp -d)",
+        f"echo {box.api_token} | contactsync crm connect --domain {box.domain} --plan {plan} "
+        f"--base-url {box.pipedrive_url} --api-token-stdin",
+        f"contactsync add-account google {box.google_email} --client-secrets {box.client_secrets} "
+        f"--endpoint {box.google_url} --no-browser",
+        f"contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id} "
+        f"--endpoint {box.graph_url} --authority {box.graph_url}",
+        "contactsync run --once && contactsync status",
+    ]
+
+
 @contextmanager
 def throwaway_home() -> Iterator[Path]:
     """A temporary CONTACTSYNC_HOME and an in-memory keyring: the user's own are never touched."""
+    import keyring
+
+    from contactsync.auth.secrets import MemoryKeyring
+
     previous_home = os.environ.get("CONTACTSYNC_HOME")
     previous_keyring = keyring.get_keyring()
     with tempfile.TemporaryDirectory(prefix="contactsync-demo-") as tmp:
@@ -106,6 +120,8 @@ def _step(text: str) -> None:
 
 
 def _pass(account: str) -> int:
+    from contactsync.runner import run_once
+
     report = run_once([account])
     for result in report.results:
         render_pass(result)
@@ -115,12 +131,14 @@ def _pass(account: str) -> int:
 
 
 @app.command("demo")
-@boundary
+@boundary(home=False)
 def demo() -> None:
     """A one-shot tour on the sandbox: connect, add an account, sync, edit, delete, status.
 
     Runs in a temporary home with an in-memory keyring; your real config and keyring are never touched.
     """
+    from contactsync.sandbox import launch
+
     with throwaway_home() as home:
         box = launch.start(home / "sandbox")
         try:
@@ -131,6 +149,9 @@ def demo() -> None:
 
 
 def _tour(box: launch.Sandbox) -> int:
+    from contactsync import account_setup
+    from contactsync.sandbox.browser import register_sandbox_browser
+
     register_sandbox_browser()
     out.print("[bold]contactsync demo[/bold] — Google Contacts and Outlook → Pipedrive on the built-in sandbox")
     out.print(f"Emulators: Google {box.google_url}, Microsoft Graph {box.graph_url}, Pipedrive {box.pipedrive_url}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from contactsync import account_setup, visibility
+from contactsync import visibility
 from contactsync.cli.app import app, crm_app
 from contactsync.cli.errors import boundary, start_logging
 from contactsync.cli.render import err, kv_table, out, print_json
@@ -31,6 +31,8 @@ def crm_connect(
     base_url: str = typer.Option("", "--base-url", help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
 ) -> None:
     """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
+    from contactsync import account_setup
+
     start_logging()
     if api_token_stdin:
         token = sys.stdin.readline()
@@ -60,6 +62,8 @@ def add_account(
     Google opens a browser (or prints the URL with --no-browser); Microsoft prints a
     URL and a code to enter on any device, so it works over SSH.
     """
+    from contactsync import account_setup
+
     start_logging()
     account = account_setup.add_account(
         provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
@@ -73,6 +77,8 @@ def add_account(
 @boundary
 def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every account with its group, direction and visibility."""
+    from contactsync import account_setup
+
     crm, rows = account_setup.accounts()
     if json_out:
         print_json({"crm": asdict(crm) if crm else None, "accounts": [asdict(a) | {"account": a.key} for a in rows]})
@@ -95,6 +101,8 @@ def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON."))
 @boundary
 def groups(account: str, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The sync groups the account's provider offers."""
+    from contactsync import account_setup
+
     found = account_setup.list_groups(account)
     if json_out:
         print_json([asdict(g) for g in found])
@@ -123,6 +131,8 @@ def configure(
     prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
 ) -> None:
     """Choose an account's sync group, direction and visibility."""
+    from contactsync import account_setup
+
     start_logging()
     result = account_setup.configure_account(
         account, group=group, direction=direction, visibility_setting=visibility_, adopt=adopt, prune=prune,
@@ -140,6 +150,8 @@ def configure(
 @boundary
 def remove_account(account: str) -> None:
     """Forget an account, its secret and its links; its persons stay in the CRM."""
+    from contactsync import account_setup
+
     start_logging()
     removed = account_setup.remove_account(account)
     err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.")

@@ -1,0 +1,86 @@
+"""Where contactsync keeps its files, and the one-line errors when it cannot (DESIGN §11).
+
+`CONTACTSYNC_HOME` puts everything in one folder (tests always set it). Otherwise
+platformdirs gives the platform's folders: on Linux `$XDG_CONFIG_HOME` (or
+~/.config) for the config and `$XDG_DATA_HOME` (or ~/.local/share) for the state;
+on macOS ~/Library/Application Support for both; on Windows %APPDATA% for the
+config and %LOCALAPPDATA% for the state.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+
+from contactsync.errors import LocalEnvironmentError
+
+APP = "contactsync"
+HOME_VARIABLE = "CONTACTSYNC_HOME"
+
+
+def _home() -> Path | None:
+    value = os.environ.get(HOME_VARIABLE)
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    return _home() or platformdirs.user_config_path(APP, appauthor=False, roaming=True)
+
+
+def state_dir() -> Path:
+    return _home() or platformdirs.user_data_path(APP, appauthor=False)
+
+
+def _fix_for(path: Path) -> str:
+    if _home() is not None:
+        return f"set {HOME_VARIABLE} to a folder you can write, or unset it"
+    return f"make {path} a folder you can write (or set {HOME_VARIABLE} to one)"
+
+
+def ensure_dir(path: Path, what: str) -> Path:
+    """Create `path` if needed and check it can be written; else one line naming it and the fix."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise LocalEnvironmentError(f"the {what} {path} is not a folder (a file is in the way)", _fix_for(path)) from None
+    except OSError as exc:
+        raise os_error(exc, what, path) from None
+    if not path.is_dir():
+        raise LocalEnvironmentError(f"the {what} {path} is not a folder (a file is in the way)", _fix_for(path))
+    try:
+        # os.access says yes to root on a read-only mount: write a file to know.
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise os_error(exc, what, path) from None
+    return path
+
+
+def ensure_home() -> None:
+    """The config and state folders exist and can be written."""
+    ensure_dir(config_dir(), "config folder")
+    if state_dir() != config_dir():
+        ensure_dir(state_dir(), "state folder")
+
+
+FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def os_error(exc: OSError, what: str | None = None, path: Path | str | None = None) -> LocalEnvironmentError:
+    """One line for an operating-system failure on a local file: what, where, the fix."""
+    where = path if path is not None else (exc.filename or "a file")
+    name = f"the {what} {where}" if what else f"{where}"
+    if exc.errno in FULL:
+        return LocalEnvironmentError(f"the disk holding {where} is full", "free some space and run again; progress is kept")
+    if exc.errno in DENIED:
+        fix = _fix_for(Path(where)) if what and "folder" in what else f"give your user write access to {where}"
+        return LocalEnvironmentError(f"cannot write {name}: {exc.strerror or 'permission denied'}", fix)
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        return LocalEnvironmentError(f"cannot use {name}: {exc.strerror}", "a file or folder is in the way; move it")
+    return LocalEnvironmentError(f"cannot use {name}: {exc.strerror or exc}")
