@@ -87,7 +87,7 @@ class Config:
 
     def require_crm(self) -> CrmConfig:
         if self.crm is None:
-            raise ConfigError("no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY` first")
+            raise ConfigError("no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY --plan PLAN` first")
         return self.crm
 
 

@@ -61,7 +61,7 @@ def _grant(account: cfg.AccountConfig) -> str:
 
 def _crm_checks(config: Config) -> list[Check]:
     if config.crm is None:
-        return [Check("CRM", False, "no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY`")]
+        return [Check("CRM", False, "no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY --plan PLAN`")]
     crm_config = config.crm
     store = LinkStore.open(cfg.state_path())
     try:

@@ -13,7 +13,7 @@ from contactsync.store import LinkStore
 
 
 def connect_as_seller(box):
-    r = cli("crm", "connect", "--domain", box.domain, "--base-url", box.pipedrive_url, "--api-token-stdin",
+    r = cli("crm", "connect", "--domain", box.domain, "--plan", "growth", "--base-url", box.pipedrive_url, "--api-token-stdin",
             input=SELLER_TOKEN + "\n")
     assert r.exit_code == 0, r.output
 

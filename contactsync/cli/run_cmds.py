@@ -12,6 +12,7 @@ from rich.table import Table
 
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary, fail, start_logging
+from contactsync.cli.options import account_argument, complete_accounts
 from contactsync.cli.progress import progress_bars
 from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
 from contactsync.errors import UsageError
@@ -49,13 +50,14 @@ def _report(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> No
 @boundary
 def run(
     once: bool = typer.Option(False, "--once", help="One pass, then exit (for cron)."),
-    account: list[str] = typer.Option(None, "--account", help="Only this account (repeatable)."),
+    account: list[str] = typer.Option(None, "--account", metavar="ACCOUNT", autocompletion=complete_accounts,
+                                      help="Only this account (repeatable)."),
     full: bool = typer.Option(False, "--full", help="Re-read everything instead of changes since the last pass."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing anywhere."),
     allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help="Let a pass delete more than 10% of the links."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Let an empty provider listing delete persons."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a pass already running instead of exiting 5."),
-    interval: str = typer.Option("15m", "--interval", help="Time between passes without --once, e.g. 15m."),
+    interval: str = typer.Option("15m", "--interval", metavar="DURATION", help="Time between passes without --once, e.g. 15m."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary of each pass."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
@@ -101,7 +103,7 @@ def _stop_on_signals() -> threading.Event:
 
 @app.command("refresh")
 @boundary
-def refresh(account: str, json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
+def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
     """Force a full re-read and sync of one account now."""
     from contactsync.engine.run import PassOptions
     from contactsync.runner import run_once
@@ -147,7 +149,7 @@ def _status_table(row: dict[str, Any]) -> Table:
 @app.command("status")
 @boundary
 def status(
-    account: str | None = typer.Argument(None, help="One account; all when omitted."),
+    account: str | None = account_argument("One account; all when omitted.", None),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (shape documented in the README)."),
 ) -> None:
     """Totals, recent adds/updates/deletes, last pass and problems of each account."""

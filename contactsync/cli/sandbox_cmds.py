@@ -17,6 +17,7 @@ from rich.table import Table
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary
 from contactsync.cli.render import err, out, print_command, render_pass
+from contactsync.settings import Plan
 
 if TYPE_CHECKING:
     from contactsync.sandbox import launch
@@ -31,21 +32,22 @@ def sandbox(
     google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
     pipedrive_port: int = typer.Option(0, "--pipedrive-port", help="Port of the Pipedrive emulator (0: any free one)."),
     graph_port: int = typer.Option(0, "--graph-port", help="Port of the Microsoft Graph emulator (0: any free one)."),
-    plan: str = typer.Option("growth", "--plan", help="Pipedrive plan the emulator models."),
+    plan: Plan = typer.Option(Plan.GROWTH.value, "--plan", case_sensitive=False,
+                              help="Pipedrive plan the emulator models (its burst limit and visibility)."),
     no_seed: bool = typer.Option(False, "--no-seed", help="Start empty instead of with the example contacts."),
 ) -> None:
     """Serve the Google, Microsoft Graph and Pipedrive emulators on loopback until Ctrl-C."""
     from contactsync.sandbox import launch
 
     workdir = Path(tempfile.mkdtemp(prefix="contactsync-sandbox-"))
-    box = launch.start(workdir, seed=not no_seed, plan=plan, ports=(google_port, pipedrive_port, graph_port))
+    box = launch.start(workdir, seed=not no_seed, plan=plan.value, ports=(google_port, pipedrive_port, graph_port))
     out.print(f"Google People API emulator  {box.google_url}")
     out.print(f"Microsoft Graph emulator    {box.graph_url}")
     out.print(f"Pipedrive API emulator      {box.pipedrive_url}")
     out.print(f"Pipedrive API token         {box.api_token}")
     out.print(f"Google OAuth client         {box.client_secrets}")
     out.print("\nTry it from another terminal, with a throw-away home:\n")
-    for command in sandbox_commands(box, plan):
+    for command in sandbox_commands(box, plan.value):
         print_command(command)
     out.print("")
     out.print(

@@ -11,8 +11,16 @@ import typer
 from contactsync import visibility
 from contactsync.cli.app import app, crm_app
 from contactsync.cli.errors import boundary, start_logging
+from contactsync.cli.options import account_argument
 from contactsync.cli.render import err, kv_table, out, print_json
 from contactsync.errors import UsageError
+from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Tenant, Visibility, choices, parse
+
+
+def complete_providers() -> list[str]:
+    from contactsync.providers.registry import KINDS
+
+    return list(KINDS)
 
 VISIBILITY_HELP = (
     "Who in the company sees the persons created: "
@@ -22,25 +30,46 @@ VISIBILITY_HELP = (
 )
 
 
+def ask_plan() -> Plan:
+    """The plan, asked on a terminal: it sets the burst limit, and a wrong guess draws 429s or wastes time."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "which Pipedrive plan the company has is not known",
+            f"add --plan with one of: {', '.join(choices(Plan))} (Pipedrive: Settings > Billing)",
+        )
+    while True:
+        answer = typer.prompt(f"Your Pipedrive plan, as Settings > Billing names it ({', '.join(choices(Plan))})")
+        try:
+            return parse(Plan, answer, "plan")
+        except SettingError as exc:
+            err.print(str(exc))
+
+
 @crm_app.command("connect")
 @boundary
 def crm_connect(
-    domain: str = typer.Option(..., "--domain", help="Your company domain: acme for acme.pipedrive.com."),
-    plan: str = typer.Option("growth", "--plan", help="Your Pipedrive plan: lite, growth, premium, ultimate (or a legacy name)."),
+    domain: str = typer.Option(..., "--domain", metavar="DOMAIN", help="Your company domain: acme for acme.pipedrive.com."),
+    plan: Plan = typer.Option(
+        None, "--plan", case_sensitive=False,
+        help="Your Pipedrive plan (legacy names too); asked on a terminal, needed otherwise. It sets the "
+        "visibility choices and the request rate contactsync allows itself.",
+    ),
     api_token_stdin: bool = typer.Option(False, "--api-token-stdin", help="Read the API token from standard input."),
-    base_url: str = typer.Option("", "--base-url", help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
+    base_url: str = typer.Option("", "--base-url", metavar="URL",
+                                 help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
 ) -> None:
     """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
     from contactsync import account_setup
 
     start_logging()
+    plan = plan or ask_plan()
     if api_token_stdin:
         token = sys.stdin.readline()
     elif sys.stdin.isatty():
         token = typer.prompt("Pipedrive API token", hide_input=True)
     else:
         raise UsageError("no API token: stdin is not a terminal", "pass --api-token-stdin and pipe the token in")
-    user = account_setup.connect_crm(domain, token, plan, base_url)
+    user = account_setup.connect_crm(domain, token, plan.value, base_url)
     admin = " (admin)" if user.is_admin else ""
     out.print(f"Connected to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.")
 
@@ -48,14 +77,19 @@ def crm_connect(
 @app.command("add-account")
 @boundary
 def add_account(
-    provider: str = typer.Argument(..., help="google or microsoft"),
-    email: str = typer.Argument(..., help="The account's e-mail address."),
-    client_secrets: Path = typer.Option(None, "--client-secrets", help="Google: client_secret.json of a Desktop OAuth client."),
+    provider: str = typer.Argument(..., metavar="PROVIDER", help="google or microsoft",
+                                   autocompletion=complete_providers),
+    email: str = typer.Argument(..., metavar="EMAIL", help="The account's e-mail address."),
+    client_secrets: Path = typer.Option(None, "--client-secrets", metavar="FILE", help="Google: client_secret.json of a Desktop OAuth client."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Google: print the sign-in URL instead of opening a browser."),
-    client_id: str = typer.Option(None, "--client-id", help="Microsoft: the application (client) id of your app registration."),
-    tenant: str = typer.Option("common", "--tenant", help="Microsoft: common, consumers (Outlook.com) or organizations (Office 365)."),
-    endpoint: str = typer.Option("", "--endpoint", help="Provider API endpoint, for the sandbox."),
-    authority: str = typer.Option("", "--authority", help="Microsoft sign-in host, for the sandbox."),
+    client_id: str = typer.Option(None, "--client-id", metavar="APP_ID", help="Microsoft: the application (client) id of your app registration."),
+    tenant: str = typer.Option(
+        Tenant.COMMON.value, "--tenant", metavar="[" + "|".join(choices(Tenant)) + "|TENANT-ID]",
+        autocompletion=lambda: choices(Tenant),
+        help="Microsoft: common, consumers (Outlook.com), organizations (Office 365) or your tenant's id.",
+    ),
+    endpoint: str = typer.Option("", "--endpoint", metavar="URL", help="Provider API endpoint, for the sandbox."),
+    authority: str = typer.Option("", "--authority", metavar="URL", help="Microsoft sign-in host, for the sandbox."),
 ) -> None:
     """Sign in to an address book and add it as an account.
 
@@ -99,7 +133,7 @@ def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON."))
 
 @app.command("groups")
 @boundary
-def groups(account: str, json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def groups(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The sync groups the account's provider offers."""
     from contactsync import account_setup
 
@@ -116,17 +150,17 @@ def groups(account: str, json_out: bool = typer.Option(False, "--json", help="Pr
 @app.command("configure")
 @boundary
 def configure(
-    account: str,
-    group: str = typer.Option(None, "--group", help="Sync group by name or id (see `contactsync groups`)."),
-    direction: str = typer.Option(
-        None, "--direction",
+    account: str = account_argument(),
+    group: str = typer.Option(None, "--group", metavar="GROUP", help="Sync group by name or id (see `contactsync groups`)."),
+    direction: Direction = typer.Option(
+        None, "--direction", case_sensitive=False,
         help="one-way (provider -> CRM) or two-way (also CRM -> provider, for persons you own).",
     ),
-    conflicts: str = typer.Option(
-        None, "--conflicts",
+    conflicts: ConflictPolicy = typer.Option(
+        None, "--conflicts", case_sensitive=False,
         help="Two-way: who wins a field changed on both sides: newest (default), provider or crm.",
     ),
-    visibility_: str = typer.Option(None, "--visibility", help=VISIBILITY_HELP),
+    visibility_: Visibility = typer.Option(None, "--visibility", case_sensitive=False, help=VISIBILITY_HELP),
     adopt: bool = typer.Option(None, "--adopt/--no-adopt", help="On the first sync, link persons you own with the same e-mail."),
     prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
 ) -> None:
@@ -135,8 +169,9 @@ def configure(
 
     start_logging()
     result = account_setup.configure_account(
-        account, group=group, direction=direction, visibility_setting=visibility_, adopt=adopt, prune=prune,
-        conflicts=conflicts,
+        account, group=group, direction=direction and direction.value,
+        visibility_setting=visibility_ and visibility_.value, adopt=adopt, prune=prune,
+        conflicts=conflicts and conflicts.value,
     )
     a = result.account
     out.print(kv_table(a.key, [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts), ("visibility", a.visibility or "plan default"), ("adopt", str(a.adopt).lower())]))
