@@ -71,7 +71,7 @@ def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
 
         r = contactsync("run", "--once", env=env)
         assert r.returncode == 0, r.stderr
-        status = json.loads(contactsync("status", "--json", env=env).stdout)
+        status = json.loads(contactsync("status", "--json", env=env).stdout)["data"]
         linked = {a["account"]: a["linked"] for a in status["accounts"]}
         assert linked == {"google:ann@example.com": 10, "microsoft:ann@outlook.example": 4}
         secrets = json.loads((tmp_path / "keyring.json").read_text())

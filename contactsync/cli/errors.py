@@ -69,17 +69,25 @@ def boundary(func: F) -> F: ...
 
 
 @overload
-def boundary(*, home: bool = True) -> Callable[[F], F]: ...
+def boundary(*, home: bool = True, json_kind: str | None = None) -> Callable[[F], F]: ...
 
 
-def boundary(func: F | None = None, *, home: bool = True) -> F | Callable[[F], F]:
+def boundary(func: F | None = None, *, home: bool = True, json_kind: str | None = None) -> F | Callable[[F], F]:
     """Turn a ContactSyncError into its line and exit code; --debug re-raises it.
 
     With `home`, the config and state folders are checked first, so an unusable
-    home is one line before anything else runs.
+    home is one line before anything else runs. With `json_kind`, a command run
+    with --json also prints the error in its JSON envelope on stdout.
     """
     if func is None:
-        return functools.partial(boundary, home=home)
+        return functools.partial(boundary, home=home, json_kind=json_kind)
+
+    def report(error: ContactSyncError, json_out: bool) -> typer.Exit:
+        if json_kind is not None and json_out:
+            from contactsync.cli.envelope import print_envelope
+
+            print_envelope(json_kind, None, error=error)
+        return fail(error)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -92,12 +100,12 @@ def boundary(func: F | None = None, *, home: bool = True) -> F | Callable[[F], F
         except ContactSyncError as exc:
             if debug_enabled():
                 raise
-            raise fail(exc) from None
+            raise report(exc, bool(kwargs.get("json_out"))) from None
         except (OSError, sqlite3.OperationalError) as exc:
             line = local_failure(exc)
             if line is None or debug_enabled():
                 raise
-            raise fail(line) from None
+            raise report(line, bool(kwargs.get("json_out"))) from None
         except KeyboardInterrupt:
             from contactsync.cli.render import err
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from contactsync.cli.envelope import error_object
+
 if TYPE_CHECKING:
+    from contactsync.providers.base import Group
     from contactsync.engine.plan import Action
     from contactsync.engine.run import PassResult
 
@@ -17,13 +18,68 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
 def print_command(command: str) -> None:
     """A command to copy: never wrapped (a pasted half runs without its options), no markup."""
     out.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[int, ...] = (0,)) -> None:
+    """Print a table whose identifier columns (`ids`: account keys, contact ids, URLs) are never cut or wrapped.
+
+    Other columns fold. Off a terminal the table is as wide as it needs (a pipe has
+    no width); on a terminal too narrow for the identifiers, each row becomes a block
+    of `column: value` lines instead.
+    """
+    id_widths = {i: max([len(columns[i]), *(len(r[i]) for r in rows)]) for i in ids}
+    # Each column costs its content plus 3 for borders and padding; others need ~8 to be readable.
+    needed = 1 + sum(w + 3 for w in id_widths.values()) + 11 * (len(columns) - len(ids))
+    if out.is_terminal and out.width < needed:
+        out.print(title, style="bold", soft_wrap=True, markup=False)
+        for row in rows:
+            out.print(row[ids[0]], soft_wrap=True, markup=False, highlight=False)
+            for i, (name, value) in enumerate(zip(columns, row, strict=True)):
+                if i != ids[0] and value:
+                    out.print(f"  {name}: {value}", soft_wrap=True, markup=False, highlight=False)
+        return
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        if i in id_widths:
+            table.add_column(name, no_wrap=True, min_width=id_widths[i], overflow="ignore")
+        else:
+            table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table, width=None if out.is_terminal else max(out.width, needed), crop=False)
+
+
+def effective_visibility(setting: str, plan: str | None) -> str:
+    """The setting in force: the chosen one, else the plan's default ("" with no CRM connected)."""
+    if setting or not plan:
+        return setting
+    from contactsync import visibility
+
+    return visibility.default_setting(plan)
+
+
+def visibility_text(setting: str, plan: str | None) -> str:
+    """A visibility as every command shows it: the setting, and "(plan default)" when not chosen."""
+    if setting:
+        return setting
+    return f"{effective_visibility(setting, plan)} (plan default)".strip()
+
+
+def render_groups(account: str, groups: list[Group]) -> None:
+    """`groups` for people, as the command and the demo show it."""
+    id_table(
+        f"{account}: sync groups ({plural(len(groups), 'group')})",
+        ["id", "name", "contacts", "default"],
+        [[g.id, g.name, "" if g.member_count is None else str(g.member_count), "yes" if g.is_default else ""]
+         for g in groups],
+    )
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -60,7 +116,7 @@ def pass_summary(result: PassResult) -> dict[str, Any]:
         "counts": {k: result.counts.get(k, 0) for k in PASS_WORDS},
         "failures": [{"contact": pid, "reason": reason} for pid, reason in result.failures],
         "notes": result.notes,
-        "error": None if result.error is None else {"message": result.error.line(), "exit_code": result.error.exit_code},
+        "error": None if result.error is None else error_object(result.error),
     }
 
 
@@ -76,8 +132,18 @@ def render_pass(result: PassResult) -> None:
         out.print(f"  [yellow]not synced[/yellow] {pid}: {reason}")
 
 
+STORE_ONLY = ("record-version", "record-crm-version", "forget", "set-link-state", "drop-failure", "skip")
+
+
+def action_side(kind: str) -> str:
+    """Where an action writes: the CRM, the address book, or only the state file."""
+    if kind in STORE_ONLY:
+        return "store"
+    return "provider" if "contact" in kind else "crm"
+
+
 def action_row(action: Action) -> dict[str, Any]:
-    row: dict[str, Any] = {"action": action.kind, "contact": action.provider_id}
+    row: dict[str, Any] = {"action": action.kind, "side": action_side(action.kind), "contact": action.provider_id}
     contact = getattr(action, "contact", None)
     if contact is not None:
         row["name"] = contact.name

@@ -11,10 +11,11 @@ import typer
 from rich.table import Table
 
 from contactsync.cli.app import app
+from contactsync.cli.envelope import print_envelope
 from contactsync.cli.errors import boundary, fail, start_logging
 from contactsync.cli.options import account_argument, complete_accounts
 from contactsync.cli.progress import progress_bars
-from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
+from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, render_pass, render_plan
 from contactsync.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def _report(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> No
             if dry_run:
                 row["plan"] = [action_row(a) for a in r.plan]
             rows.append(row)
-        print_json({"exit_code": report.exit_code, "accounts": rows})
+        print_envelope("run", {"exit_code": report.exit_code, "dry_run": dry_run, "accounts": rows},
+                       ok=report.exit_code == 0)
     for r in report.results:
         if r.error is not None:
             fail(r.error)  # prints its one line on stderr
@@ -47,7 +49,7 @@ def _report(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> No
 
 
 @app.command("run")
-@boundary
+@boundary(json_kind="run")
 def run(
     once: bool = typer.Option(False, "--once", help="One pass, then exit (for cron)."),
     account: list[str] = typer.Option(None, "--account", metavar="ACCOUNT", autocompletion=complete_accounts,
@@ -58,7 +60,7 @@ def run(
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Let an empty provider listing delete persons."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a pass already running instead of exiting 5."),
     interval: str = typer.Option("15m", "--interval", metavar="DURATION", help="Time between passes without --once, e.g. 15m."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary of each pass."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary of each pass (schema contactsync/run/1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Sync every account (or the ones named) once, or every --interval until stopped."""
@@ -102,8 +104,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 @app.command("refresh")
-@boundary
-def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
+@boundary(json_kind="run")
+def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary (schema contactsync/run/1).")) -> None:
     """Force a full re-read and sync of one account now."""
     from contactsync.engine.run import PassOptions
     from contactsync.runner import run_once
@@ -147,17 +149,17 @@ def _status_table(row: dict[str, Any]) -> Table:
 
 
 @app.command("status")
-@boundary
+@boundary(json_kind="status")
 def status(
     account: str | None = account_argument("One account; all when omitted.", None),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON (shape documented in the README)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/status/1, in the README)."),
 ) -> None:
     """Totals, recent adds/updates/deletes, last pass and problems of each account."""
     from contactsync import status as status_core
 
     report = status_core.status([account] if account else None)
     if json_out:
-        print_json(report)
+        print_envelope("status", report)
         return
     if not report["accounts"]:
         out.print("No accounts yet.")

@@ -12,7 +12,10 @@ from contactsync import visibility
 from contactsync.cli.app import app, crm_app
 from contactsync.cli.errors import boundary, start_logging
 from contactsync.cli.options import account_argument
-from contactsync.cli.render import err, kv_table, out, print_json
+from contactsync.cli.envelope import print_envelope
+from contactsync.cli.render import (
+    effective_visibility, err, id_table, kv_table, out, plural, render_groups, visibility_text,
+)
 from contactsync.errors import UsageError
 from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Tenant, Visibility, choices, parse
 
@@ -108,43 +111,49 @@ def add_account(
 
 
 @app.command("accounts")
-@boundary
-def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@boundary(json_kind="accounts")
+def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/accounts/1).")) -> None:
     """Every account with its group, direction and visibility."""
     from contactsync import account_setup
 
     crm, rows = account_setup.accounts()
+    plan = crm.plan if crm else None
     if json_out:
-        print_json({"crm": asdict(crm) if crm else None, "accounts": [asdict(a) | {"account": a.key} for a in rows]})
+        listed = [
+            asdict(a) | {"account": a.key, "visibility": effective_visibility(a.visibility, plan),
+                         "visibility_is_default": not a.visibility}
+            for a in rows
+        ]
+        print_envelope("accounts", {"crm": asdict(crm) if crm else None, "accounts": listed})
         return
     if not rows:
-        out.print("No accounts yet. Add one with `contactsync add-account google EMAIL --client-secrets FILE`.")
+        out.print("No accounts yet. Add one with `contactsync add-account google EMAIL --client-secrets FILE`.",
+                  soft_wrap=True, markup=False)
         return
-    from rich.table import Table
-
-    table = Table(title="Accounts", title_justify="left")
-    for col in ("account", "group", "direction", "visibility"):
-        table.add_column(col)
-    for a in rows:
-        default = visibility.default_setting(crm.plan) + " (default)" if crm else ""
-        table.add_row(a.key, a.group_name or a.group, a.direction, a.visibility or default)
-    out.print(table)
+    id_table(
+        f"Accounts ({plural(len(rows), 'account')})",
+        ["account", "group", "direction", "visibility"],
+        [[a.key, a.group_name or a.group or "(default)", a.direction, visibility_text(a.visibility, plan)] for a in rows],
+    )
 
 
 @app.command("groups")
-@boundary
-def groups(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@boundary(json_kind="groups")
+def groups(
+    account: str = account_argument(),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/groups/1)."),
+) -> None:
     """The sync groups the account's provider offers."""
     from contactsync import account_setup
 
+    from contactsync import config
+
+    key = config.load().account(account).key
     found = account_setup.list_groups(account)
     if json_out:
-        print_json([asdict(g) for g in found])
+        print_envelope("groups", {"account": key, "groups": [asdict(g) for g in found]})
         return
-    for g in found:
-        size = f" ({g.member_count} contacts)" if g.member_count is not None else ""
-        mark = "  (default)" if g.is_default else ""
-        out.print(f"{g.name}{size}  id={g.id}{mark}")
+    render_groups(key, found)
 
 
 @app.command("configure")
@@ -165,7 +174,7 @@ def configure(
     prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
 ) -> None:
     """Choose an account's sync group, direction and visibility."""
-    from contactsync import account_setup
+    from contactsync import account_setup, config
 
     start_logging()
     result = account_setup.configure_account(
@@ -174,9 +183,12 @@ def configure(
         conflicts=conflicts and conflicts.value,
     )
     a = result.account
-    out.print(kv_table(a.key, [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts), ("visibility", a.visibility or "plan default"), ("adopt", str(a.adopt).lower())]))
+    crm = config.load().crm
+    rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
+            ("visibility", visibility_text(a.visibility, crm.plan if crm else None)), ("adopt", str(a.adopt).lower())]
+    out.print(kv_table(a.key, rows))
     if result.group_changed and not result.pruned:
-        out.print(f"{result.unlinked} linked contacts are outside the new group: unlinked, their persons kept.")
+        out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
     elif result.pruned:
         out.print("Persons of contacts outside the new group will be deleted on the next run (safety rails apply).")
 
@@ -193,14 +205,14 @@ def remove_account(account: str) -> None:
 
 
 @app.command("doctor")
-@boundary
-def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+@boundary(json_kind="doctor")
+def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/doctor/1).")) -> None:
     """Check the keyring, the config, the CRM connection, permissions, custom fields and every account."""
     from contactsync.doctor import run_checks
 
     checks = run_checks()
     if json_out:
-        print_json([asdict(c) for c in checks])
+        print_envelope("doctor", {"checks": [asdict(c) for c in checks]}, ok=all(c.ok for c in checks))
     else:
         for check in checks:
             mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
