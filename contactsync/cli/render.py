@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contactsync.cli.envelope import error_object
 
 if TYPE_CHECKING:
+    from contactsync.account_setup import ConfigureResult
+    from contactsync.config import AccountConfig
+    from contactsync.crm.base import CrmUser
     from contactsync.providers.base import Group
     from contactsync.engine.plan import Action
     from contactsync.engine.run import PassResult
@@ -49,7 +55,10 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
             table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    out.print(table, width=None if out.is_terminal else max(out.width, needed), crop=False)
+    if out.is_terminal or out.width >= needed:
+        out.print(table)
+    else:  # a pipe has no width: as wide as the identifiers need
+        Console(file=out.file, width=needed, highlight=False, color_system=None).print(table)
 
 
 def effective_visibility(setting: str, plan: str | None) -> str:
@@ -68,6 +77,29 @@ def visibility_text(setting: str, plan: str | None) -> str:
     return f"{effective_visibility(setting, plan)} (plan default)".strip()
 
 
+def render_connected(domain: str, user: CrmUser) -> None:
+    admin = " (admin)" if user.is_admin else ""
+    out.print(f"Connected to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.", soft_wrap=True,
+              markup=False)
+
+
+def render_added(account: AccountConfig) -> None:
+    out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.", soft_wrap=True,
+              markup=False)
+    out.print(f"Next: contactsync run --once --account {account.key}", soft_wrap=True, markup=False)
+
+
+def render_configured(result: ConfigureResult, plan: str | None) -> None:
+    a = result.account
+    rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
+            ("visibility", visibility_text(a.visibility, plan)), ("adopt", str(a.adopt).lower())]
+    out.print(kv_table(escape(a.key), rows))
+    if result.group_changed and not result.pruned:
+        out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
+    elif result.pruned:
+        out.print("Persons of contacts outside the new group will be deleted on the next run (safety rails apply).")
+
+
 def render_groups(account: str, groups: list[Group]) -> None:
     """`groups` for people, as the command and the demo show it."""
     id_table(
@@ -76,6 +108,33 @@ def render_groups(account: str, groups: list[Group]) -> None:
         [[g.id, g.name, "" if g.member_count is None else str(g.member_count), "yes" if g.is_default else ""]
          for g in groups],
     )
+
+
+def when(stamp: str | None, now: datetime | None = None) -> str:
+    """A stored UTC time as people read it: relative, then the local clock time ("3 min ago, 14:02")."""
+    if not stamp:
+        return "never"
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    seconds = int((now - at).total_seconds())
+    local = at.astimezone()
+    if seconds < 0:
+        ago = "in the future"
+    elif seconds < 60:
+        ago = "just now"
+    elif seconds < 3600:
+        ago = f"{seconds // 60} min ago"
+    elif seconds < 86400:
+        ago = plural(seconds // 3600, "hour") + " ago"
+    else:
+        ago = plural(seconds // 86400, "day") + " ago"
+    clock = local.strftime("%H:%M") if seconds < 86400 else local.strftime("%Y-%m-%d %H:%M")
+    return f"{ago}, {clock}"
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -91,21 +150,34 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def counts_line(counts: dict[str, int]) -> str:
-    shown = [f"{n} {name}" for name, n in counts.items() if n]
-    return ", ".join(shown) or "no changes"
-
-
-PASS_WORDS = {
-    "create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
-    "recover": "recovered", "gone": "deleted in CRM (kept deleted)", "skip": "skipped", "fail": "failed",
-    "photo": "photos added", "photo-skip": "photos skipped", "truncate": "values cut at the CRM's limit",
-    "conflict": "conflicts settled",
-    "provider-create": "created in the address book", "provider-update": "updated in the address book",
-    "provider-delete": "deleted in the address book",
-    "provider-overflow": "values kept in Pipedrive only (the address book cannot hold them)",
-    "provider-claim": "linked a contact an interrupted pass had created",
+# Each count as a phrase: (one, many). Keys are the event kinds of the engine and the
+# keys of `counts` in `run --json`.
+PASS_WORDS: dict[str, tuple[str, str]] = {
+    "create": ("created", "created"), "update": ("updated", "updated"), "delete": ("deleted", "deleted"),
+    "adopt": ("adopted", "adopted"), "recover": ("recovered", "recovered"),
+    "gone": ("deleted in CRM (kept deleted)", "deleted in CRM (kept deleted)"),
+    "skip": ("skipped", "skipped"), "fail": ("failed", "failed"),
+    "photo": ("photo added", "photos added"), "photo-skip": ("photo skipped", "photos skipped"),
+    "truncate": ("value cut at the CRM's limit", "values cut at the CRM's limit"),
+    "conflict": ("conflict settled", "conflicts settled"),
+    "provider-create": ("created in the address book", "created in the address book"),
+    "provider-update": ("updated in the address book", "updated in the address book"),
+    "provider-delete": ("deleted in the address book", "deleted in the address book"),
+    "provider-overflow": ("value kept in Pipedrive only (the address book cannot hold it)",
+                          "values kept in Pipedrive only (the address book cannot hold them)"),
+    "provider-claim": ("contact an interrupted pass had created, linked",
+                       "contacts an interrupted pass had created, linked"),
 }
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """Counts by event kind in words, singular or plural as the number asks: "1 photo skipped"."""
+    shown = []
+    for kind, n in counts.items():
+        if n:
+            one, many = PASS_WORDS.get(kind, (kind, kind))
+            shown.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(shown) or "no changes"
 
 
 def pass_summary(result: PassResult) -> dict[str, Any]:
@@ -123,13 +195,13 @@ def pass_summary(result: PassResult) -> dict[str, Any]:
 def render_pass(result: PassResult) -> None:
     if result.error is not None:
         return  # the error line is printed by the error boundary
-    words = {PASS_WORDS[k]: n for k, n in result.counts.items() if k in PASS_WORDS}
+    words = {k: n for k, n in result.counts.items() if k in PASS_WORDS}
     kind = "full" if result.full else "incremental"
-    out.print(f"[bold]{result.account}[/bold] ({kind}): {counts_line(words)}")
+    out.print(f"[bold]{escape(result.account)}[/bold] ({kind}): {escape(counts_line(words))}", soft_wrap=True)
     for note in result.notes:
-        out.print(f"  note: {note}")
+        out.print(f"  note: {note}", soft_wrap=True, markup=False)
     for pid, reason in result.failures:
-        out.print(f"  [yellow]not synced[/yellow] {pid}: {reason}")
+        out.print(f"  [yellow]not synced[/yellow] {escape(pid)}: {escape(reason)}", soft_wrap=True)
 
 
 STORE_ONLY = ("record-version", "record-crm-version", "forget", "set-link-state", "drop-failure", "skip")

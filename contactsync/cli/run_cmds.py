@@ -8,14 +8,14 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from contactsync.cli.app import app
 from contactsync.cli.envelope import print_envelope
 from contactsync.cli.errors import boundary, fail, start_logging
 from contactsync.cli.options import account_argument, complete_accounts
 from contactsync.cli.progress import progress_bars
-from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, render_pass, render_plan
+from contactsync.cli.render import action_row, err, pass_summary, render_pass, render_plan
+from contactsync.cli.status_view import render_status
 from contactsync.errors import UsageError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def parse_interval(text: str) -> float:
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
-def _report(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
+def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
     if json_out:
         rows: list[dict[str, Any]] = []
         for r in report.results:
@@ -74,14 +74,14 @@ def run(
     )
     if once or dry_run:
         report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
-        _report(report, json_out, quiet, dry_run)
+        report_passes(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
         report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
-        _report(report, json_out, quiet, False)
+        report_passes(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
     if not quiet:
@@ -112,40 +112,8 @@ def refresh(account: str = account_argument(), json_out: bool = typer.Option(Fal
 
     start_logging()
     report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out))
-    _report(report, json_out, False, False)
+    report_passes(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
-
-
-def _words(counts: dict[str, int]) -> str:
-    return counts_line({PASS_WORDS.get(k, k): n for k, n in counts.items()})
-
-
-def _status_table(row: dict[str, Any]) -> Table:
-    last = row["last_run"]
-    when = "never" if last is None else f"{last['finished_at'] or last['started_at']} ({last['outcome']})"
-    age = row["cursor_age_seconds"]
-    rows = [
-        ("provider", row["provider"]),
-        ("group", row["group"]["name"] or row["group"]["id"]),
-        ("direction", row["direction"]),
-        ("visibility", row["visibility"]),
-        ("linked contacts", str(row["linked"])),
-        ("last pass", when),
-        ("last pass → Pipedrive", _words(row["last_run_counts"]["to_crm"])),
-        ("7 days → Pipedrive", _words(row["last_7_days"]["to_crm"])),
-    ]
-    if row["direction"] == "two-way":
-        rows += [
-            ("last pass → address book", _words(row["last_run_counts"]["to_provider"])),
-            ("7 days → address book", _words(row["last_7_days"]["to_provider"])),
-            ("conflicts (7 days)", str(row["conflicts"])),
-        ]
-    rows += [
-        ("deleted in Pipedrive, kept deleted", str(row["not_recreated"])),
-        ("cursor age", "none (next pass reads everything)" if age is None else f"{age // 60} min"),
-        ("failing contacts", str(len(row["failures"]))),
-    ]
-    return kv_table(row["account"], rows)
 
 
 @app.command("status")
@@ -161,9 +129,4 @@ def status(
     if json_out:
         print_envelope("status", report)
         return
-    if not report["accounts"]:
-        out.print("No accounts yet.")
-    for row in report["accounts"]:
-        out.print(_status_table(row))
-        for failure in row["failures"]:
-            out.print(f"  [yellow]not synced[/yellow] {failure['contact']}: {failure['reason']}")
+    render_status(report)

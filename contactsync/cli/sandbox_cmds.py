@@ -12,11 +12,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary
-from contactsync.cli.render import err, out, print_command, render_pass
+from contactsync.cli.render import (
+    err,
+    out,
+    print_command,
+    render_added,
+    render_configured,
+    render_connected,
+    render_groups,
+)
+from contactsync.cli.status_view import render_status
 from contactsync.settings import Plan
 
 if TYPE_CHECKING:
@@ -118,17 +128,16 @@ def _persons_table(box: launch.Sandbox, title: str) -> Table:
 
 
 def _step(text: str) -> None:
-    out.print(f"\n[bold cyan]▶ {text}[/bold cyan]")
+    out.print(f"\n[bold cyan]▶ {escape(text)}[/bold cyan]", soft_wrap=True)
 
 
-def _pass(account: str) -> int:
+def _pass() -> int:
+    """`contactsync run --once`, rendered as the command renders it."""
+    from contactsync.cli.run_cmds import report_passes
     from contactsync.runner import run_once
 
-    report = run_once([account])
-    for result in report.results:
-        render_pass(result)
-        if result.error is not None:
-            err.print(f"[red]error:[/red] {result.error.line()}")
+    report = run_once()
+    report_passes(report, json_out=False, quiet=False, dry_run=False)
     return report.exit_code
 
 
@@ -156,37 +165,38 @@ def _tour(box: launch.Sandbox) -> int:
 
     register_sandbox_browser()
     out.print("[bold]contactsync demo[/bold] — Google Contacts and Outlook → Pipedrive on the built-in sandbox")
-    out.print(f"Emulators: Google {box.google_url}, Microsoft Graph {box.graph_url}, Pipedrive {box.pipedrive_url}")
+    out.print(f"Emulators: Google {box.google_url}, Microsoft Graph {box.graph_url}, Pipedrive {box.pipedrive_url}",
+              soft_wrap=True, markup=False)
     out.print(_persons_table(box, "Pipedrive before the first sync"))
 
     _step(f"contactsync crm connect --domain {box.domain} --plan {box.plan} --api-token-stdin")
     user = account_setup.connect_crm(box.domain, box.api_token, box.plan, box.pipedrive_url)
-    out.print(f"Connected as {user.name} <{user.email}>.")
+    render_connected(box.domain, user)
 
     _step(f"contactsync add-account google {box.google_email} --client-secrets client_secret.json")
+    out.print("(the sandbox's consent page approves itself)", style="dim")
     account = account_setup.add_account(
         "google", box.google_email, client_secrets=box.client_secrets, endpoint=box.google_url
     )
-    out.print(f"Signed in (the sandbox consent page approved itself); syncing \"{account.group_name}\".")
+    render_added(account)
 
-    _step(
-        f"contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id}"
-    )
+    _step(f"contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id}")
+    out.print("(the sandbox approves the device code by itself)", style="dim")
     microsoft = account_setup.add_account(
         "microsoft", box.microsoft_email, client_id=box.microsoft_client_id,
         endpoint=box.graph_url, authority=box.graph_url,
     )
-    out.print(f"Signed in with a device code (approved by the sandbox); syncing \"{microsoft.group_name}\".")
+    render_added(microsoft)
 
     _step(f"contactsync groups {account.email}")
-    for group in account_setup.list_groups(account.key):
-        out.print(f"  {group.name}" + ("  (default)" if group.is_default else ""))
+    render_groups(account.key, account_setup.list_groups(account.key))
 
     _step(f"contactsync configure {account.email} --direction one-way --visibility company")
-    account_setup.configure_account(account.key, direction="one-way", visibility_setting="company")
+    result = account_setup.configure_account(account.key, direction="one-way", visibility_setting="company")
+    render_configured(result, box.plan)
 
     _step("contactsync run --once")
-    codes = [_pass(account.key), _pass(microsoft.key)]
+    codes = [_pass()]
     out.print(_persons_table(box, "Pipedrive after the first sync"))
 
     edited = _find(box, "José Álvarez")
@@ -212,13 +222,13 @@ def _tour(box: launch.Sandbox) -> int:
     box.graph.edit_contact(lars, {"businessPhones": ["+45 33 55 55 01"], "companyName": "Fourth Coffee Nordic"})
 
     _step("contactsync run --once")
-    codes.extend([_pass(account.key), _pass(microsoft.key)])
+    codes.append(_pass())
     out.print(_persons_table(box, "Pipedrive after the second sync"))
 
     _step("contactsync status")
-    from contactsync.cli.run_cmds import status as status_command
+    from contactsync import status as status_core
 
-    status_command(None, False)
+    render_status(status_core.status())
     out.print("\nThe demo ran in a temporary home; nothing of yours was touched.")
     out.print("Next: read the README to connect your own Google account and Pipedrive company.")
     return max(codes)

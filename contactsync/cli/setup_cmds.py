@@ -14,7 +14,16 @@ from contactsync.cli.errors import boundary, start_logging
 from contactsync.cli.options import account_argument
 from contactsync.cli.envelope import print_envelope
 from contactsync.cli.render import (
-    effective_visibility, err, id_table, kv_table, out, plural, render_groups, visibility_text,
+    effective_visibility,
+    err,
+    id_table,
+    out,
+    plural,
+    render_added,
+    render_configured,
+    render_connected,
+    render_groups,
+    visibility_text,
 )
 from contactsync.errors import UsageError
 from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Tenant, Visibility, choices, parse
@@ -73,8 +82,7 @@ def crm_connect(
     else:
         raise UsageError("no API token: stdin is not a terminal", "pass --api-token-stdin and pipe the token in")
     user = account_setup.connect_crm(domain, token, plan.value, base_url)
-    admin = " (admin)" if user.is_admin else ""
-    out.print(f"Connected to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.")
+    render_connected(domain, user)
 
 
 @app.command("add-account")
@@ -106,8 +114,7 @@ def add_account(
         provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
         client_id=client_id, tenant=tenant, authority=authority,
     )
-    out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.")
-    out.print(f"Next: contactsync run --once --account {account.key}")
+    render_added(account)
 
 
 @app.command("accounts")
@@ -182,15 +189,8 @@ def configure(
         visibility_setting=visibility_ and visibility_.value, adopt=adopt, prune=prune,
         conflicts=conflicts and conflicts.value,
     )
-    a = result.account
     crm = config.load().crm
-    rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
-            ("visibility", visibility_text(a.visibility, crm.plan if crm else None)), ("adopt", str(a.adopt).lower())]
-    out.print(kv_table(a.key, rows))
-    if result.group_changed and not result.pruned:
-        out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
-    elif result.pruned:
-        out.print("Persons of contacts outside the new group will be deleted on the next run (safety rails apply).")
+    render_configured(result, crm.plan if crm else None)
 
 
 @app.command("remove-account")
