@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from contactsync import config as cfg
 from contactsync import visibility
@@ -14,8 +15,9 @@ from contactsync.auth import secrets
 from contactsync.config import AccountConfig, Config, CrmConfig
 from contactsync.crm.base import CrmUser
 from contactsync.crm.registry import open_crm, token_name
-from contactsync.engine.run import preflight
+from contactsync.engine.run import check_direction, preflight
 from contactsync.errors import UsageError
+from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Visibility, parse
 from contactsync.providers.base import Group, Provider, ProviderRecord
 from contactsync.providers.registry import KINDS, provider_session, sign_in_google, sign_in_microsoft
 from contactsync.store import LinkStore
@@ -23,6 +25,17 @@ from contactsync.store import LinkStore
 
 def open_store() -> LinkStore:
     return LinkStore.open(cfg.state_path())
+
+
+E = TypeVar("E", Direction, ConflictPolicy, Plan, Visibility)
+
+
+def _setting(kind: type[E], value: str, option: str) -> E:
+    """A setting given on the command line, parsed once; an unknown value is a usage error (exit 2)."""
+    try:
+        return parse(kind, value, option)
+    except SettingError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "") -> CrmUser:
@@ -34,7 +47,7 @@ def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "
     token = token.strip()
     if not token:
         raise UsageError("no API token was given", "pipe it in: `echo TOKEN | contactsync crm connect --api-token-stdin`")
-    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"), plan=plan.lower())
+    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"), plan=_setting(Plan, plan, "--plan"))
     user = open_crm(crm_config, token=token).me()
     secrets.put(token_name(crm_config), token)
     crm_config.user_id, crm_config.user_email = user.id, user.email
@@ -42,7 +55,7 @@ def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "
     config.crm = crm_config
     for account in config.accounts.values():
         if account.visibility and account.visibility not in visibility.options(plan):
-            account.visibility = ""  # the new plan does not offer it: fall back to the plan default
+            account.visibility = None  # the new plan does not offer it: fall back to the plan default
     cfg.save(config)
     return user
 
@@ -127,23 +140,21 @@ def configure_account(
     account = config.account(name)
     result = ConfigureResult(account)
     if direction is not None:
-        if direction not in cfg.DIRECTIONS:
-            raise UsageError(f"unknown direction {direction!r}", f"use one of: {', '.join(cfg.DIRECTIONS)}")
-        if direction != account.direction:
+        chosen_direction = _setting(Direction, direction, "--direction")
+        if chosen_direction != account.direction:
             result.direction_changed = True
-        account.direction = direction
+        account.direction = chosen_direction
     if conflicts is not None:
-        if conflicts not in cfg.CONFLICT_POLICIES:
-            raise UsageError(f"unknown conflict policy {conflicts!r}",
-                             f"use one of: {', '.join(cfg.CONFLICT_POLICIES)}")
-        account.conflicts = conflicts
+        account.conflicts = _setting(ConflictPolicy, conflicts, "--conflicts")
     if visibility_setting is not None:
         crm = config.require_crm()
-        visibility.visible_to(visibility_setting, crm.plan)
-        account.visibility = visibility_setting
+        chosen_visibility = _setting(Visibility, visibility_setting, "--visibility") if visibility_setting else None
+        visibility.effective_visibility(chosen_visibility, crm.plan)
+        account.visibility = chosen_visibility
     if adopt is not None:
         account.adopt = adopt
     with provider_session(account) as provider:
+        check_direction(account, provider)
         if config.crm is not None:
             _check_permissions(config, account, provider)
         if group is not None:

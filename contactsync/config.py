@@ -3,6 +3,10 @@
 `CONTACTSYNC_HOME` overrides every path (tests always set it). Otherwise the
 config goes to the user's config directory and the state to the data directory.
 The config holds no secret; secrets live in the keyring (see auth/secrets.py).
+
+Settings are types (settings.py): `load` parses the direction, conflict policy,
+visibility and plan of every entry, and an unknown value is a ConfigError (exit
+2) naming the key, the file and the values allowed — never a silent default.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import tomli_w
 
 from contactsync import paths
 from contactsync.errors import ConfigError
+from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Visibility, choices, parse
 
-DIRECTIONS = ("one-way", "two-way")
-CONFLICT_POLICIES = ("newest", "provider", "crm")
+DIRECTIONS = tuple(choices(Direction))
+CONFLICT_POLICIES = tuple(choices(ConflictPolicy))
 
 
 def config_dir() -> Path:
@@ -43,7 +48,7 @@ class CrmConfig:
     kind: str = "pipedrive"
     domain: str = ""
     base_url: str = ""
-    plan: str = "growth"
+    plan: Plan = Plan.GROWTH
     user_id: int | None = None
     user_email: str = ""
 
@@ -54,9 +59,10 @@ class AccountConfig:
     email: str
     group: str = ""
     group_name: str = ""
-    direction: str = "one-way"
-    visibility: str = ""
-    conflicts: str = "newest"
+    direction: Direction = Direction.ONE_WAY
+    # None: the plan's default (crm/pipedrive_plans.py: effective_visibility).
+    visibility: Visibility | None = None
+    conflicts: ConflictPolicy = ConflictPolicy.NEWEST
     adopt: bool = True
     # API endpoint override (the sandbox); empty means the real service.
     endpoint: str = ""
@@ -114,6 +120,18 @@ def load(path: Path | None = None) -> Config:
             accounts[account.key] = account
     except TypeError as exc:
         raise ConfigError(f"{path} has an unknown or missing setting: {exc}", "fix the file or set up again") from None
+    try:
+        if crm is not None:
+            crm.plan = parse(Plan, crm.plan, "crm.plan")
+        for key, account in accounts.items():
+            where = f'accounts."{key}"'
+            account.direction = parse(Direction, account.direction, f"{where}.direction")
+            account.conflicts = parse(ConflictPolicy, account.conflicts, f"{where}.conflicts")
+            account.visibility = parse(Visibility, account.visibility, f"{where}.visibility") \
+                if account.visibility else None
+    except SettingError as exc:
+        raise ConfigError(f"{path}: {exc}", "fix it in the file, or set it with `contactsync configure` "
+                          "(`contactsync crm connect --plan` for the plan)") from None
     return Config(crm=crm, accounts=accounts)
 
 

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from contactsync.account_setup import ConfigureResult
     from contactsync.config import AccountConfig
     from contactsync.crm.base import CrmUser
-    from contactsync.providers.base import Group
-    from contactsync.engine.plan import Action
+    from contactsync.engine.actions import Action
     from contactsync.engine.run import PassResult
+    from contactsync.providers.base import Group
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

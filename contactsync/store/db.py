@@ -148,6 +148,19 @@ class LinkStore:
         ).fetchone()
         return _link(row) if row else None
 
+    def links_by_crm(self, account: str, crm_ids: Iterable[int]) -> dict[str, Link]:
+        """The links of these CRM persons, by provider id."""
+        ids = list(crm_ids)
+        out: dict[str, Link] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND crm_id IN ({marks})", (account, *chunk)
+            )
+            out.update((row["provider_id"], _link(row)) for row in rows)
+        return out
+
     def iter_links(self, account: str, states: tuple[str, ...] = ("pending", "linked")) -> Iterator[Link]:
         marks = ",".join("?" * len(states))
         rows = self.conn.execute(
