@@ -42,9 +42,18 @@ class AuthError(ContactSyncError):
 
 
 class SafetyStop(ContactSyncError):
-    """A safety rail stopped the run before it wrote anything dangerous."""
+    """A safety rail stopped the run before it wrote anything dangerous.
+
+    `rail` names the rail (`mass-delete`, `empty-listing`); `allow_with` is the
+    option of `run` that lets the pass go ahead.
+    """
 
     exit_code = 4
+
+    def __init__(self, message: str, fix: str | None = None, *, rail: str = "", allow_with: str = "") -> None:
+        super().__init__(message, fix)
+        self.rail = rail
+        self.allow_with = allow_with
 
 
 class LockHeld(ContactSyncError):

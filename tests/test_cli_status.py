@@ -16,12 +16,13 @@ from contactsync.engine.lock import account_lock
 from contactsync.store import LinkStore
 
 
-def test_status_lists_recent_changes_with_names_and_failures(box):
+def test_status_lists_recent_changes_with_names_and_failures(box, monkeypatch):
+    monkeypatch.setattr(render.out, "_width", 200)  # rich reads COLUMNS once: cells on one line
     setup_account(box)
     assert cli("run", "--once").exit_code in (0, 1)
     box.google.edit_person(google_rn(box, "Lena Fischer"), {"organizations": [{"name": "Contoso"}]})
     assert cli("run", "--once").exit_code in (0, 1)
-    r = CliRunner().invoke(app, ["status"], env={"COLUMNS": "200"})
+    r = CliRunner().invoke(app, ["status"])
     assert r.exit_code == 0, r.output
     text = " ".join(r.stdout.split())
     assert "Recent changes" in text

@@ -149,7 +149,7 @@ def test_dry_run_makes_no_write_on_either_side(box):
     box.google.log.clear()
     box.pipedrive.log.clear()
     r = cli("run", "--once", "--dry-run")
-    assert r.exit_code == 0 and "planned (dry run" in r.stdout
+    assert r.exit_code == 0 and "dry run, nothing written" in r.stdout
     assert [e for e in box.google.log if e.method in WRITES and e.path != "/token"] == []  # /token: a refresh
     assert [e for e in box.pipedrive.log if e.method in WRITES] == []
     assert cli("status", "--json").exit_code == 0

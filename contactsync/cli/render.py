@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from contactsync.engine.actions import Action
     from contactsync.engine.run import PassResult
     from contactsync.providers.base import Group
+    from contactsync.settings import Plan, Visibility
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -42,9 +43,9 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
     if out.is_terminal and out.width < needed:
         out.print(title, style="bold", soft_wrap=True, markup=False)
         for row in rows:
-            out.print(row[ids[0]], soft_wrap=True, markup=False, highlight=False)
+            out.print(row[ids[-1]], soft_wrap=True, markup=False, highlight=False)
             for i, (name, value) in enumerate(zip(columns, row, strict=True)):
-                if i != ids[0] and value:
+                if i != ids[-1] and value:
                     out.print(f"  {name}: {value}", soft_wrap=True, markup=False, highlight=False)
         return
     table = Table(title=title, title_justify="left")
@@ -61,19 +62,19 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
         Console(file=out.file, width=needed, highlight=False, color_system=None).print(table)
 
 
-def effective_visibility(setting: str, plan: str | None) -> str:
+def effective_visibility(setting: Visibility | str | None, plan: Plan | str | None) -> str:
     """The setting in force: the chosen one, else the plan's default ("" with no CRM connected)."""
     if setting or not plan:
-        return setting
-    from contactsync import visibility
+        return str(setting or "")
+    from contactsync.crm.pipedrive_plans import effective_setting
 
-    return visibility.default_setting(plan)
+    return str(effective_setting(None, plan))
 
 
-def visibility_text(setting: str, plan: str | None) -> str:
+def visibility_text(setting: Visibility | str | None, plan: Plan | str | None) -> str:
     """A visibility as every command shows it: the setting, and "(plan default)" when not chosen."""
     if setting:
-        return setting
+        return str(setting)
     return f"{effective_visibility(setting, plan)} (plan default)".strip()
 
 
@@ -202,36 +203,3 @@ def render_pass(result: PassResult) -> None:
         out.print(f"  note: {note}", soft_wrap=True, markup=False)
     for pid, reason in result.failures:
         out.print(f"  [yellow]not synced[/yellow] {escape(pid)}: {escape(reason)}", soft_wrap=True)
-
-
-STORE_ONLY = ("record-version", "record-crm-version", "forget", "set-link-state", "drop-failure", "skip")
-
-
-def action_side(kind: str) -> str:
-    """Where an action writes: the CRM, the address book, or only the state file."""
-    if kind in STORE_ONLY:
-        return "store"
-    return "provider" if "contact" in kind else "crm"
-
-
-def action_row(action: Action) -> dict[str, Any]:
-    row: dict[str, Any] = {"action": action.kind, "side": action_side(action.kind), "contact": action.provider_id}
-    contact = getattr(action, "contact", None)
-    if contact is not None:
-        row["name"] = contact.name
-    for attr in ("crm_id", "reason"):
-        if getattr(action, attr, None) is not None:
-            row[attr] = getattr(action, attr)
-    return row
-
-
-def render_plan(result: PassResult) -> None:
-    table = Table(title=f"{result.account}: planned (dry run, nothing written)", title_justify="left")
-    for column in ("action", "contact", "name", "CRM id", "reason"):
-        table.add_column(column)
-    for action in result.plan:
-        row = action_row(action)
-        if row["action"] == "record-version":
-            continue
-        table.add_row(row["action"], row["contact"], row.get("name", ""), str(row.get("crm_id", "")), row.get("reason", ""))
-    out.print(table)

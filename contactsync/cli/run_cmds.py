@@ -14,7 +14,8 @@ from contactsync.cli.envelope import print_envelope
 from contactsync.cli.errors import boundary, fail, start_logging
 from contactsync.cli.options import account_argument, complete_accounts
 from contactsync.cli.progress import progress_bars
-from contactsync.cli.render import action_row, err, pass_summary, render_pass, render_plan
+from contactsync.cli.plan_view import plan_json, render_plan
+from contactsync.cli.render import err, pass_summary, render_pass
 from contactsync.cli.status_view import render_status
 from contactsync.errors import UsageError
 
@@ -35,17 +36,17 @@ def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool)
         for r in report.results:
             row = pass_summary(r)
             if dry_run:
-                row["plan"] = [action_row(a) for a in r.plan]
+                row.update(plan_json(r))
             rows.append(row)
         print_envelope("run", {"exit_code": report.exit_code, "dry_run": dry_run, "accounts": rows},
                        ok=report.exit_code == 0)
     for r in report.results:
-        if r.error is not None:
-            fail(r.error)  # prints its one line on stderr
-        elif dry_run and not json_out:
-            render_plan(r)
+        if dry_run and not json_out:
+            render_plan(r)  # also when a safety rail would stop the pass: the plan is what to check
         elif not quiet and not json_out:
             render_pass(r)
+        if r.error is not None:
+            fail(r.error)  # prints its one line on stderr
 
 
 @app.command("run")

@@ -166,6 +166,19 @@ class PipedriveCrm(Crm):
         """Find each field by name, else create it. The list is read afresh on every
         call, so a field another account or user of the company created since is
         found, not created twice; a `known` key counts only while it still exists."""
+        result = self._found_fields(known)
+        for name, field_type in PERSON_FIELDS.items():
+            if name not in result:
+                result[name] = self._create_field(name, field_type)
+        self.field_keys.update(result)
+        return result
+
+    def missing_fields(self, known: dict[str, str]) -> list[str]:
+        found = self._found_fields(known)
+        return [name for name in PERSON_FIELDS if name not in found]
+
+    def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """The keys of the custom fields that exist, by name; a missing one is left out."""
         existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
@@ -178,9 +191,6 @@ class PipedriveCrm(Crm):
             if same:
                 # Two made at once by racing setups: everyone settles on the oldest.
                 result[name] = min(same, key=lambda f: f.get("id") or 0)["key"]
-                continue
-            result[name] = self._create_field(name, field_type)
-        self.field_keys.update(result)
         return result
 
     def _create_field(self, name: str, field_type: str) -> str:
@@ -204,6 +214,17 @@ class PipedriveCrm(Crm):
 
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
         name = " ".join(name.split())
+        found = self.find_org(name)
+        if found is not None:
+            return found
+        payload: dict[str, Any] = {"name": name}
+        if visible_to is not None:
+            payload["visible_to"] = visible_to
+        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
+        return self._remember_org(data["id"], name)
+
+    def find_org(self, name: str) -> int | None:
+        name = " ".join(name.split())
         if name in self._orgs_by_name:
             return self._orgs_by_name[name]
         params: dict[str, Any] = {"term": name, "fields": "name", "exact_match": "true", "limit": 100}
@@ -216,13 +237,8 @@ class PipedriveCrm(Crm):
                     return self._remember_org(item["id"], name)
             cursor = (body.get("additional_data") or {}).get("next_cursor")
             if not cursor:
-                break
+                return None
             params["cursor"] = cursor
-        payload: dict[str, Any] = {"name": name}
-        if visible_to is not None:
-            payload["visible_to"] = visible_to
-        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
-        return self._remember_org(data["id"], name)
 
     def _remember_org(self, id: int, name: str) -> int:
         self._orgs_by_name[name] = id

@@ -22,11 +22,12 @@ from contactsync.engine.actions import COUNTED, DELETIONS, Action
 from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
 from contactsync.engine.rules import Policy, SyncSettings
+from contactsync.engine.dry_run import DryRun, dry_run
 from contactsync.engine.safety import check_deletions, check_listing
 from contactsync.engine.snapshot import CURSOR as CRM_CURSOR
 from contactsync.engine.snapshot import START as CRM_START
 from contactsync.engine.snapshot import CrmSnapshot, read_adoption, read_snapshot
-from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, UsageError
+from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, SafetyStop, UsageError
 from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord
 from contactsync.settings import ConflictPolicy, Direction, parse
 from contactsync.store.db import Failure, LinkStore
@@ -56,6 +57,8 @@ class PassResult:
     plan: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: ContactSyncError | None = None
+    # A dry run: the plan described for people (names, field changes, what the CRM would gain).
+    described: DryRun | None = None
 
 
 # Called with the number of contacts read after each page, and with -1 when the pass ends.
@@ -144,6 +147,7 @@ def sync_account(
             progress(-1)  # the pass is over: a negative count closes the progress display
     if options.dry_run:
         result.outcome = "dry-run"
+        result.described = dry_run(result.plan, store, crm, key)
     else:  # Record.
         assert run_id is not None
         store.set_cursor(key, feed.cursor)
@@ -180,7 +184,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
             progress(len(page))
     if feed.complete:
         # A linked contact absent from a complete listing was deleted or left the group.
-        check_listing(key, True, len(seen), counts["linked"] + counts["pending"], options.allow_empty)
+        _guard(lambda: check_listing(key, True, len(seen), counts["linked"] + counts["pending"], options.allow_empty),
+               options, result)
         missing = {link.provider_id: link for link in store.iter_links(key, ("pending", "linked", "tombstone", "foreign"))
                    if link.provider_id not in seen}
         actions, handled = plan_step(missing, [ProviderDeletion(i) for i in missing], snapshot, settings, handled)
@@ -193,8 +198,19 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         for provider_id, failure in retries.items():  # left the group: nothing to retry
             if is_change_record(failure.record):
                 store.clear_failure(key, provider_id)
-    check_deletions(key, deletions, counts["linked"], options.allow_mass_delete)
+    _guard(lambda: check_deletions(key, deletions, counts["linked"], options.allow_mass_delete), options, result)
     _apply(deletions, executor, options, result)
+
+
+def _guard(check: Callable[[], None], options: PassOptions, result: PassResult) -> None:
+    """A safety rail: a real pass stops; a dry run records which rail would stop it and shows the whole plan."""
+    try:
+        check()
+    except SafetyStop as stop:
+        if not options.dry_run:
+            raise
+        if result.error is None:
+            result.error = stop
 
 
 def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassResult) -> ChangeFeed:
