@@ -197,7 +197,7 @@ def render_pass(result: PassResult) -> None:
     if result.error is not None:
         return  # the error line is printed by the error boundary
     words = {k: n for k, n in result.counts.items() if k in PASS_WORDS}
-    kind = "full" if result.full else "incremental"
+    kind = result.kind
     out.print(f"[bold]{escape(result.account)}[/bold] ({kind}): {escape(counts_line(words))}", soft_wrap=True)
     for note in result.notes:
         out.print(f"  note: {note}", soft_wrap=True, markup=False)

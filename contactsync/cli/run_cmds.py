@@ -13,7 +13,7 @@ from contactsync.cli.app import app
 from contactsync.cli.envelope import print_envelope
 from contactsync.cli.errors import boundary, fail, start_logging
 from contactsync.cli.options import account_argument, complete_accounts
-from contactsync.cli.progress import progress_bars
+from contactsync.cli.progress import progress_factory
 from contactsync.cli.plan_view import plan_json, render_plan
 from contactsync.cli.render import err, pass_summary, render_pass
 from contactsync.cli.status_view import render_status
@@ -74,14 +74,14 @@ def run(
         full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty, stop=stop
     )
     if once or dry_run:
-        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
+        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out))
         report_passes(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
-        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
+        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out))
         report_passes(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
@@ -112,7 +112,8 @@ def refresh(account: str = account_argument(), json_out: bool = typer.Option(Fal
     from contactsync.runner import run_once
 
     start_logging()
-    report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out))
+    options = PassOptions(full=True, stop=_stop_on_signals())
+    report = run_once([account], options, progress=progress_factory(options, json_out))
     report_passes(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
 

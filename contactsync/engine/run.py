@@ -30,7 +30,7 @@ from contactsync.engine.snapshot import CrmSnapshot, read_adoption, read_snapsho
 from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, SafetyStop, UsageError
 from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord
 from contactsync.settings import ConflictPolicy, Direction, parse
-from contactsync.store.db import Failure, LinkStore
+from contactsync.store.db import Failure, LinkStore, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class PassOptions:
     stop: threading.Event | None = None
     # Called after every applied action with (done, total); see apply.py.
     on_applied: OnApplied | None = None
+    # Called once the listing is open, with the pass's kind and the provider's expected count.
+    on_start: Callable[[str, int | None], None] | None = None
 
 
 @dataclass
@@ -59,6 +61,8 @@ class PassResult:
     error: ContactSyncError | None = None
     # A dry run: the plan described for people (names, field changes, what the CRM would gain).
     described: DryRun | None = None
+    # first (nothing synced before), continued (after an interrupted pass), full or incremental.
+    kind: str = "incremental"
 
 
 # Called with the number of contacts read after each page, and with -1 when the pass ends.
@@ -127,6 +131,9 @@ def sync_account(
     cursor_row = store.cursor(key) if incremental else None
     feed = _open_feed(provider, cursor_row[0] if cursor_row else None, group, result)
     result.full = feed.complete
+    result.kind = pass_kind(store.last_run(key), first_sync, feed.complete)
+    if options.on_start is not None:
+        options.on_start(result.kind, feed.expected)
     log.info("%s: pass starts (%s%s)", key, "full listing" if feed.complete else "changes since last pass",
              ", dry run" if options.dry_run else "")
     run_id = None if options.dry_run else store.start_run(key, feed.complete)
@@ -159,6 +166,15 @@ def sync_account(
         store.finish_run(run_id, result.outcome, "; ".join(result.notes) or None)
     log.info("%s: pass %s: %s", key, result.outcome, dict(result.counts) or "no changes")
     return result
+
+
+def pass_kind(last: RunRecord | None, first_sync: bool, complete: bool) -> str:
+    """What the pass is, in words a person checks: first, continued (after an interrupted one), full, incremental."""
+    if last is not None and last.outcome not in ("ok", "partial"):
+        return "continued"
+    if first_sync:
+        return "first"
+    return "full" if complete else "incremental"
 
 
 def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, settings: SyncSettings,
