@@ -19,7 +19,9 @@ from contactsync.engine.run import check_direction, preflight
 from contactsync.errors import UsageError
 from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Visibility, parse
 from contactsync.providers.base import Group, Provider, ProviderRecord
-from contactsync.providers.registry import KINDS, provider_session, sign_in_google, sign_in_microsoft
+from contactsync.providers.registry import (
+    KINDS, google_client_for_reconnect, provider_session, sign_in_google, sign_in_microsoft,
+)
 from contactsync.store import LinkStore
 
 
@@ -52,6 +54,8 @@ def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "
     secrets.put(token_name(crm_config), token)
     crm_config.user_id, crm_config.user_email = user.id, user.email
     config = cfg.load()
+    if config.crm is not None and token_name(config.crm) != token_name(crm_config):
+        secrets.delete(token_name(config.crm))  # the token of the company connected before
     config.crm = crm_config
     for account in config.accounts.values():
         if account.visibility and account.visibility not in visibility.options(plan):
@@ -84,7 +88,12 @@ def add_account(
                 "Google needs the OAuth client of a Desktop app",
                 "download its client_secret.json from the Google Cloud console and pass --client-secrets FILE",
             )
-        secret = sign_in_google(email, client_secrets, open_browser)
+        from contactsync.auth.google import DEFAULT_AUTH_URI, read_client_config
+
+        client = read_client_config(client_secrets)
+        secret = sign_in_google(email, client, open_browser)
+        if client["installed"]["auth_uri"] != DEFAULT_AUTH_URI:
+            options["auth_uri"] = client["installed"]["auth_uri"]  # for reconnect (the sandbox)
     else:
         if not client_id:
             raise UsageError(
@@ -98,7 +107,7 @@ def add_account(
     account = AccountConfig(provider=provider, email=email.lower(), endpoint=endpoint.rstrip("/"), options=options)
     config = cfg.load()
     previous = config.accounts.get(account.key)
-    if previous is not None:  # signing in again keeps the settings
+    if previous is not None:  # signing in again keeps the settings, links and history (a reconnect)
         previous.endpoint, previous.options = account.endpoint, account.options
         account = previous
     secrets.put(secrets.provider_secret_name(provider, email), secret)
@@ -109,6 +118,52 @@ def add_account(
     config.accounts[account.key] = account
     cfg.save(config)
     return account
+
+
+def has_account(provider: str, email: str) -> bool:
+    return f"{provider.lower()}:{email.lower()}" in cfg.load().accounts
+
+
+def reconnect_account(name: str, *, client_secrets: Path | None = None, open_browser: bool = True) -> AccountConfig:
+    """Sign in again to an existing account (expired, revoked, or moved to another machine).
+
+    Only its secret is replaced: its links, settings, endpoint and history stay.
+    """
+    config = cfg.load()
+    account = config.account(name)
+    if account.provider == "google":
+        from contactsync.auth.google import DEFAULT_AUTH_URI, read_client_config
+
+        client = read_client_config(client_secrets) if client_secrets else google_client_for_reconnect(account)
+        if client is None:
+            raise UsageError(f"{account.key}: no Google sign-in is stored here to take the OAuth client from",
+                             f"pass the client's JSON: `contactsync reconnect {account.key} --client-secrets "
+                             "client_secret.json`")
+        secret = sign_in_google(account.email, client, open_browser)
+        if client_secrets and client["installed"]["auth_uri"] != DEFAULT_AUTH_URI:
+            account.options["auth_uri"] = client["installed"]["auth_uri"]
+    elif account.provider == "microsoft":
+        client_id = account.options.get("client_id")
+        if not client_id:
+            raise UsageError(f"{account.key} has no client id in the config",
+                             f"add it again: `contactsync add-account microsoft {account.email} --client-id APP_ID`")
+        secret = sign_in_microsoft(account.email, client_id, account.options.get("tenant", "common"),
+                                   account.options.get("authority") or None)
+    else:
+        raise UsageError(f"{account.key}: unknown provider {account.provider!r}", f"use one of: {', '.join(KINDS)}")
+    secrets.put(secrets.provider_secret_name(account.provider, account.email), secret)
+    cfg.save(config)
+    return account
+
+
+def disconnect_crm() -> tuple[CrmConfig, list[str]]:
+    """Forget the CRM connection and its API token (in whichever store holds it); links stay for a reconnect."""
+    config = cfg.load()
+    crm = config.require_crm()
+    removed = secrets.delete(token_name(crm))
+    config.crm = None
+    cfg.save(config)
+    return crm, removed
 
 
 def list_groups(name: str) -> list[Group]:
@@ -212,7 +267,7 @@ def _switch_group(account: AccountConfig, provider: Provider, group: Group, prun
 
 
 def remove_account(name: str) -> AccountConfig:
-    """Forget an account: its settings, secret and links. Its CRM persons stay."""
+    """Forget an account: its settings, secret (in whichever store holds it) and links. Its CRM persons stay."""
     config = cfg.load()
     account = config.account(name)
     secrets.delete(secrets.provider_secret_name(account.provider, account.email))

@@ -25,6 +25,8 @@ from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, 
 
 DIRECTIONS = tuple(choices(Direction))
 CONFLICT_POLICIES = tuple(choices(ConflictPolicy))
+# Where secrets are kept: the OS keyring (default) or the opt-in file store (auth/secrets.py).
+SECRET_STORES = ("keyring", "file")
 
 
 def config_dir() -> Path:
@@ -33,6 +35,22 @@ def config_dir() -> Path:
 
 def state_dir() -> Path:
     return paths.state_dir()
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone.
+
+    Everything contactsync keeps (config, state, locks, logs) is the user's alone.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return path
 
 
 def config_path() -> Path:
@@ -78,6 +96,8 @@ class AccountConfig:
 class Config:
     crm: CrmConfig | None = None
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    # `[secrets] store = "file"`; empty means the default (the keyring).
+    secrets_store: str = ""
 
     def account(self, name: str) -> AccountConfig:
         """Find an account by `provider:email` or, when unambiguous, by e-mail."""
@@ -132,13 +152,18 @@ def load(path: Path | None = None) -> Config:
     except SettingError as exc:
         raise ConfigError(f"{path}: {exc}", "fix it in the file, or set it with `contactsync configure` "
                           "(`contactsync crm connect --plan` for the plan)") from None
-    return Config(crm=crm, accounts=accounts)
+    store = (data.get("secrets") or {}).get("store", "")
+    if store and store not in SECRET_STORES:
+        raise ConfigError(f"{path}: unknown secret store {store!r} in [secrets]", f"use one of: {', '.join(SECRET_STORES)}")
+    return Config(crm=crm, accounts=accounts, secrets_store=store)
 
 
 def save(config: Config, path: Path | None = None) -> None:
     path = path or config_path()
     paths.ensure_dir(path.parent, "config folder")
     data: dict[str, Any] = {}
+    if config.secrets_store:
+        data["secrets"] = {"store": config.secrets_store}
     if config.crm is not None:
         data["crm"] = _drop_empty(asdict(config.crm))
     data["accounts"] = {key: _drop_empty(asdict(acc)) for key, acc in sorted(config.accounts.items())}

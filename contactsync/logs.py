@@ -50,10 +50,12 @@ class RedactSecrets(logging.Filter):
 
 
 def _private_file(path: Path, chosen: bool) -> None:
-    """Create the log file with mode 0600; an unusable path is one line naming it and the fix."""
+    """Create the log file with mode 0600 in a 0700 folder; an unusable path is one line naming it and the fix."""
+    from contactsync.config import private_dir
+
     fix = "give --log-file a file in a folder you can write" if chosen else None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         if path.is_dir():
             raise LocalEnvironmentError(f"the log file {path} is a folder", fix or f"move {path} aside")
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))

@@ -41,10 +41,22 @@ def _fix_for(path: Path) -> str:
     return f"make {path} a folder you can write (or set {HOME_VARIABLE} to one)"
 
 
+def _private_mkdir(path: Path) -> None:
+    """Create `path` and its missing parents with mode 0700 whatever the umask (everything kept is the user's alone)."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+
+
 def ensure_dir(path: Path, what: str) -> Path:
     """Create `path` if needed and check it can be written; else one line naming it and the fix."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        _private_mkdir(path)
     except (FileExistsError, NotADirectoryError):
         raise LocalEnvironmentError(f"the {what} {path} is not a folder (a file is in the way)", _fix_for(path)) from None
     except OSError as exc:

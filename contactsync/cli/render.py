@@ -78,9 +78,9 @@ def visibility_text(setting: Visibility | str | None, plan: Plan | str | None) -
     return f"{effective_visibility(setting, plan)} (plan default)".strip()
 
 
-def render_connected(domain: str, user: CrmUser) -> None:
+def render_connected(domain: str, user: CrmUser, verb: str = "Connected") -> None:
     admin = " (admin)" if user.is_admin else ""
-    out.print(f"Connected to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.", soft_wrap=True,
+    out.print(f"{verb} to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.", soft_wrap=True,
               markup=False)
 
 

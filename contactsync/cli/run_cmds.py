@@ -11,10 +11,10 @@ import typer
 
 from contactsync.cli.app import app
 from contactsync.cli.envelope import print_envelope
-from contactsync.cli.errors import boundary, fail, start_logging
+from contactsync.cli.errors import boundary, debug_enabled, fail, start_logging
 from contactsync.cli.options import account_argument, complete_accounts
-from contactsync.cli.progress import progress_factory
 from contactsync.cli.plan_view import plan_json, render_plan
+from contactsync.cli.progress import progress_factory
 from contactsync.cli.render import err, pass_summary, render_pass
 from contactsync.cli.status_view import render_status
 from contactsync.errors import UsageError
@@ -31,10 +31,14 @@ def parse_interval(text: str) -> float:
 
 
 def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
+    from contactsync.runner import account_exit_code
+
     if json_out:
         rows: list[dict[str, Any]] = []
         for r in report.results:
             row = pass_summary(r)
+            row["exit_code"] = account_exit_code(r)
+            row["exit_code"] = account_exit_code(r)
             if dry_run:
                 row.update(plan_json(r))
             rows.append(row)
@@ -74,14 +78,16 @@ def run(
         full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty, stop=stop
     )
     if once or dry_run:
-        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out))
+        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out),
+                          reraise=debug_enabled())
         report_passes(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
-        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out))
+        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out),
+                          reraise=debug_enabled())
         report_passes(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
@@ -113,7 +119,7 @@ def refresh(account: str = account_argument(), json_out: bool = typer.Option(Fal
 
     start_logging()
     options = PassOptions(full=True, stop=_stop_on_signals())
-    report = run_once([account], options, progress=progress_factory(options, json_out))
+    report = run_once([account], options, progress=progress_factory(options, json_out), reraise=debug_enabled())
     report_passes(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
 

@@ -38,7 +38,7 @@ from contactsync.engine.merge import changed_fields, effective_provider, merge, 
 from contactsync.engine.rules import SyncSettings, crm_contact, fit, make_stamp, prepare, record_hash
 from contactsync.engine.snapshot import CrmSnapshot
 from contactsync.model import Contact, normalise, synced_fields
-from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
+from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.store.db import Link
 
 NAMELESS = "has no name, e-mail, phone or organization to name a person by"
@@ -77,6 +77,10 @@ def plan_step(
     crm_ids, adopted, claimed = set(handled.crm_ids), set(handled.adopted), set(handled.claimed)
     for provider_id, change in _latest(changes).items():
         link = links.get(provider_id)
+        if isinstance(change, ProviderSkip):
+            # The adapter could not map it (no id, not an object): reported, nothing else touched.
+            actions.append(SkipContact(provider_id, change.reason))
+            continue
         if link is None and isinstance(change, ProviderRecord):
             claim = _claim(change, crm, claimed, settings)
             if claim is not None:

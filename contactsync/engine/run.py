@@ -258,7 +258,8 @@ def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Chang
         # A complete listing has just shown every contact of the group: a failed
         # contact it did not show has left the group, and its stored copy is stale.
         return
-    leftover = [record_from_dict(f.record) for f in retries.values() if f.record and is_change_record(f.record)]
+    leftover: list[Change] = [record_from_dict(f.record) for f in retries.values()
+                              if f.record and is_change_record(f.record)]
     if leftover:
         yield leftover
 
