@@ -96,3 +96,25 @@ def os_error(exc: OSError, what: str | None = None, path: Path | str | None = No
     if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         return LocalEnvironmentError(f"cannot use {name}: {exc.strerror}", "a file or folder is in the way; move it")
     return LocalEnvironmentError(f"cannot use {name}: {exc.strerror or exc}")
+
+
+def local_failure(exc: BaseException, state_file: Path | None = None) -> LocalEnvironmentError | None:
+    """An operating-system or SQLite failure on a local file as one line (disk full, no access), else None.
+
+    Network errors are OSErrors too; only one that names a file, or a full disk, is local.
+    """
+    import sqlite3
+
+    if isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in ("requests", "urllib3"):
+        if exc.filename is not None or exc.errno in FULL:
+            return os_error(exc)
+        return None
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        where = str(state_file) if state_file else "the state file"
+        if "full" in text:
+            return os_error(OSError(errno.ENOSPC, text, where))
+        if "readonly" in text or "unable to open" in text:
+            return LocalEnvironmentError(f"cannot write the state file {where}: {text}",
+                                         "give your user write access to it and its folder")
+    return None

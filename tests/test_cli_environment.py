@@ -91,3 +91,17 @@ def test_global_options_after_the_subcommand_are_accepted(tmp_path):
     r = cli("configure", "nobody@example.com", "-v", "--log-file", str(log))
     assert r.exit_code == 2 and "no account nobody@example.com" in one_line(r.stderr)  # not "no such option"
     assert log.exists()
+
+
+def test_a_full_disk_during_a_pass_is_one_line_naming_the_state_file(monkeypatch):
+    """SQLite's "database or disk is full" inside a pass: the account's line says so, exit 2."""
+    import sqlite3
+
+    from contactsync import config as cfg
+    from contactsync.runner import _as_error
+
+    error = _as_error(sqlite3.OperationalError("database or disk is full"), reraise=False)
+    assert isinstance(error, LocalEnvironmentError) and error.exit_code == 2
+    assert str(cfg.state_path()) in error.line() and "full" in error.line()
+    network = _as_error(ConnectionResetError(104, "Connection reset by peer"), reraise=False)
+    assert not isinstance(network, LocalEnvironmentError)  # a network error is not a local file's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import sqlite3
@@ -11,7 +10,7 @@ from typing import Any, TypeVar, overload
 
 import typer
 
-from contactsync.errors import ContactSyncError, LocalEnvironmentError
+from contactsync.errors import ContactSyncError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,27 +40,9 @@ def fail(error: ContactSyncError) -> typer.Exit:
 
 
 def local_failure(exc: Exception) -> ContactSyncError | None:
-    """An operating-system or SQLite failure on a local file as one line (disk full, no access)."""
-    import sqlite3
-
-    import requests
-
     from contactsync import config, paths
 
-    if isinstance(exc, requests.RequestException):
-        return None  # network failures are the adapters' to report
-    if isinstance(exc, OSError):
-        return paths.os_error(exc)
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc)
-        if "full" in text:
-            return paths.os_error(OSError(errno.ENOSPC, text, str(config.state_path())))
-        if "readonly" in text or "unable to open" in text:
-            return LocalEnvironmentError(
-                f"cannot write the state file {config.state_path()}: {text}",
-                "give your user write access to it and its folder",
-            )
-    return None
+    return paths.local_failure(exc, config.state_path())
 
 
 @overload
