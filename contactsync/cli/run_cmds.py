@@ -53,7 +53,7 @@ def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool)
             fail(r.error)  # prints its one line on stderr
 
 
-@app.command("run")
+@app.command("run", short_help="One sync pass of every account (--once), or one every --interval.")
 @boundary(json_kind="run")
 def run(
     once: bool = typer.Option(False, "--once", help="One pass, then exit (for cron)."),
@@ -124,7 +124,7 @@ def refresh(account: str = account_argument(), json_out: bool = typer.Option(Fal
     raise typer.Exit(report.exit_code)
 
 
-@app.command("status")
+@app.command("status", short_help="Totals, recent changes, last pass and failing contacts.")
 @boundary(json_kind="status")
 def status(
     account: str | None = account_argument("One account; all when omitted.", None),

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # command starts without loading them.
 
 
-@app.command("sandbox")
+@app.command("sandbox", short_help="Serve the Google, Graph and Pipedrive emulators on loopback.")
 @boundary(home=False)
 def sandbox(
     google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
@@ -193,7 +193,7 @@ def _pass() -> int:
     return report.exit_code
 
 
-@app.command("demo")
+@app.command("demo", short_help="A one-shot tour on the sandbox, in a temporary home.")
 @boundary(home=False)
 def demo() -> None:
     """A one-shot tour on the sandbox: connect, add an account, sync, edit, delete, status.

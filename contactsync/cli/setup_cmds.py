@@ -290,7 +290,7 @@ def remove_account(
     _mention_variable(secrets.provider_secret_name(removed.provider, removed.email))
 
 
-@app.command("doctor")
+@app.command("doctor", short_help="Check keyring, config, CRM, permissions, fields, accounts.")
 @boundary(json_kind="doctor")
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/doctor/1).")) -> None:
     """Check the keyring, the config, the CRM connection, permissions, custom fields and every account."""
