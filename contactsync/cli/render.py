@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from contactsync.cli.envelope import error_object
+from contactsync.engine import events
 
 if TYPE_CHECKING:
     from contactsync.account_setup import ConfigureResult
@@ -151,24 +152,9 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-# Each count as a phrase: (one, many). Keys are the event kinds of the engine and the
-# keys of `counts` in `run --json`.
-PASS_WORDS: dict[str, tuple[str, str]] = {
-    "create": ("created", "created"), "update": ("updated", "updated"), "delete": ("deleted", "deleted"),
-    "adopt": ("adopted", "adopted"), "recover": ("recovered", "recovered"),
-    "gone": ("deleted in CRM (kept deleted)", "deleted in CRM (kept deleted)"),
-    "skip": ("skipped", "skipped"), "fail": ("failed", "failed"),
-    "photo": ("photo added", "photos added"), "photo-skip": ("photo skipped", "photos skipped"),
-    "truncate": ("value cut at the CRM's limit", "values cut at the CRM's limit"),
-    "conflict": ("conflict settled", "conflicts settled"),
-    "provider-create": ("created in the address book", "created in the address book"),
-    "provider-update": ("updated in the address book", "updated in the address book"),
-    "provider-delete": ("deleted in the address book", "deleted in the address book"),
-    "provider-overflow": ("value kept in Pipedrive only (the address book cannot hold it)",
-                          "values kept in Pipedrive only (the address book cannot hold them)"),
-    "provider-claim": ("contact an interrupted pass had created, linked",
-                       "contacts an interrupted pass had created, linked"),
-}
+# The words of each event kind live with the kinds (engine/events.py); keys are also
+# the keys of `counts` in `run --json`.
+PASS_WORDS = events.PASS_WORDS
 
 
 def counts_line(counts: Mapping[str, int]) -> str:
@@ -176,8 +162,8 @@ def counts_line(counts: Mapping[str, int]) -> str:
     shown = []
     for kind, n in counts.items():
         if n:
-            one, many = PASS_WORDS.get(kind, (kind, kind))
-            shown.append(f"{n} {one if n == 1 else many}")
+            many = PASS_WORDS.get(kind, kind)
+            shown.append(f"{n} {events.ONE_WORDS.get(kind, many) if n == 1 else many}")
     return ", ".join(shown) or "no changes"
 
 

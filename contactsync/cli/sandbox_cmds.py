@@ -92,11 +92,11 @@ def sandbox(
     workdir = Path(tempfile.mkdtemp(prefix="contactsync-sandbox-"))
     box = launch.start(workdir, seed=not no_seed, seed_dir=seed, plan=plan,
                        ports=(google_port, pipedrive_port, graph_port), latency=latency, faults=random_faults)
-    out.print(f"Google People API emulator  {box.google_url}")
-    out.print(f"Microsoft Graph emulator    {box.graph_url}")
-    out.print(f"Pipedrive API emulator      {box.pipedrive_url}")
-    out.print(f"Pipedrive API token         {box.api_token}")
-    out.print(f"Google OAuth client         {box.client_secrets}")
+    out.print(f"Google People API emulator  {box.google_url}", soft_wrap=True, markup=False)
+    out.print(f"Microsoft Graph emulator    {box.graph_url}", soft_wrap=True, markup=False)
+    out.print(f"Pipedrive API emulator      {box.pipedrive_url}", soft_wrap=True, markup=False)
+    out.print(f"Pipedrive API token         {box.api_token}", soft_wrap=True, markup=False)
+    out.print(f"Google OAuth client         {box.client_secrets}", soft_wrap=True, markup=False)
     if random_faults is not None:
         out.print(f"Faults                      {faults:.0%} of requests ({', '.join(random_faults.kinds)}), "
                   f"seed {fault_seed if fault_seed is not None else 'random'}")
@@ -107,10 +107,11 @@ def sandbox(
         print_command(command)
     out.print("")
     out.print(
-        "Secrets go to your OS keyring under the service name contactsync. The sandbox approves sign-ins by "
-        "itself: open the URL add-account google prints (in a browser, or `curl -sL URL`) and its consent page "
-        "redirects at once; Microsoft's device code is approved a moment after it is shown.",
-        soft_wrap=True,
+        "With CONTACTSYNC_SECRET_STORE=file the secrets go to files (mode 0600) in that home, not to your OS "
+        "keyring (where they go without it, service name contactsync). The sandbox approves sign-ins by itself: "
+        "open the URL add-account google prints (in a browser, or `curl -sL URL`) and its consent page redirects "
+        "at once; Microsoft's device code is approved a moment after it is shown.",
+        soft_wrap=True, markup=False,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -129,7 +130,7 @@ def sandbox_plans() -> list[str]:
 def sandbox_commands(box: launch.Sandbox, plan: str) -> list[str]:
     """The commands that point contactsync at a running sandbox, one per line, to paste as they are."""
     return [
-        "export CONTACTSYNC_HOME=$(mktemp -d)",
+        "export CONTACTSYNC_HOME=$(mktemp -d) CONTACTSYNC_SECRET_STORE=file",
         f"echo {box.api_token} | contactsync crm connect --domain {box.domain} --plan {plan} "
         f"--base-url {box.pipedrive_url} --api-token-stdin",
         f"contactsync add-account google {box.google_email} --client-secrets {box.client_secrets} "

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from contactsync import visibility
 from contactsync.cli.app import app, crm_app
@@ -73,6 +74,7 @@ def crm_connect(
 ) -> None:
     """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
     from contactsync import account_setup
+    from contactsync.auth import secrets
 
     start_logging()
     plan = plan or ask_plan()
@@ -86,6 +88,7 @@ def crm_connect(
     user = account_setup.connect_crm(domain, token, plan.value, base_url)
     same = before is not None and before.domain == domain.removesuffix(".pipedrive.com")
     render_connected(domain, user, "Reconnected" if same else "Connected")
+    _mention_variable(secrets.pipedrive_token_name(domain.strip().removesuffix(".pipedrive.com")), saved=True)
 
 
 def _confirm(question: str, yes: bool, command: str) -> None:
@@ -121,12 +124,17 @@ def crm_disconnect(yes: bool = typer.Option(False, "--yes", "-y", help="Do not a
     _mention_variable(secrets.pipedrive_token_name(crm.domain))
 
 
-def _mention_variable(name: str) -> None:
+def _mention_variable(name: str, saved: bool = False) -> None:
     from contactsync.auth import secrets
 
     variable = secrets.env_name(name)
-    if os.environ.get(variable):
-        err.print(f"{variable} is still set in the environment: unset it too.")
+    if not os.environ.get(variable):
+        return
+    if saved:
+        err.print(f"warning: {variable} is set and is read before the stored secret: update or unset it.",
+                  soft_wrap=True)
+    else:
+        err.print(f"{variable} is still set in the environment: unset it too.", soft_wrap=True)
 
 
 def _sign_in_interrupted() -> typer.Exit:
@@ -157,6 +165,7 @@ def add_account(
     URL and a code to enter on any device, so it works over SSH.
     """
     from contactsync import account_setup
+    from contactsync.auth import secrets
 
     start_logging()
     existed = account_setup.has_account(provider, email)
@@ -167,6 +176,8 @@ def add_account(
         )
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
+    if account.provider != "microsoft":  # a Microsoft sign-in is read from the stores first
+        _mention_variable(secrets.provider_secret_name(account.provider, account.email), saved=True)
     if existed:
         out.print(f"Reconnected {account.key}; its links, settings and history are kept.")
         return
@@ -187,6 +198,7 @@ def reconnect(
     Its links, settings and history are kept; only the stored sign-in is replaced.
     """
     from contactsync import account_setup
+    from contactsync.auth import secrets
 
     start_logging()
     try:
@@ -194,6 +206,8 @@ def reconnect(
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
     out.print(f"Reconnected {done.key}; its links, settings and history are kept.")
+    if done.provider != "microsoft":
+        _mention_variable(secrets.provider_secret_name(done.provider, done.email), saved=True)
 
 
 @app.command("accounts")
@@ -290,10 +304,13 @@ def remove_account(
     _mention_variable(secrets.provider_secret_name(removed.provider, removed.email))
 
 
-@app.command("doctor", short_help="Check keyring, config, CRM, permissions, fields, accounts.")
+@app.command("doctor", short_help="Check secret store, config, CRM, permissions, fields, accounts.")
 @boundary(json_kind="doctor")
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/doctor/1).")) -> None:
-    """Check the keyring, the config, the CRM connection, permissions, custom fields and every account."""
+    """Check the secret store, the config, the CRM connection, permissions, custom fields and every account.
+
+    Says where each secret is kept (keyring, file store or environment variable).
+    """
     from contactsync.doctor import run_checks
 
     checks = run_checks()
@@ -301,8 +318,8 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON (sche
         print_envelope("doctor", {"checks": [asdict(c) for c in checks]}, ok=all(c.ok for c in checks))
     else:
         for check in checks:
-            mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
-            out.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True)
+            mark = ("[yellow]![/yellow]" if check.warning else "[green]✓[/green]") if check.ok else "[red]✗[/red]"
+            out.print(f"{mark} {escape(check.name)}: {escape(check.detail)}", soft_wrap=True)
             if check.fix:
-                out.print(f"    fix: {check.fix}", soft_wrap=True)
+                out.print(f"    fix: {check.fix}", soft_wrap=True, markup=False)
     raise typer.Exit(0 if all(c.ok for c in checks) else 1)
