@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import webbrowser
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -133,6 +134,16 @@ def _loopback_http_allowed(token_uri: str) -> Iterator[None]:
                 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
 
 
+def _browser_available() -> bool:
+    # webbrowser.get() raises "could not locate runnable browser" where
+    # google-auth-oauthlib's run_local_server would crash on it.
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
 def client_config_of(grant: GoogleGrant, auth_uri: str = DEFAULT_AUTH_URI) -> dict[str, Any]:
     """The Desktop client's settings as client_secret.json has them, from a stored grant (for reconnect)."""
     return {"installed": {"client_id": grant.client_id, "client_secret": grant.client_secret,
@@ -150,6 +161,11 @@ def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser
     installed = config["installed"]
     flow = InstalledAppFlow.from_client_config(config, scopes=SCOPES)
     prompt = f"Sign in to Google as {email} and allow contactsync access; the page to open is:\n{{url}}"
+    if open_browser and not _browser_available():
+        # No browser here (a server, cron, SSH): print the URL and wait, as --no-browser does.
+        print("No web browser found on this machine: open the URL below on any device "
+              "(use SSH port forwarding for the redirect when remote).", file=sys.stderr)
+        open_browser = False
     try:
         with _loopback_http_allowed(installed["token_uri"]), contextlib.redirect_stdout(sys.stderr):
             creds = flow.run_local_server(

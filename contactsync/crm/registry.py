@@ -20,7 +20,7 @@ def token_name(config: CrmConfig) -> str:
 
 def reconnect_hint(config: CrmConfig) -> str:
     extra = f" --base-url {config.base_url}" if config.base_url else ""
-    return f"run `contactsync crm connect --domain {config.domain}{extra}` with a valid API token"
+    return f"run `contactsync crm connect --domain {config.domain} --plan {config.plan}{extra}` with a valid API token"
 
 
 # Requests per 2-second window and api_token by plan: "Essential 20, Advanced 40,

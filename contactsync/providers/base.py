@@ -65,6 +65,9 @@ class ChangeFeed(ABC):
 
     complete: bool
     cursor: str | None
+    # How many entries the pages will hold, when the provider says so up front
+    # (Google's totalPeople); a progress display's total, never a decision's input.
+    expected: int | None = None
 
     @abstractmethod
     def pages(self) -> Iterator[list[Change]]:
