@@ -57,6 +57,9 @@ def add_account(
     client_id: str | None = None,
     tenant: str = "common",
     authority: str = "",
+    url: str = "",
+    username: str = "",
+    password: str = "",
 ) -> AccountConfig:
     """Sign in to the provider as `email`, keep the secret in the keyring, add the account."""
     provider = provider.lower()
@@ -72,6 +75,13 @@ def add_account(
                 "download its client_secret.json from the Google Cloud console and pass --client-secrets FILE",
             )
         secret = sign_in_google(email, client_secrets, open_browser)
+    elif provider == "carddav":
+        if not url:
+            raise UsageError("CardDAV needs the server's URL",
+                             "pass --url https://SERVER/ (or --url icloud, --url fastmail)")
+        from contactsync.providers.carddav_setup import sign_in as sign_in_carddav
+
+        options, secret = sign_in_carddav(email, url, username, password), password.strip()
     else:
         if not client_id:
             raise UsageError(

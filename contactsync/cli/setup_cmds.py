@@ -46,7 +46,7 @@ def crm_connect(
 @app.command("add-account")
 @boundary
 def add_account(
-    provider: str = typer.Argument(..., help="google or microsoft"),
+    provider: str = typer.Argument(..., help="google, microsoft or carddav"),
     email: str = typer.Argument(..., help="The account's e-mail address."),
     client_secrets: Path = typer.Option(None, "--client-secrets", help="Google: client_secret.json of a Desktop OAuth client."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Google: print the sign-in URL instead of opening a browser."),
@@ -54,19 +54,31 @@ def add_account(
     tenant: str = typer.Option("common", "--tenant", help="Microsoft: common, consumers (Outlook.com) or organizations (Office 365)."),
     endpoint: str = typer.Option("", "--endpoint", help="Provider API endpoint, for the sandbox."),
     authority: str = typer.Option("", "--authority", help="Microsoft sign-in host, for the sandbox."),
+    url: str = typer.Option("", "--url", help="CardDAV: the server's URL, or icloud or fastmail."),
+    username: str = typer.Option("", "--username", help="CardDAV: the user name, when it is not the e-mail address."),
 ) -> None:
     """Sign in to an address book and add it as an account.
 
     Google opens a browser (or prints the URL with --no-browser); Microsoft prints a
-    URL and a code to enter on any device, so it works over SSH.
+    URL and a code to enter on any device, so it works over SSH. CardDAV asks for the
+    password (an app-specific password for iCloud and Fastmail) on a terminal, and
+    reads it from standard input otherwise.
     """
     start_logging()
+    password = _carddav_password(email) if provider.lower() == "carddav" else ""
     account = account_setup.add_account(
         provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
-        client_id=client_id, tenant=tenant, authority=authority,
+        client_id=client_id, tenant=tenant, authority=authority, url=url, username=username, password=password,
     )
     out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.")
     out.print(f"Next: contactsync run --once --account {account.key}")
+
+
+def _carddav_password(email: str) -> str:
+    if sys.stdin.isatty():
+        return str(typer.prompt(f"Password for {email} (an app-specific password for iCloud or Fastmail)",
+                                hide_input=True))
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @app.command("accounts")

@@ -11,11 +11,15 @@ from contactsync.config import AccountConfig
 from contactsync.errors import ConfigError, UsageError
 from contactsync.providers.base import Provider
 
-KINDS = ("google", "microsoft")
+KINDS = ("google", "microsoft", "carddav")
 TENANTS = ("common", "consumers", "organizations")
 
 
 def readd_hint(account: AccountConfig) -> str:
+    if account.provider == "carddav":
+        from contactsync.providers.carddav_setup import readd_hint as carddav_hint
+
+        return carddav_hint(account)
     if account.provider == "google":
         return f"run `contactsync add-account google {account.email} --client-secrets client_secret.json` again"
     client = account.options.get("client_id", "APP_ID")
@@ -74,5 +78,10 @@ def provider_session(account: AccountConfig, secret: str | None = None) -> Itera
             # MSAL rotates refresh tokens: keep the new one, and only write when it changed.
             if session.changed:
                 secrets.put(secrets.provider_secret_name(account.provider, account.email), session.cache_string())
+        return
+    if account.provider == "carddav":
+        from contactsync.providers.carddav_setup import open_provider
+
+        yield open_provider(account, secret or _secret(account))
         return
     raise ConfigError(f"{account.key}: unknown provider {account.provider!r}", f"providers: {', '.join(KINDS)}")
