@@ -6,7 +6,9 @@ import json
 import os
 import pty
 import select
+import shlex
 import signal
+import subprocess
 import subprocess
 import sys
 import termios
@@ -204,3 +206,40 @@ def test_groups_lists_books_and_group_cards_and_configure_picks_one(box, dav):
     assert cli("run", "--once", "--account", KEY).exit_code == 0
     persons = crm_persons(box)
     assert "Maria Kowalski" in persons and "Jürgen Weiß" not in persons and "Clients" not in persons
+
+
+def test_the_sandbox_serves_radicale_and_prints_a_working_carddav_command(tmp_path):
+    """`contactsync sandbox` in one process, the printed CardDAV commands in others, as a user would."""
+    env = dict(os.environ)
+    env.update(CONTACTSYNC_HOME=str(tmp_path / "home"), TEST_KEYRING_FILE=str(tmp_path / "keyring.json"),
+               PYTHON_KEYRING_BACKEND="file_keyring.FileKeyring", COLUMNS="400",
+               PYTHONPATH=os.path.dirname(__file__) + os.pathsep + env.get("PYTHONPATH", ""))
+
+    def run(*args, input=None):
+        return subprocess.run([sys.executable, "-m", "contactsync", *args], env=env, input=input,
+                              capture_output=True, text=True, timeout=120)
+
+    server = subprocess.Popen([sys.executable, "-m", "contactsync", "sandbox"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        while not any("contactsync run --once" in line for line in lines):
+            line = server.stdout.readline()
+            assert line, server.stderr.read()
+            lines.append(line.strip())
+        connect = next(line for line in lines if "crm connect" in line)
+        token, _, connect_cmd = connect.removeprefix("echo ").partition(" | contactsync ")
+        assert run(*shlex.split(connect_cmd), input=token + "\n").returncode == 0
+        carddav = next(line for line in lines if "add-account carddav" in line)
+        password, _, command = carddav.removeprefix("echo ").partition(" | contactsync ")
+        r = run(*shlex.split(command), input=password + "\n")
+        assert r.returncode == 0, r.stderr
+        r = run("run", "--once", "--account", KEY)
+        assert r.returncode == 0, r.stderr
+        status = json.loads(run("status", "--json").stdout)
+        linked = {a["account"]: a["linked"] for a in status["accounts"]}
+        assert linked == {KEY: 3}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0

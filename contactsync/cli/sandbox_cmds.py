@@ -39,6 +39,8 @@ def sandbox(
     out.print(f"Google People API emulator  {box.google_url}")
     out.print(f"Microsoft Graph emulator    {box.graph_url}")
     out.print(f"Pipedrive API emulator      {box.pipedrive_url}")
+    if box.carddav is not None:
+        out.print(f"CardDAV server (Radicale)   {box.carddav.url}/  user {box.carddav.username}")
     out.print(f"Pipedrive API token         {box.api_token}")
     out.print(f"Google OAuth client         {box.client_secrets}")
     out.print("\nTry it from another terminal, with a throw-away home:\n")
@@ -55,6 +57,9 @@ def sandbox(
         f"  contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id} "
         f"--endpoint {box.graph_url} --authority {box.graph_url}"
     )
+    if box.carddav is not None:
+        out.print(f"  echo {box.carddav.password} | contactsync add-account carddav {box.carddav.username} "
+                  f"--url {box.carddav.url}/")
     out.print("  contactsync run --once && contactsync status\n")
     out.print("Secrets go to your OS keyring under the service name contactsync. The sandbox approves sign-ins")
     out.print("by itself: Google's consent page redirects at once, Microsoft's device code a moment after it is shown.")
@@ -155,6 +160,8 @@ def _tour(box: launch.Sandbox) -> int:
     )
     out.print(f"Signed in with a device code (approved by the sandbox); syncing \"{microsoft.group_name}\".")
 
+    carddav = _add_carddav(box)
+
     _step(f"contactsync groups {account.email}")
     for group in account_setup.list_groups(account.key):
         out.print(f"  {group.name}" + ("  (default)" if group.is_default else ""))
@@ -163,7 +170,7 @@ def _tour(box: launch.Sandbox) -> int:
     account_setup.configure_account(account.key, direction="one-way", visibility_setting="company")
 
     _step("contactsync run --once")
-    codes = [_pass(account.key), _pass(microsoft.key)]
+    codes = [_pass(account.key), _pass(microsoft.key)] + ([_pass(carddav)] if carddav else [])
     out.print(_persons_table(box, "Pipedrive after the first sync"))
 
     edited = _find(box, "José Álvarez")
@@ -199,6 +206,18 @@ def _tour(box: launch.Sandbox) -> int:
     out.print("\nThe demo ran in a temporary home; nothing of yours was touched.")
     out.print("Next: read the README to connect your own Google account and Pipedrive company.")
     return max(codes)
+
+
+def _add_carddav(box: launch.Sandbox) -> str | None:
+    """The CardDAV part of the tour, when Radicale is installed (the carddav-server extra)."""
+    if box.carddav is None:
+        return None
+    server = box.carddav
+    _step(f"contactsync add-account carddav {server.username} --url {server.url}/   (password on stdin)")
+    account = account_setup.add_account("carddav", server.username, url=server.url + "/", password=server.password)
+    out.print(f"Found the address books by discovery on a real CardDAV server (Radicale); syncing "
+              f"\"{account.group_name}\".")
+    return account.key
 
 
 def _find(box: launch.Sandbox, name: str) -> str:
