@@ -12,7 +12,7 @@ import requests
 from carddav_support import Tamper, dav, provider_for, vcard  # noqa: F401
 from contactsync.errors import AuthError, CursorExpired, StaleVersion
 from contactsync.model import Contact, Email, Phone
-from contactsync.providers.base import ProviderDeletion, ProviderRecord
+from contactsync.providers.base import ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.providers.carddav_dav import DavClient, discover_home
 
 
@@ -281,7 +281,9 @@ def test_a_malformed_card_is_skipped_with_its_href_and_reason(dav):
     assert set(by_name(changes)) == {"Ann Able"}
     assert [unquote(u.href) for u in feed.unreadable] == [unquote(f"{dav.book}B.vcf")]
     assert "vCard" in feed.unreadable[0].reason
-    assert not feed.complete  # an unreadable card is not a deleted one
+    skips = [c for c in changes if isinstance(c, ProviderSkip)]
+    assert [unquote(c.id) for c in skips] == [unquote(f"{dav.book}B.vcf")]  # present, so never a deletion
+    assert feed.complete
 
 
 def test_photos_inline_and_by_uri(dav):

@@ -28,7 +28,8 @@ from contactsync.errors import ApiError, CursorExpired, NotFound, StaleVersion
 from contactsync.http import make_session
 from contactsync.model import Contact, normalise
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip,
+    fields_key,
 )
 from contactsync.providers.carddav_dav import AddressBook, DavClient, address_books, normalize_href
 from contactsync.providers.carddav_vcard import (
@@ -189,7 +190,11 @@ class CardDavFeed(ChangeFeed):
         for start in range(0, len(hrefs), PAGE_SIZE):
             page: list[Change] = []
             for href, etag, text, modified in self.client.multiget(self.book, hrefs[start:start + PAGE_SIZE]):
+                known = len(self.unreadable)
                 record = self.provider.record(href, etag, text, modified, self.unreadable)
+                if len(self.unreadable) > known:
+                    # Reported with its href and reason, left as it is, and present: never a deletion.
+                    page.append(ProviderSkip(href, self.unreadable[-1].reason))
                 if record is None:
                     continue
                 if members is not None and record[1].uid not in members:
@@ -198,9 +203,6 @@ class CardDavFeed(ChangeFeed):
                     continue
                 page.append(record[0])
             yield page
-        if self.unreadable and self.complete:
-            # Not a complete view any more: an unreadable card is not a deleted one.
-            self.complete = False
         if self._etags is not None:
             self.cursor = f"{CURSOR_KEY}|etags:{_pack_etags(self._etags)}"
         elif self._token:

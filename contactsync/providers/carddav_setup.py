@@ -14,10 +14,7 @@ from contactsync.providers.carddav_dav import DavClient, discover_home
 
 
 def readd_hint(account: AccountConfig) -> str:
-    url = account.options.get("url", "URL")
-    username = account.options.get("username", "")
-    extra = f" --username {username}" if username and username != account.email else ""
-    return f"run `contactsync add-account carddav {account.email} --url {url}{extra}` again"
+    return f"run `contactsync reconnect {account.key}` (it asks for the password again)"
 
 
 def _client(url: str, username: str, password: str, email: str, fix: str) -> DavClient:
