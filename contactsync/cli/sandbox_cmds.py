@@ -95,6 +95,9 @@ def sandbox(
     out.print(f"Google People API emulator  {box.google_url}", soft_wrap=True, markup=False)
     out.print(f"Microsoft Graph emulator    {box.graph_url}", soft_wrap=True, markup=False)
     out.print(f"Pipedrive API emulator      {box.pipedrive_url}", soft_wrap=True, markup=False)
+    if box.carddav is not None:
+        out.print(f"CardDAV server (Radicale)   {box.carddav.url}/  user {box.carddav.username}",
+                  soft_wrap=True, markup=False)
     out.print(f"Pipedrive API token         {box.api_token}", soft_wrap=True, markup=False)
     out.print(f"Google OAuth client         {box.client_secrets}", soft_wrap=True, markup=False)
     if random_faults is not None:
@@ -137,6 +140,8 @@ def sandbox_commands(box: launch.Sandbox, plan: str) -> list[str]:
         f"--endpoint {box.google_url} --no-browser",
         f"contactsync add-account microsoft {box.microsoft_email} --client-id {box.microsoft_client_id} "
         f"--endpoint {box.graph_url} --authority {box.graph_url}",
+    ] + ([f"echo {box.carddav.password} | contactsync add-account carddav {box.carddav.username} "
+          f"--url {box.carddav.url}/"] if box.carddav is not None else []) + [
         "contactsync run --once && contactsync status",
     ]
 
@@ -241,6 +246,8 @@ def _tour(box: launch.Sandbox) -> int:
     )
     render_added(microsoft)
 
+    carddav = _add_carddav(box)
+
     _step(f"contactsync groups {account.email}")
     render_groups(account.key, account_setup.list_groups(account.key))
 
@@ -285,6 +292,20 @@ def _tour(box: launch.Sandbox) -> int:
     out.print("\nThe demo ran in a temporary home; nothing of yours was touched.")
     out.print("Next: read the README to connect your own Google account and Pipedrive company.")
     return max(codes)
+
+
+def _add_carddav(box: launch.Sandbox) -> str | None:
+    """The CardDAV part of the tour, when Radicale is installed (the carddav-server extra)."""
+    if box.carddav is None:
+        return None
+    from contactsync import account_setup
+
+    server = box.carddav
+    _step(f"contactsync add-account carddav {server.username} --url {server.url}/   (password on stdin)")
+    account = account_setup.add_account("carddav", server.username, url=server.url + "/", password=server.password)
+    out.print(f"Found the address books by discovery on a real CardDAV server (Radicale); syncing "
+              f"\"{account.group_name}\".")
+    return account.key
 
 
 def _find(box: launch.Sandbox, name: str) -> str:

@@ -145,7 +145,7 @@ def _sign_in_interrupted() -> typer.Exit:
 @app.command("add-account")
 @boundary
 def add_account(
-    provider: str = typer.Argument(..., metavar="PROVIDER", help="google or microsoft",
+    provider: str = typer.Argument(..., metavar="PROVIDER", help="google, microsoft or carddav",
                                    autocompletion=complete_providers),
     email: str = typer.Argument(..., metavar="EMAIL", help="The account's e-mail address."),
     client_secrets: Path = typer.Option(None, "--client-secrets", metavar="FILE", help="Google: client_secret.json of a Desktop OAuth client."),
@@ -158,11 +158,15 @@ def add_account(
     ),
     endpoint: str = typer.Option("", "--endpoint", metavar="URL", help="Provider API endpoint, for the sandbox."),
     authority: str = typer.Option("", "--authority", metavar="URL", help="Microsoft sign-in host, for the sandbox."),
+    url: str = typer.Option("", "--url", metavar="URL", help="CardDAV: the server's URL, or icloud or fastmail."),
+    username: str = typer.Option("", "--username", metavar="USER", help="CardDAV: the user name, when it is not the e-mail address."),
 ) -> None:
     """Sign in to an address book and add it as an account.
 
     Google opens a browser (or prints the URL with --no-browser); Microsoft prints a
-    URL and a code to enter on any device, so it works over SSH.
+    URL and a code to enter on any device, so it works over SSH. CardDAV asks for the
+    password (an app-specific password for iCloud and Fastmail) on a terminal, and
+    reads it from standard input otherwise.
     """
     from contactsync import account_setup
     from contactsync.auth import secrets
@@ -172,7 +176,8 @@ def add_account(
     try:
         account = account_setup.add_account(
             provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
-            client_id=client_id, tenant=tenant, authority=authority,
+            client_id=client_id, tenant=tenant, authority=authority, url=url, username=username,
+            password=_carddav_password(email) if provider.lower() == "carddav" else "",
         )
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
@@ -182,6 +187,13 @@ def add_account(
         out.print(f"Reconnected {account.key}; its links, settings and history are kept.")
         return
     render_added(account)
+
+
+def _carddav_password(email: str) -> str:
+    if sys.stdin.isatty():
+        return str(typer.prompt(f"Password for {email} (an app-specific password for iCloud or Fastmail)",
+                                hide_input=True))
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @app.command("reconnect")
@@ -202,7 +214,9 @@ def reconnect(
 
     start_logging()
     try:
-        done = account_setup.reconnect_account(account, client_secrets=client_secrets, open_browser=not no_browser)
+        password = _carddav_password(account) if account_setup.provider_of(account) == "carddav" else ""
+        done = account_setup.reconnect_account(account, client_secrets=client_secrets, open_browser=not no_browser,
+                                               password=password)
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
     out.print(f"Reconnected {done.key}; its links, settings and history are kept.")

@@ -28,7 +28,7 @@ from contactsync.engine.snapshot import CURSOR as CRM_CURSOR
 from contactsync.engine.snapshot import START as CRM_START
 from contactsync.engine.snapshot import CrmSnapshot, read_adoption, read_snapshot
 from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, SafetyStop, UsageError
-from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord
+from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.settings import ConflictPolicy, Direction, parse
 from contactsync.store.db import Failure, LinkStore, RunRecord
 
@@ -192,7 +192,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         _apply([a for a in actions if not isinstance(a, DELETIONS)], executor, options, result)
 
     for page in _pages(feed, retries):
-        seen.update(c.id for c in page if isinstance(c, ProviderRecord))
+        # A contact the adapter could not read is still there: it is never taken for a deletion.
+        seen.update(c.id for c in page if isinstance(c, (ProviderRecord, ProviderSkip)))
         if not options.dry_run:
             _follow_renames(store, key, page)
         links = store.links_for(key, (c.id for c in page))
