@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 import yaml
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 SPEC_DIR = Path(__file__).parent / "openapi"
@@ -131,8 +131,14 @@ def _multipart(form: dict[str, str]) -> bytes:
     return out + f"--{_BOUNDARY}--\r\n".encode()
 
 
+# Checking a 3 MB document against the OpenAPI meta-schema takes seconds in every test
+# process; it is done once, by test_pipedrive_emulator (`check_documents`), not on every load.
+_UNCHECKED = Config(spec_validator_cls=None)
+
+
 @lru_cache(maxsize=None)
-def _documents() -> dict[str, tuple[OpenAPI, dict[str, Any]]]:
+def corrected_documents() -> dict[str, dict[str, Any]]:
+    """The published documents, parsed and corrected, by path prefix."""
     docs = {}
     for version, prefix in (("v1", "/v1"), ("v2", "/api/v2")):
         text = (SPEC_DIR / f"pipedrive-{version}-openapi.yml").read_text(encoding="utf-8")
@@ -140,8 +146,19 @@ def _documents() -> dict[str, tuple[OpenAPI, dict[str, Any]]]:
         doc = yaml.load(text, Loader=loader)
         (_correct_v2 if version == "v2" else _correct_v1)(doc)
         doc["servers"] = [{"url": HOST + prefix}]
-        docs[prefix] = (OpenAPI.from_dict(doc), doc)
+        docs[prefix] = doc
     return docs
+
+
+def check_documents() -> None:
+    """Both corrected documents are valid OpenAPI (raises otherwise)."""
+    for doc in corrected_documents().values():
+        OpenAPI.from_dict(doc)
+
+
+@lru_cache(maxsize=None)
+def _documents() -> dict[str, tuple[OpenAPI, dict[str, Any]]]:
+    return {prefix: (OpenAPI.from_dict(doc, config=_UNCHECKED), doc) for prefix, doc in corrected_documents().items()}
 
 
 def _document_for(path: str) -> tuple[str, OpenAPI, dict[str, Any]] | None:
