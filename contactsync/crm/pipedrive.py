@@ -6,8 +6,7 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -16,6 +15,7 @@ from contactsync.crm import pipedrive_fields as fields
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
+from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.http import SlidingWindow, make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, with_name
 
@@ -49,18 +49,20 @@ class PipedriveCrm(Crm):
 
     def __init__(self, base_url: str, api_token: str, *, session: requests.Session | None = None,
                  limiter: SlidingWindow | None = None, field_keys: dict[str, str] | None = None,
-                 reconnect_hint: str = DEFAULT_RECONNECT_HINT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 reconnect_hint: str = DEFAULT_RECONNECT_HINT, clock: Clock = SYSTEM_CLOCK) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = api_token
         self.session = session or make_session()
         self.limiter = limiter
-        # Search has its own, lower burst limit (DESIGN §12): keep under it instead of
-        # running into 429s when a first sync looks up many organizations.
-        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0)
+        # The search endpoints have their own burst limit, counted apart from the general
+        # one ("All other Pipedrive API endpoints, besides the 7 Search API endpoints, will
+        # continue to adhere to general rate limiting rules", developers.pipedrive.com
+        # changelog, "Announcing Search API rate limit", 2022): a search takes a slot of
+        # this limiter only, and its x-ratelimit-* headers speak of this bucket only.
+        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0, clock=clock)
         self.field_keys: dict[str, str] = dict(field_keys or {})
         self.reconnect_hint = reconnect_hint
-        self._sleep = sleep
+        self.clock = clock
         self._orgs_by_name: dict[str, int] = {}
         self._org_names: dict[int, str] = {}
 
@@ -77,11 +79,10 @@ class PipedriveCrm(Crm):
                  body: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
                  form: dict[str, Any] | None = None) -> requests.Response:
         """One API call; retries only 429s (an unprocessed request), raises our errors."""
+        limiter = self.search_limiter if path.endswith("/search") else self.limiter
         for attempt in range(MAX_RATE_RETRIES + 1):
-            if self.limiter is not None:
-                self.limiter.acquire()
-            if path.endswith("/search"):
-                self.search_limiter.acquire()
+            if limiter is not None:
+                limiter.acquire()
             try:
                 resp = self.session.request(method, self.base_url + path, params=params, json=body,
                                             files=files, data=form,
@@ -92,7 +93,7 @@ class PipedriveCrm(Crm):
             except requests.RequestException as exc:
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
-            self._note_rate(resp)
+            _note_rate(limiter, resp)
             if resp.status_code != 429:
                 return self._check(resp, what)
             if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
@@ -102,16 +103,12 @@ class PipedriveCrm(Crm):
                 break
             wait = max(retry_after_seconds(resp), _float(resp.headers.get("x-ratelimit-reset"), 0.0))
             wait = min(wait, MAX_RATE_WAIT)
-            if self.limiter is not None:
-                self.limiter.pause(wait)
-            self._sleep(wait)
+            if limiter is not None:
+                limiter.pause(wait)  # every worker waits, and acquire() sleeps it out
+            else:
+                self.clock.sleep(wait)
         raise TemporaryError(f"Pipedrive kept answering 'too many requests' while trying to {what}",
                              fix="retry later")
-
-    def _note_rate(self, resp: requests.Response) -> None:
-        # Slow down before a 429 rather than after: pause when the window is spent.
-        if self.limiter is not None and resp.headers.get("x-ratelimit-remaining") == "0":
-            self.limiter.pause(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
 
     def _check(self, resp: requests.Response, what: str) -> requests.Response:
         status = resp.status_code
@@ -391,6 +388,17 @@ class PipedriveCrm(Crm):
             if not cursor:
                 return
             params["cursor"] = cursor
+
+
+def _note_rate(limiter: SlidingWindow | None, resp: requests.Response) -> None:
+    """Learn the bucket's limit from the answer, and slow down before a 429 rather than after."""
+    if limiter is None:
+        return
+    limit = resp.headers.get("x-ratelimit-limit")
+    if limit is not None and limit.isdigit() and int(limit) != limiter.limit:
+        limiter.adopt_limit(int(limit))
+    if resp.status_code != 429 and resp.headers.get("x-ratelimit-remaining") == "0":
+        limiter.spent(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
 
 
 def _float(value: str | None, default: float) -> float:

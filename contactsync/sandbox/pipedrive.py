@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,7 +186,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     def _tick(self) -> int:
         # update_time has one-second resolution; keep it strictly increasing so that
         # every change moves the version, as it would across real edits.
-        self._last_time = max(int(time.time()), self._last_time + 1)
+        self._last_time = max(int(self.clock.time()), self._last_time + 1)
         return self._last_time
 
     def _touch(self, record: dict[str, Any]) -> None:
@@ -303,7 +302,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     def _rate(self, token: str, bucket: str) -> tuple[dict[str, str], Response | None]:
         """A fixed 2-second window per token (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)."""
         limit = self.search_burst_limit if bucket == "search" else self.burst_limit
-        now = time.monotonic()
+        now = self.clock.monotonic()
         start, count = self._windows.get((token, bucket), (now, 0))
         if now - start >= self.burst_window:
             start, count = now, 0

@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from contactsync.clock import SYSTEM_CLOCK, Clock
+
 
 @dataclass
 class Request:
@@ -118,6 +120,8 @@ class Emulator:
         self.latency = 0.0
         self.faults: list[Fault] = []
         self.base_url = ""
+        # What the emulator's windows and timestamps read; tests swap in a ManualClock.
+        self.clock: Clock = SYSTEM_CLOCK
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(f"^{pattern}$"), handler))
