@@ -6,12 +6,15 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import asdict, replace
 from typing import Any
 
 import requests
 
 from contactsync.crm import pipedrive_fields as fields
+from contactsync.crm.cache import CrmCache
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
@@ -49,7 +52,8 @@ class PipedriveCrm(Crm):
 
     def __init__(self, base_url: str, api_token: str, *, session: requests.Session | None = None,
                  limiter: SlidingWindow | None = None, field_keys: dict[str, str] | None = None,
-                 reconnect_hint: str = DEFAULT_RECONNECT_HINT, clock: Clock = SYSTEM_CLOCK) -> None:
+                 reconnect_hint: str = DEFAULT_RECONNECT_HINT, clock: Clock = SYSTEM_CLOCK,
+                 cache: CrmCache | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = api_token
         self.session = session or make_session()
@@ -63,8 +67,14 @@ class PipedriveCrm(Crm):
         self.field_keys: dict[str, str] = dict(field_keys or {})
         self.reconnect_hint = reconnect_hint
         self.clock = clock
-        self._orgs_by_name: dict[str, int] = {}
-        self._org_names: dict[int, str] = {}
+        # Without a cache from the store, one that lives as long as this adapter, for the
+        # organizations only: the user, permissions and field keys are then read on each call.
+        self.cache = cache or CrmCache()
+        self._trust_cache = cache is not None
+        self._orgs_listed = False  # the organizations were listed (since the cache's cursor) in this pass
+        self._org_lock = threading.Lock()  # one resolution at a time: never two creates of one name
+        self._fields_lock = threading.Lock()
+        self._fields_read = False  # the field list was read by this adapter (at most once more when stale)
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -116,11 +126,13 @@ class PipedriveCrm(Crm):
             return resp
         error = _error_text(resp)
         if status == 401:
+            self.cache.put("user", None)  # whoever the next token belongs to, ask again
             raise AuthError("Pipedrive refused the API token", fix=self.reconnect_hint)
         if status == 403 and _error_code(resp) == FIELD_LIMIT_CODE:
             raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
                                     fix="delete unused custom fields or upgrade the Pipedrive plan")
         if status == 403:
+            self.cache.put("missing_permissions", None)  # read the permissions again next time
             raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
         if status == 404:
             raise NotFound(f"Pipedrive could not {what}: {error}", status=404)
@@ -134,17 +146,27 @@ class PipedriveCrm(Crm):
     # --- users and permissions --------------------------------------------------------
 
     def me(self) -> CrmUser:
+        cached = self.cache.get("user") if self._trust_cache else None
+        if isinstance(cached, dict):
+            return CrmUser(**cached)
         data = self._json("GET", "/v1/users/me", "read the connected user")["data"]
         admin = bool(data.get("is_admin")) or any(
             a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
-        return CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
+        user = CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
                        is_admin=admin, company_domain=data.get("company_domain", ""))
+        self.cache.put("user", asdict(user))
+        return user
 
     def missing_permissions(self, user: CrmUser) -> list[str]:
         if user.is_admin:
             return []  # global admins may do everything (DESIGN §6, §8)
+        cached = self.cache.get("missing_permissions") if self._trust_cache else None
+        if isinstance(cached, list) and not cached:
+            return []  # granted before; a 403 on a write is the last word (DESIGN §8)
         data = self._json("GET", f"/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
-        return [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
+        missing = [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
+        self.cache.put("missing_permissions", missing)
+        return missing
 
     # --- fields -----------------------------------------------------------------------
 
@@ -160,9 +182,28 @@ class PipedriveCrm(Crm):
             start = pagination.get("next_start", start + 500)
 
     def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
-        """Find each field by name, else create it. The list is read afresh on every
-        call, so a field another account or user of the company created since is
-        found, not created twice; a `known` key counts only while it still exists."""
+        """Find each field by name, else create it; a `known` key counts only while it still exists.
+
+        With a cache that says the keys were checked, `known` keys are trusted without
+        a request (a quiet pass asks nothing); a write or a read that shows them stale
+        makes :meth:`_refresh_fields` read the list again.
+        """
+        if self._trust_cache and self.cache.get("fields_checked") and all(known.get(name) for name in PERSON_FIELDS):
+            keys = {name: known[name] for name in PERSON_FIELDS}
+            self.field_keys.update(keys)
+            return keys
+        return self._read_fields(known)
+
+    def _refresh_fields(self, stale: dict[str, str]) -> None:
+        """The field keys `stale` were refused or missing: read the list again (once for all threads)."""
+        with self._fields_lock:
+            if self.field_keys != stale or self._fields_read:
+                return  # read meanwhile by another thread, or already this pass
+            self._read_fields(dict(self.field_keys))
+
+    def _read_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """The list is read afresh, so a field another account or user of the company
+        created since is found, not created twice."""
         existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
@@ -178,6 +219,9 @@ class PipedriveCrm(Crm):
                 continue
             result[name] = self._create_field(name, field_type)
         self.field_keys.update(result)
+        self.cache.put("fields_checked", True)
+        self.cache.put("field_keys", dict(self.field_keys))
+        self._fields_read = True
         return result
 
     def _create_field(self, name: str, field_type: str) -> str:
@@ -200,42 +244,66 @@ class PipedriveCrm(Crm):
     # --- organizations ----------------------------------------------------------------
 
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        """The organization of exactly this name, from the cache; else after listing the
+        organizations changed since the cache's cursor (once a pass); else created.
+
+        A listing of what changed replaces a 20-token search per organization; every
+        organization the user can see is in the cache after the first full listing.
+        """
         name = " ".join(name.split())
-        if name in self._orgs_by_name:
-            return self._orgs_by_name[name]
-        params: dict[str, Any] = {"term": name, "fields": "name", "exact_match": "true", "limit": 100}
+        with self._org_lock:
+            found = self.cache.org_id(name)
+            if found is None and not self._orgs_listed:
+                self._list_orgs()
+                found = self.cache.org_id(name)
+            if found is not None:
+                return found
+            payload: dict[str, Any] = {"name": name}
+            if visible_to is not None:
+                payload["visible_to"] = visible_to
+            data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
+            self.cache.put_org(data["id"], data.get("name") or name)
+            return int(data["id"])
+
+    def _list_orgs(self) -> None:
+        """GET /api/v2/organizations changed since the cursor (all, the first time), oldest change first."""
+        since = self.cache.get("orgs_since")
+        params: dict[str, Any] = {"limit": 500, "sort_by": "update_time", "sort_direction": "asc"}
+        if since:
+            params["updated_since"] = since
+        newest = since
         while True:
-            body = self._json("GET", "/api/v2/organizations/search", "search organizations", params=params)
-            for hit in (body.get("data") or {}).get("items") or []:
-                item = hit["item"]
-                # exact_match is case-insensitive; the same name differently cased is another org.
-                if item.get("name") == name:
-                    return self._remember_org(item["id"], name)
+            body = self._json("GET", "/api/v2/organizations", "list organizations", params=params)
+            for org in body.get("data") or []:
+                if org.get("name"):
+                    self.cache.put_org(org["id"], " ".join(str(org["name"]).split()))
+                newest = max(newest or "", org.get("update_time") or "") or newest
             cursor = (body.get("additional_data") or {}).get("next_cursor")
             if not cursor:
                 break
             params["cursor"] = cursor
-        payload: dict[str, Any] = {"name": name}
-        if visible_to is not None:
-            payload["visible_to"] = visible_to
-        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
-        return self._remember_org(data["id"], name)
+        self._orgs_listed = True
+        if newest:
+            self.cache.put("orgs_since", newest)
 
-    def _remember_org(self, id: int, name: str) -> int:
-        self._orgs_by_name[name] = id
-        self._org_names[id] = name
-        return id
+    def _replace_org(self, gone: int, visible_to: int | None) -> int | None:
+        """A write named an organization the CRM no longer has: forget it, resolve its name again."""
+        name = self.cache.org_name(gone)
+        self.cache.forget_org(gone)
+        return self.find_or_create_org(name, visible_to) if name else None
 
     def _org_name(self, id: int | None) -> str:
         if not id:
             return ""
-        if id not in self._org_names:
+        name = self.cache.org_name(id)
+        if name is None:
             try:
                 data = self._json("GET", f"/api/v2/organizations/{id}", "read an organization")["data"]
             except NotFound:
                 return ""
-            self._org_names[id] = data.get("name") or ""
-        return self._org_names[id]
+            name = data.get("name") or ""
+            self.cache.put_org(id, name)
+        return name
 
     # --- persons ----------------------------------------------------------------------
 
@@ -272,6 +340,11 @@ class PipedriveCrm(Crm):
         return body
 
     def _to_person(self, data: dict[str, Any]) -> CrmPerson:
+        custom = data.get("custom_fields") or {}
+        if custom and not self._fields_read and any(k not in custom for k in self.field_keys.values()):
+            # v2 answers every custom field of the company (null when unset): one of
+            # ours is missing, so the cached keys are stale (a field was deleted).
+            self._refresh_fields(dict(self.field_keys))
         contact = Contact(
             name=data.get("name") or "",
             first_name=data.get("first_name") or "",
@@ -290,13 +363,30 @@ class PipedriveCrm(Crm):
                          has_picture=bool(data.get("picture_id")))
 
     def create(self, write: PersonWrite) -> CrmPerson:
-        data = self._json("POST", "/api/v2/persons", "add a person", body=self._payload(write, True))["data"]
-        return self._to_person(data)
+        return self._write("POST", "/api/v2/persons", "add a person", write, True)
 
     def update(self, id: int, write: PersonWrite) -> CrmPerson:
-        data = self._json("PATCH", f"/api/v2/persons/{id}", f"update person {id}",
-                          body=self._payload(write, False))["data"]
-        return self._to_person(data)
+        return self._write("PATCH", f"/api/v2/persons/{id}", f"update person {id}", write, False)
+
+    def _write(self, method: str, path: str, what: str, write: PersonWrite, creating: bool) -> CrmPerson:
+        """One person write; when the answer shows cached metadata stale (an unknown field key, an
+        organization that is gone), read it again and send once more. A 400 is a refused
+        request: nothing was created, so a create may be repeated too."""
+        for attempt in (1, 2):
+            keys = dict(self.field_keys)
+            try:
+                data = self._json(method, path, what, body=self._payload(write, creating))["data"]
+                return self._to_person(data)
+            except ApiError as exc:
+                if attempt == 2 or exc.status != 400:
+                    raise
+                if "custom_fields" in exc.message:
+                    self._refresh_fields(keys)
+                elif "org_id" in exc.message and write.org_id is not None:
+                    write = replace(write, org_id=self._replace_org(write.org_id, write.visible_to))
+                else:
+                    raise
+        raise AssertionError("unreachable")
 
     def delete(self, id: int) -> None:
         try:

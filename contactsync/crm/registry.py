@@ -6,6 +6,7 @@ from contactsync import visibility
 from contactsync.auth import secrets
 from contactsync.config import CrmConfig
 from contactsync.crm.base import Crm
+from contactsync.crm.cache import CrmCache
 from contactsync.errors import ConfigError
 from contactsync.http import SlidingWindow
 
@@ -28,7 +29,8 @@ def reconnect_hint(config: CrmConfig) -> str:
 BURST_BY_TIER = {"lite": 20, "growth": 40, "premium": 80, "ultimate": 120}
 
 
-def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None) -> Crm:
+def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None,
+             cache: CrmCache | None = None) -> Crm:
     if config.kind != "pipedrive":
         raise ConfigError(f"unknown CRM {config.kind!r} in the config", "only pipedrive is supported")
     from contactsync.crm.pipedrive import PipedriveCrm
@@ -36,4 +38,4 @@ def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token:
     token = token or secrets.require(token_name(config), reconnect_hint(config))
     limiter = SlidingWindow(BURST_BY_TIER.get(visibility.tier(config.plan), 20), 2.0)
     return PipedriveCrm(base_url(config), token, field_keys=field_keys or {}, reconnect_hint=reconnect_hint(config),
-                        limiter=limiter)
+                        limiter=limiter, cache=cache)
