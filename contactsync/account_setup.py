@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from contactsync import config as cfg
 from contactsync import visibility
@@ -14,15 +15,29 @@ from contactsync.auth import secrets
 from contactsync.config import AccountConfig, Config, CrmConfig
 from contactsync.crm.base import CrmUser
 from contactsync.crm.registry import open_crm, token_name
-from contactsync.engine.run import preflight
+from contactsync.engine.run import check_direction, preflight
 from contactsync.errors import UsageError
+from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Visibility, parse
 from contactsync.providers.base import Group, Provider, ProviderRecord
-from contactsync.providers.registry import KINDS, provider_session, sign_in_google, sign_in_microsoft
+from contactsync.providers.registry import (
+    KINDS, google_client_for_reconnect, provider_session, sign_in_google, sign_in_microsoft,
+)
 from contactsync.store import LinkStore
 
 
 def open_store() -> LinkStore:
     return LinkStore.open(cfg.state_path())
+
+
+E = TypeVar("E", Direction, ConflictPolicy, Plan, Visibility)
+
+
+def _setting(kind: type[E], value: str, option: str) -> E:
+    """A setting given on the command line, parsed once; an unknown value is a usage error (exit 2)."""
+    try:
+        return parse(kind, value, option)
+    except SettingError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "") -> CrmUser:
@@ -34,15 +49,17 @@ def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "
     token = token.strip()
     if not token:
         raise UsageError("no API token was given", "pipe it in: `echo TOKEN | contactsync crm connect --api-token-stdin`")
-    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"), plan=plan.lower())
+    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"), plan=_setting(Plan, plan, "--plan"))
     user = open_crm(crm_config, token=token).me()
     secrets.put(token_name(crm_config), token)
     crm_config.user_id, crm_config.user_email = user.id, user.email
     config = cfg.load()
+    if config.crm is not None and token_name(config.crm) != token_name(crm_config):
+        secrets.delete(token_name(config.crm))  # the token of the company connected before
     config.crm = crm_config
     for account in config.accounts.values():
         if account.visibility and account.visibility not in visibility.options(plan):
-            account.visibility = ""  # the new plan does not offer it: fall back to the plan default
+            account.visibility = None  # the new plan does not offer it: fall back to the plan default
     cfg.save(config)
     return user
 
@@ -71,7 +88,12 @@ def add_account(
                 "Google needs the OAuth client of a Desktop app",
                 "download its client_secret.json from the Google Cloud console and pass --client-secrets FILE",
             )
-        secret = sign_in_google(email, client_secrets, open_browser)
+        from contactsync.auth.google import DEFAULT_AUTH_URI, read_client_config
+
+        client = read_client_config(client_secrets)
+        secret = sign_in_google(email, client, open_browser)
+        if client["installed"]["auth_uri"] != DEFAULT_AUTH_URI:
+            options["auth_uri"] = client["installed"]["auth_uri"]  # for reconnect (the sandbox)
     else:
         if not client_id:
             raise UsageError(
@@ -85,7 +107,7 @@ def add_account(
     account = AccountConfig(provider=provider, email=email.lower(), endpoint=endpoint.rstrip("/"), options=options)
     config = cfg.load()
     previous = config.accounts.get(account.key)
-    if previous is not None:  # signing in again keeps the settings
+    if previous is not None:  # signing in again keeps the settings, links and history (a reconnect)
         previous.endpoint, previous.options = account.endpoint, account.options
         account = previous
     secrets.put(secrets.provider_secret_name(provider, email), secret)
@@ -96,6 +118,52 @@ def add_account(
     config.accounts[account.key] = account
     cfg.save(config)
     return account
+
+
+def has_account(provider: str, email: str) -> bool:
+    return f"{provider.lower()}:{email.lower()}" in cfg.load().accounts
+
+
+def reconnect_account(name: str, *, client_secrets: Path | None = None, open_browser: bool = True) -> AccountConfig:
+    """Sign in again to an existing account (expired, revoked, or moved to another machine).
+
+    Only its secret is replaced: its links, settings, endpoint and history stay.
+    """
+    config = cfg.load()
+    account = config.account(name)
+    if account.provider == "google":
+        from contactsync.auth.google import DEFAULT_AUTH_URI, read_client_config
+
+        client = read_client_config(client_secrets) if client_secrets else google_client_for_reconnect(account)
+        if client is None:
+            raise UsageError(f"{account.key}: no Google sign-in is stored here to take the OAuth client from",
+                             f"pass the client's JSON: `contactsync reconnect {account.key} --client-secrets "
+                             "client_secret.json`")
+        secret = sign_in_google(account.email, client, open_browser)
+        if client_secrets and client["installed"]["auth_uri"] != DEFAULT_AUTH_URI:
+            account.options["auth_uri"] = client["installed"]["auth_uri"]
+    elif account.provider == "microsoft":
+        client_id = account.options.get("client_id")
+        if not client_id:
+            raise UsageError(f"{account.key} has no client id in the config",
+                             f"add it again: `contactsync add-account microsoft {account.email} --client-id APP_ID`")
+        secret = sign_in_microsoft(account.email, client_id, account.options.get("tenant", "common"),
+                                   account.options.get("authority") or None)
+    else:
+        raise UsageError(f"{account.key}: unknown provider {account.provider!r}", f"use one of: {', '.join(KINDS)}")
+    secrets.put(secrets.provider_secret_name(account.provider, account.email), secret)
+    cfg.save(config)
+    return account
+
+
+def disconnect_crm() -> tuple[CrmConfig, list[str]]:
+    """Forget the CRM connection and its API token (in whichever store holds it); links stay for a reconnect."""
+    config = cfg.load()
+    crm = config.require_crm()
+    removed = secrets.delete(token_name(crm))
+    config.crm = None
+    cfg.save(config)
+    return crm, removed
 
 
 def list_groups(name: str) -> list[Group]:
@@ -127,23 +195,21 @@ def configure_account(
     account = config.account(name)
     result = ConfigureResult(account)
     if direction is not None:
-        if direction not in cfg.DIRECTIONS:
-            raise UsageError(f"unknown direction {direction!r}", f"use one of: {', '.join(cfg.DIRECTIONS)}")
-        if direction != account.direction:
+        chosen_direction = _setting(Direction, direction, "--direction")
+        if chosen_direction != account.direction:
             result.direction_changed = True
-        account.direction = direction
+        account.direction = chosen_direction
     if conflicts is not None:
-        if conflicts not in cfg.CONFLICT_POLICIES:
-            raise UsageError(f"unknown conflict policy {conflicts!r}",
-                             f"use one of: {', '.join(cfg.CONFLICT_POLICIES)}")
-        account.conflicts = conflicts
+        account.conflicts = _setting(ConflictPolicy, conflicts, "--conflicts")
     if visibility_setting is not None:
         crm = config.require_crm()
-        visibility.visible_to(visibility_setting, crm.plan)
-        account.visibility = visibility_setting
+        chosen_visibility = _setting(Visibility, visibility_setting, "--visibility") if visibility_setting else None
+        visibility.effective_visibility(chosen_visibility, crm.plan)
+        account.visibility = chosen_visibility
     if adopt is not None:
         account.adopt = adopt
     with provider_session(account) as provider:
+        check_direction(account, provider)
         if config.crm is not None:
             _check_permissions(config, account, provider)
         if group is not None:
@@ -201,7 +267,7 @@ def _switch_group(account: AccountConfig, provider: Provider, group: Group, prun
 
 
 def remove_account(name: str) -> AccountConfig:
-    """Forget an account: its settings, secret and links. Its CRM persons stay."""
+    """Forget an account: its settings, secret (in whichever store holds it) and links. Its CRM persons stay."""
     config = cfg.load()
     account = config.account(name)
     secrets.delete(secrets.provider_secret_name(account.provider, account.email))

@@ -3,6 +3,10 @@
 `CONTACTSYNC_HOME` overrides every path (tests always set it). Otherwise the
 config goes to the user's config directory and the state to the data directory.
 The config holds no secret; secrets live in the keyring (see auth/secrets.py).
+
+Settings are types (settings.py): `load` parses the direction, conflict policy,
+visibility and plan of every entry, and an unknown value is a ConfigError (exit
+2) naming the key, the file and the values allowed — never a silent default.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 import tomli_w
 
 from contactsync.errors import ConfigError
+from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Visibility, choices, parse
 
-DIRECTIONS = ("one-way", "two-way")
-CONFLICT_POLICIES = ("newest", "provider", "crm")
+DIRECTIONS = tuple(choices(Direction))
+CONFLICT_POLICIES = tuple(choices(ConflictPolicy))
+# Where secrets are kept: the OS keyring (default) or the opt-in file store (auth/secrets.py).
+SECRET_STORES = ("keyring", "file")
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -47,6 +54,22 @@ def state_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / "contactsync"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone.
+
+    Everything contactsync keeps (config, state, locks, logs) is the user's alone.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return path
+
+
 def config_path() -> Path:
     return config_dir() / "config.toml"
 
@@ -60,7 +83,7 @@ class CrmConfig:
     kind: str = "pipedrive"
     domain: str = ""
     base_url: str = ""
-    plan: str = "growth"
+    plan: Plan = Plan.GROWTH
     user_id: int | None = None
     user_email: str = ""
 
@@ -71,9 +94,10 @@ class AccountConfig:
     email: str
     group: str = ""
     group_name: str = ""
-    direction: str = "one-way"
-    visibility: str = ""
-    conflicts: str = "newest"
+    direction: Direction = Direction.ONE_WAY
+    # None: the plan's default (crm/pipedrive_plans.py: effective_visibility).
+    visibility: Visibility | None = None
+    conflicts: ConflictPolicy = ConflictPolicy.NEWEST
     adopt: bool = True
     # API endpoint override (the sandbox); empty means the real service.
     endpoint: str = ""
@@ -89,6 +113,8 @@ class AccountConfig:
 class Config:
     crm: CrmConfig | None = None
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    # `[secrets] store = "file"`; empty means the default (the keyring).
+    secrets_store: str = ""
 
     def account(self, name: str) -> AccountConfig:
         """Find an account by `provider:email` or, when unambiguous, by e-mail."""
@@ -131,13 +157,30 @@ def load(path: Path | None = None) -> Config:
             accounts[account.key] = account
     except TypeError as exc:
         raise ConfigError(f"{path} has an unknown or missing setting: {exc}", "fix the file or set up again") from None
-    return Config(crm=crm, accounts=accounts)
+    try:
+        if crm is not None:
+            crm.plan = parse(Plan, crm.plan, "crm.plan")
+        for key, account in accounts.items():
+            where = f'accounts."{key}"'
+            account.direction = parse(Direction, account.direction, f"{where}.direction")
+            account.conflicts = parse(ConflictPolicy, account.conflicts, f"{where}.conflicts")
+            account.visibility = parse(Visibility, account.visibility, f"{where}.visibility") \
+                if account.visibility else None
+    except SettingError as exc:
+        raise ConfigError(f"{path}: {exc}", "fix it in the file, or set it with `contactsync configure` "
+                          "(`contactsync crm connect --plan` for the plan)") from None
+    store = (data.get("secrets") or {}).get("store", "")
+    if store and store not in SECRET_STORES:
+        raise ConfigError(f"{path}: unknown secret store {store!r} in [secrets]", f"use one of: {', '.join(SECRET_STORES)}")
+    return Config(crm=crm, accounts=accounts, secrets_store=store)
 
 
 def save(config: Config, path: Path | None = None) -> None:
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     data: dict[str, Any] = {}
+    if config.secrets_store:
+        data["secrets"] = {"store": config.secrets_store}
     if config.crm is not None:
         data["crm"] = _drop_empty(asdict(config.crm))
     data["accounts"] = {key: _drop_empty(asdict(acc)) for key, acc in sorted(config.accounts.items())}

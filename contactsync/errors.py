@@ -89,7 +89,24 @@ class CursorExpired(ContactSyncError):
     """The provider no longer accepts our incremental cursor; do one full listing."""
 
 
-class NoKeyring(ContactSyncError):
-    """No usable OS keyring backend."""
+class SecretStoreError(ContactSyncError):
+    """The secret store failed: no usable keyring, a backend error, an unwritable file store."""
 
     exit_code = 2
+
+
+NoKeyring = SecretStoreError  # the name of the class before the file store existed
+
+
+class ContactSkipped(ContactSyncError):
+    """One contact cannot be synced and waiting will not change that: skipped and reported, never retried.
+
+    Told apart from a failure (temporary, retried next pass) in the pass summary and status.
+    """
+
+    exit_code = 1
+
+    def __init__(self, contact_id: str, reason: str, fix: str | None = None) -> None:
+        super().__init__(f"contact {contact_id}: {reason}", fix)
+        self.contact_id = contact_id
+        self.reason = reason

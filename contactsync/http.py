@@ -84,6 +84,19 @@ class SlidingWindow:
                 self.limit = limit
 
 
+class _ServerErrorRetry(Retry):
+    """urllib3's Retry, minus its own handling of 429 and 413.
+
+    Retry re-sends any allowed request answered 429 with a Retry-After header, and
+    sleeps for it, even when 429 is not in `status_forcelist` (urllib3
+    `Retry.is_retry`, RETRY_AFTER_STATUS_CODES). The adapters handle 429 themselves
+    (budget or burst, a shared pause, an injected sleep); here only server errors
+    are retried.
+    """
+
+    RETRY_AFTER_STATUS_CODES = frozenset({503})
+
+
 class _TimeoutAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -97,7 +110,7 @@ def make_session(retries: int = 3) -> requests.Session:
     Retries cover connection errors and 502/503/504 for idempotent methods only;
     429 is left to the caller, which knows the API's rate headers.
     """
-    retry = Retry(
+    retry = _ServerErrorRetry(
         total=retries,
         connect=retries,
         read=retries,

@@ -47,7 +47,9 @@ class RedactSecrets(logging.Filter):
 
 
 def _private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from contactsync.config import private_dir
+
+    private_dir(path.parent)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 

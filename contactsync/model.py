@@ -14,6 +14,8 @@ never invented.
 
 from __future__ import annotations
 
+import datetime
+import enum
 import hashlib
 import json
 import re
@@ -21,7 +23,30 @@ import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from contactsync.cleaning import clean_text
+
 LABELS = ("work", "home", "mobile", "other")
+
+
+class IssueKind(enum.StrEnum):
+    """What happened to a value on its way in or out; each is recorded as an event."""
+
+    CLEANED = "cleaned"  # control characters or lone surrogates removed (contactsync.cleaning)
+    UNREADABLE = "unreadable"  # cannot be parsed: left as it is on its side, never cleared
+    INVALID = "invalid"  # read, but not a valid value (no digits, no e-mail form): never primary
+    CUT = "cut"  # longer than the CRM's documented limit (contactsync.limits)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One recorded problem with one field of a contact; `detail` says what, for people."""
+
+    kind: IssueKind
+    field: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.field} {self.kind.value}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,12 @@ class Contact:
     birthday: str = ""
     # Set when `name` was derived from an e-mail or phone because the source had none.
     name_derived: bool = field(default=False, compare=False)
+    # What was cleaned, cut, or could not be read on the way in; never hashed or compared.
+    issues: tuple[Issue, ...] = field(default=(), compare=False)
+
+    def unreadable(self) -> frozenset[str]:
+        """The fields whose value on their side could not be read: a write leaves them as they are."""
+        return frozenset(i.field for i in self.issues if i.kind is IssueKind.UNREADABLE)
 
     @property
     def primary_email(self) -> str | None:
@@ -128,6 +159,44 @@ def _plain(value: Any) -> Any:
 _SPACE = re.compile(r"\s+")
 
 
+def with_issues(contact: Contact, *new: Issue) -> Contact:
+    """The contact with `new` issues added (each recorded once)."""
+    issues = contact.issues + tuple(i for i in dict.fromkeys(new) if i not in contact.issues)
+    return contact if issues == contact.issues else replace(contact, issues=issues)
+
+
+def _cleaned(value: str, name: str, found: list[Issue]) -> str:
+    text, done = clean_text(value)
+    if done:
+        found.append(Issue(IssueKind.CLEANED, name, done))
+    return text
+
+
+def clean_contact(contact: Contact) -> Contact:
+    """Every text of the contact cleaned (contactsync.cleaning), each cleaning recorded."""
+    found: list[Issue] = []
+    changes: dict[str, Any] = {}
+    for name in ("name", "first_name", "last_name", "organization", "job_title", "notes", "birthday"):
+        value = getattr(contact, name)
+        text = _cleaned(value, name, found) if isinstance(value, str) else ""
+        if text != value:
+            changes[name] = text
+    for name in ("emails", "phones", "ims"):
+        items = getattr(contact, name)
+        cleaned = tuple(replace(i, value=_cleaned(i.value, name, found), label=_cleaned(i.label, name, found))
+                        for i in items)
+        if cleaned != items:
+            changes[name] = cleaned
+    if contact.address is not None:
+        address = contact.address
+        parts = {f.name: _cleaned(getattr(address, f.name), "address", found) for f in fields(address)}
+        if Address(**parts) != address:
+            changes["address"] = Address(**parts)
+    if not changes:
+        return contact
+    return with_issues(replace(contact, **changes), *found)
+
+
 def _text(value: str | None) -> str:
     if not value:
         return ""
@@ -163,9 +232,31 @@ def birthday_parts(value: str) -> tuple[int | None, int, int] | None:
         return None
     year = int(match.group(1)) if match.group(1) else None
     month, day = int(match.group(2)), int(match.group(3))
-    if not (1 <= month <= 12 and 1 <= day <= 31) or year == 0:
+    if year == 0 or not _real_date(year, month, day):
         return None
     return year, month, day
+
+
+def _real_date(year: int | None, month: int, day: int) -> bool:
+    # Without a year, 29 February is a real birthday: check in a leap year.
+    try:
+        datetime.date(year or 2000, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+
+
+def is_valid_email(value: str) -> bool:
+    """A local part, one @ and a dotted domain, no spaces: enough to tell an address from a note."""
+    return bool(_EMAIL.match(value))
+
+
+def is_valid_phone(value: str) -> bool:
+    """A phone number has at least one digit ("+" or "n/a" alone is not one)."""
+    return any(ch.isdigit() for ch in value)
 
 
 def format_birthday(year: int | None, month: int, day: int) -> str:
@@ -192,10 +283,13 @@ def _address(address: Address | None) -> Address | None:
     return None if clean.is_empty() else clean
 
 
-def _one_primary(items: list[Any]) -> tuple[Any, ...]:
+def _one_primary(items: list[Any], valid: Any = None) -> tuple[Any, ...]:
+    """Exactly one valid item is primary: the first flagged one, else the first valid one."""
     if not items:
         return ()
-    index = next((i for i, item in enumerate(items) if item.primary), 0)
+    ok = [valid is None or valid(item.value) for item in items]
+    index = next((i for i, item in enumerate(items) if item.primary and ok[i]),
+                 next((i for i in range(len(items)) if ok[i]), None))
     return tuple(replace(item, primary=(i == index)) for i, item in enumerate(items))
 
 
@@ -204,7 +298,12 @@ def normalise(contact: Contact) -> Contact:
 
     Exactly one e-mail and one phone are primary (the first flagged one, else the
     first), so that two sides which disagree only on an implicit primary compare equal.
+    An invalid e-mail or a phone without digits is kept (it is the user's) but is
+    never primary, and is recorded; so is a birthday that is not a real date, which
+    is dropped from the record (contactsync.engine.unreadable leaves it on its side).
     """
+    contact = clean_contact(contact)
+    found: list[Issue] = []
     emails: list[Email] = []
     seen: set[str] = set()
     for email in contact.emails:
@@ -221,22 +320,28 @@ def normalise(contact: Contact) -> Contact:
             seen.add(key)
             phones.append(Phone(value, _label(phone.label), phone.primary))
     ims: list[Im] = []
-    seen = set()
+    seen_ims: set[tuple[str, str]] = set()
     for im in contact.ims:
         value, label = _text(im.value), (_text(im.label).lower() or "other")
-        if value and (label, value.lower()) not in seen:
-            seen.add((label, value.lower()))
+        if value and (label, value.lower()) not in seen_ims:
+            seen_ims.add((label, value.lower()))
             ims.append(Im(value, label, im.primary))
     birthday = contact.birthday.strip()
     parts = birthday_parts(birthday) if birthday else None
+    if birthday and not parts:
+        found.append(Issue(IssueKind.UNREADABLE, "birthday", f"'{birthday[:40]}' is not a date"))
+    found += [Issue(IssueKind.INVALID, "emails", f"'{e.value[:80]}' is not an e-mail address; not made primary")
+              for e in emails if not is_valid_email(e.value)]
+    found += [Issue(IssueKind.INVALID, "phones", f"'{p.value[:80]}' has no digits; not made primary")
+              for p in phones if not is_valid_phone(p.value)]
     first, last = _text(contact.first_name), _text(contact.last_name)
     name = _text(contact.name) or " ".join(part for part in (first, last) if part)
     return Contact(
         name=name,
         first_name=first,
         last_name=last,
-        emails=_one_primary(emails),
-        phones=_one_primary(phones),
+        emails=_one_primary(emails, is_valid_email),
+        phones=_one_primary(phones, is_valid_phone),
         organization=_text(contact.organization),
         job_title=_text(contact.job_title),
         address=_address(contact.address),
@@ -245,6 +350,7 @@ def normalise(contact: Contact) -> Contact:
         # A birthday we cannot read is dropped rather than guessed at.
         birthday=format_birthday(*parts) if parts else "",
         name_derived=contact.name_derived,
+        issues=with_issues(contact, *found).issues,
     )
 
 

@@ -28,11 +28,19 @@ class PhotoPlan:
 
 
 def plan_photo(image: bytes) -> PhotoPlan:
+    """Never raises: whatever the bytes are, the answer is an upload or a skip with its reason."""
+    if not isinstance(image, bytes | bytearray) or not image:
+        return PhotoPlan(skip="the photo is empty")
     try:
         with Image.open(io.BytesIO(image)) as img:
             kind, (width, height) = img.format, img.size
+            img.verify()  # reads the whole file: a truncated or corrupt image is caught here, not at upload
+    except Image.DecompressionBombError:
+        return PhotoPlan(skip="the photo is too large to be a contact picture (over Pillow's pixel limit)")
     except (UnidentifiedImageError, OSError):
         return PhotoPlan(skip="the photo is not a readable image")
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise ValueError, SyntaxError, struct.error…
+        return PhotoPlan(skip=f"the photo is not a readable image ({type(exc).__name__})")
     if kind not in FORMATS:
         return PhotoPlan(skip=f"the photo is {kind}; Pipedrive takes GIF, JPEG or PNG")
     side = min(width, height)

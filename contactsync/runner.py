@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contactsync import config as cfg
+from contactsync.cleaning import clean_text
 from contactsync.config import AccountConfig
 from contactsync.crm.cache import CrmCache, cache_key
 from contactsync.crm.registry import open_crm
@@ -14,8 +15,28 @@ from contactsync.engine.run import PassOptions, PassResult, Progress, sync_accou
 from contactsync.errors import ContactSyncError, Interrupted, UsageError
 from contactsync.providers.registry import provider_session
 from contactsync.store import LinkStore
+from contactsync.store.db import busy_error
 
 ProgressFactory = Callable[[AccountConfig], Progress | None]
+
+
+# With several accounts, the code of the run is the first of these any account has
+# (README, "Exit codes"): what needs the user (sign in again) before what passes by
+# itself (retry later, another pass running), before a safety stop, before failures.
+EXIT_PRECEDENCE = (3, 2, 75, 5, 4, 1)
+
+
+class UnexpectedError(ContactSyncError):
+    """Anything else one account's pass raised (a bug): recorded in one line; the other accounts run."""
+
+    exit_code = 1
+
+
+def account_exit_code(result: PassResult) -> int:
+    """One account's own exit code (DESIGN §10), as `run --json` reports it."""
+    if result.error is not None:
+        return result.error.exit_code
+    return 1 if result.outcome == "partial" else 0
 
 
 @dataclass
@@ -24,13 +45,31 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """DESIGN §10: 0 all synced; one account's own code when it alone failed; else 1."""
-        errors = [r.error for r in self.results if r.error is not None]
-        if not errors:
-            return 1 if any(r.outcome == "partial" for r in self.results) else 0
-        if len(errors) == len(self.results) and len({e.exit_code for e in errors}) == 1:
-            return errors[0].exit_code
-        return 1
+        """The most pressing of the accounts' own codes, by EXIT_PRECEDENCE; 0 when every account synced."""
+        codes = {account_exit_code(r) for r in self.results}
+        return next((code for code in EXIT_PRECEDENCE if code in codes), max(codes, default=0))
+
+
+def _as_error(exc: Exception, reraise: bool) -> ContactSyncError:
+    if isinstance(exc, ContactSyncError):
+        return exc
+    busy = busy_error(exc)
+    if busy is not None:
+        return busy
+    if reraise:
+        raise exc
+    first_line = clean_text((str(exc).splitlines() or [""])[0][:200])[0]
+    return UnexpectedError(f"unexpected {type(exc).__name__}: {first_line}".rstrip(": "),
+                           "the other accounts ran; run again with --debug for the traceback and report it")
+
+
+def _failures(store: LinkStore, account: str) -> list[tuple[str, str]]:
+    try:
+        return [(f.provider_id, f.reason) for f in store.failures(account)]
+    except Exception as exc:  # noqa: BLE001 - only a busy state file is expected here
+        if busy_error(exc) is None:
+            raise
+        return []
 
 
 def select_accounts(config: cfg.Config, names: list[str] | None) -> list[AccountConfig]:
@@ -55,8 +94,14 @@ def run_once(
     *,
     wait: bool = False,
     progress: ProgressFactory | None = None,
+    reraise: bool = False,
 ) -> RunReport:
-    """One pass of each selected account; one failing account never stops the others."""
+    """One pass of each selected account; one failing account never stops the others.
+
+    An error that is not a ContactSyncError (a bug, a malformed answer no adapter
+    foresaw) ends only that account's pass, as one line; `reraise` (--debug) lets
+    it through with its traceback instead.
+    """
     options = options or PassOptions()
     config = cfg.load()
     crm_config = config.require_crm()
@@ -77,12 +122,13 @@ def run_once(
                             )
                     finally:
                         save_cache(store, cache, cache_key(crm_config), options.dry_run)
-            except ContactSyncError as exc:
+            except Exception as raw:  # noqa: BLE001 - the per-account boundary (issue 11)
+                exc = _as_error(raw, reraise)
                 if account.email not in exc.message:
                     exc.message = f"{account.key}: {exc.message}"  # every line names its account
                 outcome = "interrupted" if isinstance(exc, Interrupted) else "failed"
                 result = PassResult(account.key, outcome=outcome, full=options.full, error=exc)
-                result.failures = [(f.provider_id, f.reason) for f in store.failures(account.key)]
+                result.failures = _failures(store, account.key)
             report.results.append(result)
             if isinstance(result.error, Interrupted):
                 break  # stop requested: leave the other accounts for the next pass

@@ -11,12 +11,22 @@ from enum import Enum
 from typing import TypeVar
 
 
-class Direction(str, Enum):
+class Setting(str, Enum):
+    """A setting's member prints as its spelling in the config ("two-way"), not as its Python name."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Direction(Setting):
     ONE_WAY = "one-way"
     TWO_WAY = "two-way"
 
 
-class ConflictPolicy(str, Enum):
+class ConflictPolicy(Setting):
     """Who wins a field changed on both sides since the last sync (two-way only)."""
 
     NEWEST = "newest"
@@ -24,7 +34,7 @@ class ConflictPolicy(str, Enum):
     CRM = "crm"
 
 
-class Visibility(str, Enum):
+class Visibility(Setting):
     """`visible_to` of what contactsync creates (DESIGN §6); which ones a plan offers is in crm/."""
 
     OWNER_FOLLOWERS = "owner-followers"
@@ -34,7 +44,7 @@ class Visibility(str, Enum):
     COMPANY = "company"
 
 
-class Plan(str, Enum):
+class Plan(Setting):
     """Pipedrive's plans, current names first, then the legacy names customers still have.
 
     Burst limits differ per plan, including between Premium and Power, so every

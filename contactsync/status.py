@@ -33,7 +33,7 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
     cursor = store.cursor(key)
     last_counts = store.event_counts(key, run_id=last.id) if last else {}
     week = store.event_counts(key, days=7)
-    setting = account.visibility or (visibility.default_setting(plan) if plan else "")
+    setting = str(visibility.effective_setting(account.visibility, plan)) if plan else str(account.visibility or "")
     return {
         "account": key,
         "provider": account.provider,

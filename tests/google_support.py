@@ -43,6 +43,7 @@ class Sandbox:
 
     def provider(self, grant: GoogleGrant | None = None, **kwargs: Any) -> GoogleProvider:
         kwargs.setdefault("retries", 1)
+        kwargs.setdefault("sleep", lambda seconds: None)  # backoff is counted, never waited for
         return GoogleProvider(grant or self.grant(), EMAIL, endpoint=self.url, **kwargs)
 
     def token(self, email: str = EMAIL, scope: str | None = None) -> str:

@@ -55,3 +55,14 @@ def graph() -> Iterator[GraphSandbox]:
         yield GraphSandbox(emulator, server)
     finally:
         server.stop()
+
+
+def aged(cache: str, seconds: float = 3600) -> str:
+    """The stored token cache as it is `seconds` later: its access tokens past their expiry."""
+    import json
+    import time
+
+    data = json.loads(cache)
+    for entry in (data.get("AccessToken") or {}).values():
+        entry["expires_on"] = entry["extended_expires_on"] = str(int(time.time() - seconds + 3599))
+    return json.dumps(data)

@@ -32,7 +32,7 @@ def test_revoked_google_grant_exits_3_naming_account_and_fix(box):
     r = cli("run", "--once")
     assert r.exit_code == 3
     line = one_line(r.stderr)
-    assert EMAIL in line and f"contactsync add-account google {EMAIL} --client-secrets" in line
+    assert EMAIL in line and f"contactsync reconnect google:{EMAIL}" in line
 
 
 def test_malformed_config_exits_2_naming_file_and_line(box):

@@ -262,15 +262,19 @@ def test_photos_have_urls_served_without_a_token_and_placeholders_are_default(sa
     ann = sandbox.api("GET", f"/v1/{ANN}", token, params={"personFields": "photos"}).json()
     [photo] = ann["photos"]
     assert "default" not in photo and photo["metadata"]["primary"] is True
-    # Google's image host needs no Authorization header; Photo.url gives a small
-    # rendition unless `sz` asks for a size, and never enlarges.
+    # Google's image host needs no Authorization header. Photo.url carries its size as
+    # the `=sNNN` option of its last path segment; `?sz=` is ignored; never enlarged.
+    assert photo["url"].endswith("=s100")
     assert image_size(requests.get(photo["url"], timeout=10).content) == (100, 75)
-    full = requests.get(photo["url"], params={"sz": 1024}, timeout=10)
+    assert image_size(requests.get(photo["url"], params={"sz": 1024}, timeout=10).content) == (100, 75)
+    base = photo["url"].rsplit("=", 1)[0]
+    full = requests.get(base + "=s1024", timeout=10)
     assert full.status_code == 200 and full.headers["Content-Type"] == "image/png"
     assert image_size(full.content) == (400, 300)
-    assert image_size(sandbox.api("GET", "/photos/" + photo["url"].rsplit("/", 1)[1] + "?sz=200").content) == (200, 150)
+    assert image_size(requests.get(base, timeout=10).content) == (400, 300)  # no option: as stored
+    assert image_size(requests.get(base + "=s200-p-k-rw-no", timeout=10).content) == (200, 150)
     jose = sandbox.api("GET", f"/v1/{JOSE}", token, params={"personFields": "photos"}).json()["photos"][0]
-    assert image_size(requests.get(jose["url"], params={"sz": 1024}, timeout=10).content) == (256, 256)
+    assert image_size(requests.get(jose["url"].replace("=s100", "=s1024"), timeout=10).content) == (256, 256)
     olga = sandbox.api("GET", f"/v1/{OLGA}", token, params={"personFields": "photos,names"}).json()
     assert olga["photos"][0]["default"] is True
     assert requests.get(olga["photos"][0]["url"], timeout=10).headers["Content-Type"] == "image/png"
@@ -287,7 +291,7 @@ def test_update_contact_photo_replaces_the_url(sandbox: Sandbox) -> None:
     assert response.status_code == 200
     photo = response.json()["person"]["photos"][0]
     assert "default" not in photo
-    assert image_size(requests.get(photo["url"], params={"sz": 999}, timeout=10).content) == (300, 200)
+    assert image_size(requests.get(photo["url"].replace("=s100", "=s999"), timeout=10).content) == (300, 200)
     assert sandbox.emulator.person(OLGA)["etag"] != before["etag"]
     bad = sandbox.api("PATCH", f"/v1/{OLGA}:updateContactPhoto", token, json={"photoBytes": "bm90IGFuIGltYWdl"})
     assert bad.status_code == 400

@@ -19,7 +19,7 @@ from contactsync.auth.google import GoogleGrant, credentials, id_token_email, si
 from contactsync.errors import AuthError, CursorExpired, StaleVersion, TemporaryError, UsageError
 from contactsync.model import Address, Contact, Email, Im, Phone, normalise
 from contactsync.providers.base import ProviderDeletion, ProviderRecord
-from contactsync.providers.google import contact_to_person, person_to_contact
+from contactsync.providers.google import contact_to_person, person_to_contact, sized_photo_url
 from contactsync.sandbox.browser import register_sandbox_browser
 from contactsync.sandbox.server import Fault
 
@@ -176,7 +176,7 @@ def test_revoked_grant_is_an_auth_error_naming_the_fix(sandbox: Sandbox) -> None
     sandbox.emulator.revoke_grants(EMAIL)
     with pytest.raises(AuthError) as info:
         provider.check()
-    assert "add-account google ann@example.com" in info.value.fix
+    assert "contactsync reconnect google:ann@example.com" in info.value.fix
 
 
 def test_expired_access_token_is_refreshed_transparently(sandbox: Sandbox) -> None:
@@ -216,10 +216,14 @@ def test_server_errors_are_retried_then_temporary(sandbox: Sandbox) -> None:
         sandbox.emulator.add_fault(Fault(status=503, path="/v1/"))
     with pytest.raises(TemporaryError):
         provider.groups()
-    for _ in range(2):
+    # A 429 is waited out over about a minute (per-minute quotas), then reported.
+    waits: list[float] = []
+    provider = sandbox.provider(retries=1, sleep=waits.append)
+    for _ in range(5):
         sandbox.emulator.add_fault(Fault(status=429, path="/v1/people/me/connections"))
-    with pytest.raises(TemporaryError):
+    with pytest.raises(TemporaryError, match="quota"):
         provider.changes(None, CLIENTS)
+    assert waits == [5.0, 10.0, 20.0, 30.0]
 
 
 def test_dropped_connection_is_temporary(sandbox: Sandbox) -> None:
@@ -391,3 +395,11 @@ def test_create_writes_every_field(sandbox: Sandbox) -> None:
     stored = sandbox.emulator.person(created.id)
     assert stored["birthdays"][0]["date"] == {"month": 12, "day": 31}
     assert stored["photos"][0]["default"] is True
+
+
+def test_sized_photo_url_replaces_the_size_option_of_the_last_segment() -> None:
+    base = "https://lh3.googleusercontent.com/contacts/AG6tpzFm-x_1"
+    assert sized_photo_url(base + "=s100") == base + "=s1024"
+    assert sized_photo_url(base + "=s408-p-k-rw-no") == base + "=s1024"
+    assert sized_photo_url(base) == base + "=s1024"
+    assert sized_photo_url("https://h.example/a=b/p=s100?k=v") == "https://h.example/a=b/p=s1024?k=v"

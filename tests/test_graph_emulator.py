@@ -136,6 +136,13 @@ def test_identity_refresh_rotation_and_revocation(graph: GraphSandbox) -> None:
     refreshed = graph.api("POST", "/common/oauth2/v2.0/token", data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "app"}).json()
     assert refreshed["refresh_token"] != tokens["refresh_token"]
+    assert 1500 <= len(refreshed["access_token"]) <= 2600 and 800 <= len(refreshed["id_token"]) <= 1400
+    # Microsoft keeps the old refresh token valid after a rotation (the default) ...
+    reused = graph.api("POST", "/common/oauth2/v2.0/token", data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "app"})
+    assert reused.status_code == 200
+    # ... and the single-use switch refuses a second use.
+    graph.emulator.control({"refresh_token_reuse": "single_use"})
     reused = graph.api("POST", "/common/oauth2/v2.0/token", data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "app"})
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"

@@ -47,7 +47,12 @@ def test_address_falls_back_to_home_then_other() -> None:
 
 def test_birthday_takes_the_date_of_the_timestamp() -> None:
     assert graph_birthday("1975-06-30T11:59:00Z") == "1975-06-30"
-    assert graph_birthday(None) == "" and graph_birthday("garbage") == ""
+    assert graph_birthday(None) == ""
+    # Not a date: passed on, recorded unreadable, and left out of any write.
+    assert graph_birthday("garbage") == "garbage"
+    contact = graph_to_contact({"displayName": "Ann", "birthday": "garbage"})
+    assert contact.birthday == "" and contact.unreadable() == {"birthday"}
+    assert "birthday" not in contact_to_graph(contact)[0]
 
 
 def test_contact_to_graph_writes_every_field_and_never_notes() -> None:

@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from microsoft_support import CLIENT_ID, CLIENTS, EMAIL, FATIMA, MARIA, MISAKI, OLEG, GraphSandbox, graph  # noqa: F401
+from microsoft_support import CLIENT_ID, CLIENTS, EMAIL, FATIMA, MARIA, MISAKI, OLEG, GraphSandbox, aged, graph  # noqa: F401
 
 from contactsync.auth.microsoft import MicrosoftSession, sign_in
 from contactsync.clock import ManualClock
@@ -183,7 +183,7 @@ def test_401_is_an_auth_error_naming_the_fix(graph: GraphSandbox) -> None:
     provider = MicrosoftProvider(lambda: "expired", EMAIL, endpoint=graph.url)
     with pytest.raises(AuthError) as info:
         provider.groups()
-    assert f"add-account microsoft {EMAIL} --client-id APP_ID" in info.value.fix
+    assert f"contactsync reconnect microsoft:{EMAIL}" in info.value.fix
 
 
 def test_bad_request_is_an_api_error_with_graphs_message(graph: GraphSandbox) -> None:
@@ -197,34 +197,77 @@ def test_bad_request_is_an_api_error_with_graphs_message(graph: GraphSandbox) ->
 
 # -- sign-in (MSAL's real code path) -------------------------------------------------------
 
-def test_device_code_sign_in_returns_a_small_cache_that_refreshes_silently(graph: GraphSandbox) -> None:
+def token_requests(graph: GraphSandbox) -> int:
+    return sum(1 for e in graph.emulator.log if e.path.endswith("/oauth2/v2.0/token"))
+
+
+def test_device_code_sign_in_keeps_the_access_token_and_saves_each_refresh_before_use(graph: GraphSandbox) -> None:
     out = io.StringIO()
     cache = sign_in(CLIENT_ID, EMAIL.upper(), authority_host=graph.url, out=out)
     assert "/devicelogin" in out.getvalue() and "enter the code" in out.getvalue()
     data = json.loads(cache)
-    assert set(data) <= {"RefreshToken", "Account", "AppMetadata"} and data["RefreshToken"]
-    assert len(cache) < 2500
+    assert {"AccessToken", "RefreshToken", "Account"} <= set(data)
+    assert len(cache) > 3000  # real token sizes: larger than one Windows credential
     polls = [e for e in graph.emulator.log if e.path.endswith("/token")]
     assert [e.status for e in polls] == [400, 200]  # authorization_pending, then approved
-    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url)
+    saved: list[str] = []
+    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url, save=saved.append)
     token = session.token()
     assert graph.emulator.identity.email_for(token) == EMAIL
-    assert session.changed  # the refresh token rotated: write it back
-    assert session.token() == token  # the access token is reused within a pass
-    provider = MicrosoftProvider(session.token, EMAIL, endpoint=graph.url)
+    assert token_requests(graph) == 2 and saved == []  # the stored access token is used as it is
+    provider = MicrosoftProvider(session, EMAIL, endpoint=graph.url)
     assert len(provider.groups()) == 2
-    again = MicrosoftSession(session.cache_string(), CLIENT_ID, EMAIL, authority_host=graph.url)
-    assert again.token() and again.changed
+    graph.emulator.identity.expire_access_tokens()
+    session = MicrosoftSession(aged(cache), CLIENT_ID, EMAIL, authority_host=graph.url, save=saved.append)
+    fresh = session.token()
+    assert token_requests(graph) == 3 and len(saved) == 1
+    stored = json.loads(saved[0])
+    assert [t["secret"] for t in stored["AccessToken"].values()] == [fresh]
+    old_rt = next(iter(data["RefreshToken"].values()))["secret"]
+    assert next(iter(stored["RefreshToken"].values()))["secret"] != old_rt
+    assert session.token() == fresh and token_requests(graph) == 3  # reused within the pass
+
+
+def test_a_refused_unexpired_token_is_refreshed_once_and_the_request_repeated(graph: GraphSandbox) -> None:
+    cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
+    saved: list[str] = []
+    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url, save=saved.append)
+    provider = MicrosoftProvider(session, EMAIL, endpoint=graph.url)
+    graph.emulator.identity.revoke_access_tokens()  # the clock still says they are valid
+    before = token_requests(graph)
+    assert len(provider.groups()) == 2
+    assert token_requests(graph) == before + 1 and len(saved) == 1
+    statuses = [e.status for e in graph.emulator.log if e.path.startswith("/v1.0/")]
+    assert statuses.count(401) == 1
 
 
 def test_revoked_grant_is_an_auth_error(graph: GraphSandbox) -> None:
     cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
     graph.emulator.identity.revoke(EMAIL)
-    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url)
+    saved: list[str] = []
+    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url, save=saved.append)
     with pytest.raises(AuthError) as info:
-        session.token()
-    assert "invalid_grant" in info.value.message and "add-account microsoft" in info.value.fix
-    assert not session.changed
+        MicrosoftProvider(session, EMAIL, endpoint=graph.url).groups()
+    assert "invalid_grant" in info.value.message and f"reconnect microsoft:{EMAIL}" in info.value.fix
+    assert not saved
+
+
+def test_the_preflight_needs_user_read_and_a_token_without_it_is_refused(graph: GraphSandbox) -> None:
+    token = graph.emulator.identity.issue_access_token(EMAIL, scopes={"Contacts.ReadWrite"})
+    me = graph.api("GET", "/v1.0/me", token)
+    assert me.status_code == 403 and me.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert graph.api("GET", "/v1.0/me/contacts", token).status_code == 200
+    reader = graph.emulator.identity.issue_access_token(EMAIL, scopes={"Contacts.Read", "User.Read"})
+    assert graph.api("GET", "/v1.0/me/contactFolders", reader).status_code == 200
+    denied = graph.api("POST", "/v1.0/me/contacts", reader, json={"givenName": "X"})
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "ErrorAccessDenied"
+    # A grant consented without User.Read cannot be refreshed for it: sign in again.
+    cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
+    for grant in graph.emulator.identity.state.grants.values():
+        grant.scope = "Contacts.ReadWrite offline_access openid profile"
+    with pytest.raises(AuthError) as info:
+        MicrosoftSession(aged(cache), CLIENT_ID, EMAIL, authority_host=graph.url).token()
+    assert "invalid_grant" in info.value.message
 
 
 def test_sign_in_as_another_account_is_refused(graph: GraphSandbox) -> None:

@@ -91,7 +91,7 @@ def test_ensure_fields_twice_creates_once(crm, emulator, server):  # noqa: F811
     third = crm.ensure_fields(first)
     assert first == second == third and len(first[STAMP_FIELD]) == 40
     assert sorted(first) == sorted(PERSON_FIELDS)
-    assert len(posts(emulator, "/v1/personFields")) == len(PERSON_FIELDS)
+    assert len(posts(emulator, "/api/v1/personFields")) == len(PERSON_FIELDS)
     assert_log_valid(emulator)
 
 

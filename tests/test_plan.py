@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from contactsync.engine.plan import (
-    AdoptionIndex,
+from contactsync.engine.actions import (
     AdoptPerson,
     CreatePerson,
     DeletePerson,
@@ -11,11 +10,10 @@ from contactsync.engine.plan import (
     RecordVersion,
     SkipContact,
     UpdatePerson,
-    make_stamp,
-    plan_changes,
-    plan_missing,
-    prepare,
 )
+from contactsync.engine.plan import plan as plan_pass
+from contactsync.engine.rules import SyncSettings, make_stamp, prepare
+from contactsync.engine.snapshot import AdoptionIndex, CrmSnapshot
 from contactsync.model import Contact, Email, Phone, content_hash
 from contactsync.providers.base import ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link
@@ -33,8 +31,11 @@ def linked(id: str, crm_id: int, contact: Contact, version: str = "v1", state: s
                 content_hash(norm) if norm else None, None)
 
 
+SETTINGS = SyncSettings(ACC, "google", "Ann@Example.com")
+
+
 def plan(changes, links=(), adoption=None):
-    return plan_changes(ACC, "google", "Ann@Example.com", changes, {l.provider_id: l for l in links}, adoption)
+    return plan_pass({l.provider_id: l for l in links}, changes, CrmSnapshot(adoption=adoption), SETTINGS)
 
 
 def test_new_contact_is_created_with_a_stamp():
@@ -49,7 +50,7 @@ def test_changed_fields_update_and_version_only_change_is_recorded():
     bo = Contact(name="Bo Li", emails=(Email("bo@x.org"),))
     link = linked("c1", 7, bo)
     [update] = plan([rec("c1", "e2", name="Bo Li", emails=(Email("bo@y.org"),))], [link])
-    assert isinstance(update, UpdatePerson) and update.crm_id == 7
+    assert isinstance(update, UpdatePerson) and update.crm_id == 7 and update.before is None
     [record] = plan([rec("c1", "e2", name=" Bo  Li ", emails=(Email("BO@x.org"),))], [link])
     assert record == RecordVersion("c1", "e2")
     assert plan([rec("c1", "v1", name="Bo Li")], [link]) == []  # same version: a replayed entry
@@ -105,4 +106,5 @@ def test_adoption_by_stamp_then_unique_email_and_never_twice():
 
 def test_missing_from_complete_listing_is_deleted():
     links = [linked("c1", 1, Contact(name="A")), linked("c2", 2, Contact(name="B"))]
-    assert plan_missing(links, {"c1"}) == [DeletePerson("c2", 2)]
+    # The pass hands the planner a contact missing from a complete listing as a deletion.
+    assert plan([ProviderDeletion("c2")], links) == [DeletePerson("c2", 2)]

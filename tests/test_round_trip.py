@@ -15,7 +15,7 @@ import pytest
 from contactsync.auth.google import GoogleGrant
 from contactsync.crm.base import PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm
-from contactsync.engine.plan import Policy, fit, prepare
+from contactsync.engine.rules import Policy, fit, prepare
 from contactsync.model import synced_fields
 from contactsync.providers.base import ProviderRecord
 from contactsync.providers.google import GoogleProvider

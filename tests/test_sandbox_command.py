@@ -63,7 +63,8 @@ def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
         linked = {a["account"]: a["linked"] for a in status["accounts"]}
         assert linked == {"google:ann@example.com": 10, "microsoft:ann@outlook.example": 4}
         secrets = json.loads((tmp_path / "keyring.json").read_text())
-        assert set(secrets) == {"contactsync/pipedrive:acme-sandbox", "contactsync/google:ann@example.com",
+        # Values over a Windows-sized entry are split into parts named "NAME#GEN:I".
+        assert {name for name in secrets if "#" not in name} == {"contactsync/pipedrive:acme-sandbox", "contactsync/google:ann@example.com",
                                 "contactsync/microsoft:ann@outlook.example"}
     finally:
         server.send_signal(signal.SIGTERM)

@@ -18,14 +18,14 @@ import itertools
 from dataclasses import replace
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import fakes
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import PersonWrite
-from contactsync.engine.plan import prepare
+from contactsync.engine.rules import prepare
 from contactsync.engine.run import PassOptions, sync_account
 from contactsync.errors import ApiError, SafetyStop
 from contactsync.model import Contact, Email, normalise, synced_fields
@@ -561,8 +561,6 @@ class TwoWaySync(RuleBasedStateMachine):
             self.check_structure()
 
 
-TwoWaySync.TestCase.settings = settings(
-    max_examples=400, stateful_step_count=40, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+# The number of examples comes from the profile (tests/conftest.py).
+TwoWaySync.TestCase.settings = settings(stateful_step_count=40)
 TestTwoWaySync = TwoWaySync.TestCase

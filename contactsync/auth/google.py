@@ -31,6 +31,7 @@ SCOPES = [
     "https://www.googleapis.com/auth/userinfo.email",
 ]
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+DEFAULT_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 HOW_TO_CREATE = (
     "create one in Google Cloud Console > APIs & Services > Credentials > Create credentials > "
     "OAuth client ID > Application type 'Desktop app', enable the People API, and download its JSON"
@@ -109,10 +110,20 @@ def _loopback_http_allowed(token_uri: str) -> Iterator[None]:
                 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
 
 
-def sign_in(client_secrets_file: Path, email: str, open_browser: bool = True,
+def client_config_of(grant: GoogleGrant, auth_uri: str = DEFAULT_AUTH_URI) -> dict[str, Any]:
+    """The Desktop client's settings as client_secret.json has them, from a stored grant (for reconnect)."""
+    return {"installed": {"client_id": grant.client_id, "client_secret": grant.client_secret,
+                          "auth_uri": auth_uri, "token_uri": grant.token_uri, "redirect_uris": ["http://localhost"]}}
+
+
+def read_client_config(path: Path) -> dict[str, Any]:
+    return _client_config(path)
+
+
+def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser: bool = True,
             timeout_seconds: int | None = 300) -> GoogleGrant:
     """Run Google's consent flow in the browser and return the grant for `email`."""
-    config = _client_config(client_secrets_file)
+    config = client_secrets_file if isinstance(client_secrets_file, dict) else _client_config(client_secrets_file)
     installed = config["installed"]
     flow = InstalledAppFlow.from_client_config(config, scopes=SCOPES)
     prompt = f"Sign in to Google as {email} and allow contactsync access; the page to open is:\n{{url}}"

@@ -2,17 +2,30 @@
 
 The device-code flow prints a URL and a code, so it works over SSH and without a
 browser (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code).
-What goes to the keyring is MSAL's serialized token cache trimmed to the refresh
-token, the account and the app metadata: access and id tokens are dropped, as they
-are minted again on every pass. That is about 1.5–2.5 KB for a Microsoft account (the
-refresh token itself is most of it), under the ~2.5 KB Windows Credential Manager cap
-(DESIGN §11).
+
+What is stored is MSAL's whole token cache, access token included, so that a pass
+within the hour of the last one signs in without asking the token endpoint. Its
+size (3–6 KB with Microsoft's token sizes) is why the keyring store splits large
+values (auth/secret_stores.py).
+
+Microsoft rotates the refresh token on every use
+(https://learn.microsoft.com/entra/identity-platform/refresh-tokens: "Refresh
+tokens replace themselves with a fresh token upon every use … Securely delete the
+old refresh token after acquiring a new one"). :class:`PersistingTokenCache`
+writes the cache to the secret store inside MSAL's ``add`` — after the token
+answer is parsed and before ``acquire_token_silent`` returns the new access
+token — so nothing uses a credential that is not saved yet, and a kill at any
+instant leaves the store holding a refresh token that still works.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -23,16 +36,18 @@ from requests.adapters import HTTPAdapter
 from contactsync.errors import AuthError, TemporaryError, UsageError
 from contactsync.http import make_session
 
-SCOPES = ["Contacts.ReadWrite"]
+# GET /me, the preflight, needs User.Read (https://learn.microsoft.com/graph/api/user-get,
+# "Permissions"); the contacts need Contacts.ReadWrite (contact-get, contact-update).
+SCOPES = ["User.Read", "Contacts.ReadWrite"]
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 TENANTS = ("common", "consumers", "organizations")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-# Entries of MSAL's cache kept in the keyring; the others are re-minted every pass.
-KEPT_SECTIONS = ("RefreshToken", "Account", "AppMetadata")
+# An access token this close to its expiry is refreshed first (MSAL does the same at 5 minutes).
+EXPIRY_MARGIN = 300
 
 
 def fix_for(email: str, client_id: str = "APP_ID") -> str:
-    return f"run `contactsync add-account microsoft {email} --client-id {client_id}` again"
+    return f"run `contactsync reconnect microsoft:{email.lower()}`"
 
 
 class _LoopbackTlsShim(HTTPAdapter):
@@ -81,9 +96,41 @@ def _app(client_id: str, tenant: str, authority_host: str | None,
 
 
 def compact_cache(cache: msal.SerializableTokenCache) -> str:
-    """The cache as the keyring keeps it: refresh token, account and app metadata only."""
-    data = json.loads(cache.serialize() or "{}")
-    return json.dumps({k: data[k] for k in KEPT_SECTIONS if k in data}, separators=(",", ":"))
+    """The cache as the secret store keeps it: MSAL's JSON without its indentation."""
+    return json.dumps(json.loads(cache.serialize() or "{}"), separators=(",", ":"))
+
+
+class PersistingTokenCache(msal.SerializableTokenCache):  # type: ignore[misc]
+    """An MSAL cache that saves itself the moment a token answer is in it.
+
+    In a refresh, MSAL's oauth2cli hands the answer without its refresh token to
+    ``add`` (``on_obtaining_tokens``), then stores the rotated refresh token with
+    ``update_rt`` (``on_updating_rt``), and only then returns the access token
+    (msal/oauth2cli/oauth2.py, ``Client.obtain_token_by_refresh_token``). The save
+    is made in ``update_rt``, when the new access and refresh tokens are both in;
+    an answer without a new refresh token (nothing rotated) is saved by the caller
+    (:attr:`unsaved`). Any other grant (the device code) is saved in ``add``.
+    """
+
+    def __init__(self, save: Callable[[str], None]) -> None:
+        super().__init__()
+        self._save = save
+        self.unsaved = False
+
+    def add(self, event: Any, **kwargs: Any) -> None:
+        super().add(event, **kwargs)
+        if event.get("grant_type") == "refresh_token":
+            self.unsaved = True  # the rotated refresh token follows through update_rt
+        else:
+            self.save_now()
+
+    def update_rt(self, rt_item: Any, new_rt: str) -> None:
+        super().update_rt(rt_item, new_rt)
+        self.save_now()
+
+    def save_now(self) -> None:
+        self._save(compact_cache(self))
+        self.unsaved = False
 
 
 def _username(account: dict[str, Any] | None, result: dict[str, Any]) -> str | None:
@@ -127,44 +174,86 @@ def sign_in(client_id: str, email: str, tenant: str = "common", authority_host: 
 class MicrosoftSession:
     """Access tokens for one account from its stored cache, refreshed silently.
 
-    Call :meth:`token` as often as needed (it is the provider's `token_source`);
-    afterwards, when :attr:`changed` is True, write :meth:`cache_string` back to the
-    keyring. Only a rotated refresh token or account counts as a change: the access
-    token MSAL adds is never stored.
+    The session is the provider's token source: call it for a token as often as
+    needed (threads may share it). `load` reads the stored cache, `save` writes it
+    back, and `refresh_lock` — a lock shared by every process of the account — is
+    held while a refresh happens, so two processes never spend the same refresh
+    token. When Graph refuses a token the clock says is still valid, :meth:`reject`
+    makes the next call refresh it.
     """
 
     def __init__(self, cache_string: str, client_id: str, email: str, tenant: str = "common",
-                 authority_host: str | None = None) -> None:
+                 authority_host: str | None = None, *, save: Callable[[str], None] | None = None,
+                 load: Callable[[], str | None] | None = None,
+                 refresh_lock: Callable[[], AbstractContextManager[object]] | None = None) -> None:
         self.email = email
         self.client_id = client_id
-        self.cache = msal.SerializableTokenCache()
         self.original = cache_string
+        self.cache = PersistingTokenCache(save or (lambda _: None))
+        self._load = load
+        self._refresh_lock = refresh_lock or nullcontext
+        self._lock = threading.Lock()
+        self._current: tuple[str, float] | None = None  # (access token, expiry)
+        self._rejected: str | None = None
+        self._deserialize(cache_string)
+        self.app = _app(client_id, tenant, authority_host, self.cache)
+
+    def _deserialize(self, cache_string: str) -> None:
         try:
             self.cache.deserialize(cache_string)
         except ValueError as exc:
-            raise AuthError(f"the stored Microsoft sign-in of {email} is unreadable", fix_for(email, client_id)) from exc
-        self.app = _app(client_id, tenant, authority_host, self.cache)
+            raise AuthError(f"the stored Microsoft sign-in of {self.email} is unreadable",
+                            fix_for(self.email, self.client_id)) from exc
+
+    def __call__(self) -> str:
+        return self.token()
 
     def token(self) -> str:
+        with self._lock:
+            if self._current and self._current[1] - time.time() > EXPIRY_MARGIN:
+                return self._current[0]
+            with self._refresh_lock():
+                if self._load is not None:  # another process may have refreshed since we read it
+                    stored = self._load()
+                    if stored:
+                        self._deserialize(stored)
+                token, expires_in = self._acquire()
+            self._current = (token, time.time() + expires_in)
+            self._rejected = None
+            return token
+
+    def reject(self, token: str) -> None:
+        """Graph answered 401 to `token`: refresh on the next call, once, even if it looks unexpired."""
+        with self._lock:
+            if self._current and self._current[0] == token:
+                self._current = None
+                self._rejected = token
+
+    def _account(self) -> dict[str, Any]:
         accounts = [a for a in self.app.get_accounts() if (a.get("username") or "").lower() == self.email.lower()]
         if not accounts:
             raise AuthError(f"no stored Microsoft sign-in for {self.email}", fix_for(self.email, self.client_id))
+        return accounts[0]  # type: ignore[no-any-return]
+
+    def _acquire(self) -> tuple[str, float]:
+        account = self._account()
         try:
-            result = self.app.acquire_token_silent_with_error(SCOPES, account=accounts[0])
+            result = self.app.acquire_token_silent_with_error(SCOPES, account=account)
+            if result and result.get("access_token") == self._rejected:
+                result = self.app.acquire_token_silent_with_error(SCOPES, account=account, force_refresh=True)
         except requests.RequestException as exc:
             raise TemporaryError(f"cannot reach Microsoft's sign-in service for {self.email}: "
                                  f"{type(exc).__name__}", "check the network and run again") from exc
+        if self.cache.unsaved:  # a new access token without a rotated refresh token
+            self.cache.save_now()
         if result and "access_token" in result:
-            return str(result["access_token"])
+            return str(result["access_token"]), float(result.get("expires_in") or 0)
         error = (result or {}).get("error") or "no refresh token"
         if error in ("temporarily_unavailable", "server_error"):
             raise TemporaryError(f"Microsoft's sign-in service is unavailable for {self.email}", "run again later")
         # invalid_grant (revoked, expired, password changed), interaction_required, no token.
-        raise AuthError(f"Microsoft no longer accepts the sign-in of {self.email} ({error})", fix_for(self.email, self.client_id))
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.cache.has_state_changed) and self.cache_string() != self.original
+        raise AuthError(f"Microsoft no longer accepts the sign-in of {self.email} ({error})",
+                        fix_for(self.email, self.client_id))
 
     def cache_string(self) -> str:
         return compact_cache(self.cache)

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from contactsync.engine.plan import Action
+from contactsync.engine.actions import Action
 from contactsync.engine.run import PassResult
 
 out = Console(highlight=False)

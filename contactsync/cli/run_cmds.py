@@ -12,12 +12,12 @@ from rich.table import Table
 
 from contactsync import status as status_core
 from contactsync.cli.app import app
-from contactsync.cli.errors import boundary, fail, start_logging
+from contactsync.cli.errors import boundary, debug_enabled, fail, start_logging
 from contactsync.cli.progress import progress_bars
 from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
 from contactsync.engine.run import PassOptions
 from contactsync.errors import UsageError
-from contactsync.runner import RunReport, run_once
+from contactsync.runner import RunReport, account_exit_code, run_once
 
 
 def parse_interval(text: str) -> float:
@@ -32,6 +32,7 @@ def _report(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> No
         rows: list[dict[str, Any]] = []
         for r in report.results:
             row = pass_summary(r)
+            row["exit_code"] = account_exit_code(r)
             if dry_run:
                 row["plan"] = [action_row(a) for a in r.plan]
             rows.append(row)
@@ -66,14 +67,16 @@ def run(
         full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty, stop=stop
     )
     if once or dry_run:
-        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
+        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out),
+                          reraise=debug_enabled())
         _report(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
-        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out))
+        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out),
+                          reraise=debug_enabled())
         _report(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
@@ -101,7 +104,8 @@ def _stop_on_signals() -> threading.Event:
 def refresh(account: str, json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
     """Force a full re-read and sync of one account now."""
     start_logging()
-    report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out))
+    report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out),
+                      reraise=debug_enabled())
     _report(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
 

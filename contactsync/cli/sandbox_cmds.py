@@ -20,7 +20,9 @@ from contactsync.cli.app import app
 from contactsync.cli.errors import boundary
 from contactsync.cli.render import err, out, render_pass
 from contactsync.runner import run_once
+from contactsync.errors import UsageError
 from contactsync.sandbox import launch
+from contactsync.sandbox.faults import DEFAULT_TIMEOUT_DELAY, FAULT_KINDS, RandomFaults
 from contactsync.sandbox.browser import register_sandbox_browser
 
 
@@ -30,17 +32,59 @@ def sandbox(
     google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
     pipedrive_port: int = typer.Option(0, "--pipedrive-port", help="Port of the Pipedrive emulator (0: any free one)."),
     graph_port: int = typer.Option(0, "--graph-port", help="Port of the Microsoft Graph emulator (0: any free one)."),
-    plan: str = typer.Option("growth", "--plan", help="Pipedrive plan the emulator models."),
+    plan: str = typer.Option("growth", "--plan",
+                             help="Pipedrive plan the emulator models, with its burst limit per 2 s: lite 20, "
+                                  "growth 40, premium 80, power 100, ultimate 120."),
     no_seed: bool = typer.Option(False, "--no-seed", help="Start empty instead of with the example contacts."),
+    seed: Path = typer.Option(None, "--seed", metavar="DIR",
+                              help="Load contacts from DIR/google.json, microsoft.json and pipedrive.json, each in "
+                                   "its API's own format (People API Person, Graph contact, Pipedrive v2 person), "
+                                   "like the built-in ones."),
+    faults: float = typer.Option(0.0, "--faults", metavar="RATE",
+                                 help="Fail this share of requests (0.1 = 10 %) on all three APIs: HTTP 500, 503, "
+                                      "429 with Retry-After, timeouts, connection resets, and answers lost after "
+                                      "the write was applied."),
+    fault_kinds: str = typer.Option(",".join(FAULT_KINDS), "--fault-kinds",
+                                    help="The kinds of fault --faults draws from, comma-separated."),
+    fault_seed: int = typer.Option(None, "--fault-seed", metavar="N",
+                                   help="Seed of the fault draws, to replay the same faults."),
+    fault_timeout: float = typer.Option(DEFAULT_TIMEOUT_DELAY, "--fault-timeout", metavar="SECONDS",
+                                        help="How long a 'timeout' fault holds the answer before dropping it."),
+    latency: float = typer.Option(0.0, "--latency", metavar="SECONDS",
+                                  help="Delay every answer by this many seconds (a real round trip is 0.1-0.3)."),
 ) -> None:
-    """Serve the Google and Pipedrive emulators on loopback until Ctrl-C."""
+    """Serve the Google, Microsoft Graph and Pipedrive emulators on loopback until Ctrl-C.
+
+    With --faults, --latency and --plan the sandbox is as hostile as the real services
+    on a bad day, for trying contactsync out or for tests in other processes.
+    """
+    if plan not in launch.PLAN_BURST_LIMITS:
+        raise UsageError(f"unknown Pipedrive plan {plan!r}", f"use one of {', '.join(launch.PLAN_BURST_LIMITS)}")
+    if seed is not None:
+        problems = launch.check_seed_dir(seed)
+        if problems:
+            raise UsageError(f"the seed folder {seed} cannot be used: {'; '.join(problems)}",
+                             "give a folder with google.json, microsoft.json and pipedrive.json")
+    if latency < 0:
+        raise UsageError("--latency is a number of seconds, 0 or more")
+    try:
+        random_faults = RandomFaults(faults, fault_seed, tuple(k.strip() for k in fault_kinds.split(",") if k.strip()),
+                                     timeout_delay=fault_timeout) if faults else None
+    except ValueError as exc:
+        raise UsageError(str(exc), "--faults takes a share between 0 and 1, e.g. 0.1") from None
     workdir = Path(tempfile.mkdtemp(prefix="contactsync-sandbox-"))
-    box = launch.start(workdir, seed=not no_seed, plan=plan, ports=(google_port, pipedrive_port, graph_port))
+    box = launch.start(workdir, seed=not no_seed, seed_dir=seed, plan=plan,
+                       ports=(google_port, pipedrive_port, graph_port), latency=latency, faults=random_faults)
     out.print(f"Google People API emulator  {box.google_url}")
     out.print(f"Microsoft Graph emulator    {box.graph_url}")
     out.print(f"Pipedrive API emulator      {box.pipedrive_url}")
     out.print(f"Pipedrive API token         {box.api_token}")
     out.print(f"Google OAuth client         {box.client_secrets}")
+    if random_faults is not None:
+        out.print(f"Faults                      {faults:.0%} of requests ({', '.join(random_faults.kinds)}), "
+                  f"seed {fault_seed if fault_seed is not None else 'random'}")
+    if latency:
+        out.print(f"Latency                     {latency} s per answer")
     out.print("\nTry it from another terminal, with a throw-away home:\n")
     out.print("  export CONTACTSYNC_HOME=$(mktemp -d)")
     out.print(

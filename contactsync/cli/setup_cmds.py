@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import typer
 
 from contactsync import account_setup, visibility
+from contactsync.auth import secrets
 from contactsync.cli.app import app, crm_app
 from contactsync.cli.errors import boundary, start_logging
 from contactsync.cli.render import err, kv_table, out, print_json
@@ -38,9 +40,52 @@ def crm_connect(
         token = typer.prompt("Pipedrive API token", hide_input=True)
     else:
         raise UsageError("no API token: stdin is not a terminal", "pass --api-token-stdin and pipe the token in")
+    before, _ = account_setup.accounts()
     user = account_setup.connect_crm(domain, token, plan, base_url)
     admin = " (admin)" if user.is_admin else ""
-    out.print(f"Connected to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.")
+    verb = "Reconnected" if before is not None and before.domain == domain.removesuffix(".pipedrive.com") else "Connected"
+    out.print(f"{verb} to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.")
+
+
+def _confirm(question: str, yes: bool, command: str) -> None:
+    """Ask on a terminal; elsewhere (scripts, cron) only --yes goes ahead."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{command} removes secrets and needs confirmation, but stdin is not a terminal",
+                         f"add --yes: `contactsync {command} --yes`")
+    if not typer.confirm(question, default=False):
+        err.print("Nothing was removed.")
+        raise typer.Exit(1)
+
+
+@crm_app.command("disconnect")
+@boundary
+def crm_disconnect(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Forget the Pipedrive connection and remove its API token from the secret store.
+
+    Links and history stay: `contactsync crm connect` with the same company picks them up again.
+    """
+    start_logging()
+    crm, _ = account_setup.accounts()
+    if crm is None:
+        raise UsageError("no CRM is connected", "nothing to disconnect")
+    _confirm(f"Disconnect Pipedrive company {crm.domain} and remove its API token?", yes, "crm disconnect")
+    crm, removed = account_setup.disconnect_crm()
+    gone = f"its API token was removed from {' and '.join(removed)}" if removed else "no stored API token was found"
+    err.print(f"Disconnected Pipedrive company {crm.domain}; {gone}.", soft_wrap=True)
+    _mention_variable(secrets.pipedrive_token_name(crm.domain))
+
+
+def _mention_variable(name: str) -> None:
+    variable = secrets.env_name(name)
+    if os.environ.get(variable):
+        err.print(f"{variable} is still set in the environment: unset it too.")
+
+
+def _sign_in_interrupted() -> typer.Exit:
+    err.print("sign-in interrupted: nothing was saved; run the command again to sign in")
+    return typer.Exit(130)
 
 
 @app.command("add-account")
@@ -61,12 +106,40 @@ def add_account(
     URL and a code to enter on any device, so it works over SSH.
     """
     start_logging()
-    account = account_setup.add_account(
-        provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
-        client_id=client_id, tenant=tenant, authority=authority,
-    )
+    existed = account_setup.has_account(provider, email)
+    try:
+        account = account_setup.add_account(
+            provider, email, client_secrets=client_secrets, open_browser=not no_browser, endpoint=endpoint,
+            client_id=client_id, tenant=tenant, authority=authority,
+        )
+    except KeyboardInterrupt:
+        raise _sign_in_interrupted() from None
+    if existed:
+        out.print(f"Reconnected {account.key}; its links, settings and history are kept.")
+        return
     out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.")
     out.print(f"Next: contactsync run --once --account {account.key}")
+
+
+@app.command("reconnect")
+@boundary
+def reconnect(
+    account: str = typer.Argument(..., help="The account, as `contactsync accounts` lists it."),
+    client_secrets: Path = typer.Option(
+        None, "--client-secrets",
+        help="Google: client_secret.json, needed only when this machine has no sign-in of the account."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Google: print the sign-in URL instead of opening a browser."),
+) -> None:
+    """Sign in again to an account whose sign-in expired, was revoked or is on another machine.
+
+    Its links, settings and history are kept; only the stored sign-in is replaced.
+    """
+    start_logging()
+    try:
+        done = account_setup.reconnect_account(account, client_secrets=client_secrets, open_browser=not no_browser)
+    except KeyboardInterrupt:
+        raise _sign_in_interrupted() from None
+    out.print(f"Reconnected {done.key}; its links, settings and history are kept.")
 
 
 @app.command("accounts")
@@ -138,11 +211,17 @@ def configure(
 
 @app.command("remove-account")
 @boundary
-def remove_account(account: str) -> None:
+def remove_account(
+    account: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
     """Forget an account, its secret and its links; its persons stay in the CRM."""
     start_logging()
+    _confirm(f"Remove {account}, its stored sign-in and its links? Its persons stay in Pipedrive.", yes,
+             f"remove-account {account}")
     removed = account_setup.remove_account(account)
-    err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.")
+    err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.", soft_wrap=True)
+    _mention_variable(secrets.provider_secret_name(removed.provider, removed.email))
 
 
 @app.command("doctor")

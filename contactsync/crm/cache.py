@@ -11,11 +11,21 @@ adapter read again (DESIGN §12, issue 13).
 from __future__ import annotations
 
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from contactsync.config import CrmConfig
 from contactsync.store import LinkStore
+
+
+def org_key(name: str) -> str:
+    """The match key of an organization name: "ACME  S.R.O." and "Acme s.r.o." are one organization.
+
+    Case (casefold), runs of spaces and the Unicode normalization form (NFKC: "é" typed
+    as e + combining accent, full-width letters) do not tell organizations apart.
+    """
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def cache_key(config: CrmConfig) -> str:
@@ -27,7 +37,7 @@ def cache_key(config: CrmConfig) -> str:
 class CrmCache:
     # JSON values by name: 'user', 'missing_permissions', 'fields_checked', 'orgs_since'.
     meta: dict[str, Any] = field(default_factory=dict)
-    # id -> exact name of every organization seen; the name index picks the oldest id.
+    # id -> name of every organization seen; the index by org_key picks the oldest id.
     orgs: dict[int, str] = field(default_factory=dict)
     _by_name: dict[str, int] = field(default_factory=dict)
     _org_changes: dict[int, str | None] = field(default_factory=dict)
@@ -41,7 +51,7 @@ class CrmCache:
         cache = cls(meta=store.crm_meta(key))
         for id, name in store.crm_orgs(key):
             cache.orgs[id] = name
-            cache._by_name.setdefault(name, id)
+            cache._by_name.setdefault(org_key(name), id)
         return cache
 
     def save(self, store: LinkStore, key: str) -> None:
@@ -67,7 +77,7 @@ class CrmCache:
 
     def org_id(self, name: str) -> int | None:
         with self.lock:
-            return self._by_name.get(name)
+            return self._by_name.get(org_key(name))
 
     def org_name(self, id: int) -> str | None:
         with self.lock:
@@ -82,8 +92,9 @@ class CrmCache:
             if old is not None:
                 self._unindex(id, old)
             self.orgs[id] = name
-            if self._by_name.get(name, id + 1) > id:
-                self._by_name[name] = id
+            key = org_key(name)
+            if self._by_name.get(key, id + 1) > id:
+                self._by_name[key] = id
             self._org_changes[id] = name
 
     def forget_org(self, id: int) -> None:
@@ -95,8 +106,9 @@ class CrmCache:
             self._org_changes[id] = None
 
     def _unindex(self, id: int, name: str) -> None:
-        if self._by_name.get(name) == id:
-            del self._by_name[name]
-            others = [i for i, n in self.orgs.items() if n == name and i != id]
+        key = org_key(name)
+        if self._by_name.get(key) == id:
+            del self._by_name[key]
+            others = [i for i, n in self.orgs.items() if org_key(n) == key and i != id]
             if others:
-                self._by_name[name] = min(others)
+                self._by_name[key] = min(others)

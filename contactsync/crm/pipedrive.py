@@ -7,6 +7,7 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from typing import Any
@@ -14,13 +15,14 @@ from typing import Any
 import requests
 
 from contactsync.crm import pipedrive_fields as fields
-from contactsync.crm.cache import CrmCache
+from contactsync.crm.cache import CrmCache, org_key  # noqa: F401 - org_key is part of this module's interface
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
 from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.http import SlidingWindow, make_session, retry_after_seconds
-from contactsync.model import LABELS, Contact, Email, Phone, with_name
+from contactsync.model import LABELS, Contact, Email, Phone, clean_contact, with_issues, with_name
+from contactsync.providers.json_reader import FieldReader
 
 # GET /v1/users/{id}/permissions keys we rely on -> the names Pipedrive's UI uses.
 # The published v1 document lists no key for adding persons or organizations; those
@@ -106,7 +108,7 @@ class PipedriveCrm(Crm):
             _note_rate(limiter, resp)
             if resp.status_code != 429:
                 return self._check(resp, what)
-            if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
+            if _budget_spent(resp):
                 raise TemporaryError("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
@@ -131,6 +133,14 @@ class PipedriveCrm(Crm):
         if status == 403 and _error_code(resp) == FIELD_LIMIT_CODE:
             raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
                                     fix="delete unused custom fields or upgrade the Pipedrive plan")
+        if status == 403 and not _is_json(resp):
+            # Not Pipedrive's JSON error: Cloudflare's block page after repeated 429s
+            # (pipedrive.readme.io/docs/core-api-concepts-rate-limiting). Temporary.
+            if self.limiter is not None:
+                self.limiter.pause(MAX_RATE_WAIT)
+            raise TemporaryError(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
+                                 f"HTTP 403 from Cloudflare) while trying to {what}",
+                                 fix="wait a few minutes and run again; progress is kept")
         if status == 403:
             self.cache.put("missing_permissions", None)  # read the permissions again next time
             raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
@@ -149,7 +159,7 @@ class PipedriveCrm(Crm):
         cached = self.cache.get("user") if self._trust_cache else None
         if isinstance(cached, dict):
             return CrmUser(**cached)
-        data = self._json("GET", "/v1/users/me", "read the connected user")["data"]
+        data = self._json("GET", "/api/v1/users/me", "read the connected user")["data"]
         admin = bool(data.get("is_admin")) or any(
             a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
         user = CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
@@ -163,7 +173,7 @@ class PipedriveCrm(Crm):
         cached = self.cache.get("missing_permissions") if self._trust_cache else None
         if isinstance(cached, list) and not cached:
             return []  # granted before; a 403 on a write is the last word (DESIGN §8)
-        data = self._json("GET", f"/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
+        data = self._json("GET", f"/api/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
         missing = [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
         self.cache.put("missing_permissions", missing)
         return missing
@@ -173,7 +183,7 @@ class PipedriveCrm(Crm):
     def _person_fields(self) -> Iterator[dict[str, Any]]:
         start = 0
         while True:
-            body = self._json("GET", "/v1/personFields", "list the person fields",
+            body = self._json("GET", "/api/v1/personFields", "list the person fields",
                               params={"start": start, "limit": 500})
             yield from body.get("data") or []
             pagination = (body.get("additional_data") or {}).get("pagination") or {}
@@ -227,7 +237,7 @@ class PipedriveCrm(Crm):
     def _create_field(self, name: str, field_type: str) -> str:
         what = f"create the custom person field '{name}'"
         try:
-            return self._json("POST", "/v1/personFields", what, body={"name": name, "field_type": field_type})["data"]["key"]
+            return self._json("POST", "/api/v1/personFields", what, body={"name": name, "field_type": field_type})["data"]["key"]
         except FieldLimitReached:
             raise PermissionDenied(
                 f"Pipedrive's custom field limit of this plan is reached: could not create the person field '{name}'",
@@ -250,7 +260,8 @@ class PipedriveCrm(Crm):
         A listing of what changed replaces a 20-token search per organization; every
         organization the user can see is in the cache after the first full listing.
         """
-        name = " ".join(name.split())
+        # One organization whatever its case, spacing or Unicode form (org_key).
+        name = " ".join(unicodedata.normalize("NFC", name).split())
         with self._org_lock:
             found = self.cache.org_id(name)
             if found is None and not self._orgs_listed:
@@ -275,9 +286,11 @@ class PipedriveCrm(Crm):
         while True:
             body = self._json("GET", "/api/v2/organizations", "list organizations", params=params)
             for org in body.get("data") or []:
-                if org.get("name"):
-                    self.cache.put_org(org["id"], " ".join(str(org["name"]).split()))
-                newest = max(newest or "", org.get("update_time") or "") or newest
+                id, name, changed = org.get("id"), org.get("name"), org.get("update_time")
+                if isinstance(id, int) and isinstance(name, str) and name.strip():
+                    self.cache.put_org(id, " ".join(name.split()))
+                if isinstance(changed, str) and changed > (newest or ""):
+                    newest = changed
             cursor = (body.get("additional_data") or {}).get("next_cursor")
             if not cursor:
                 break
@@ -318,6 +331,11 @@ class PipedriveCrm(Crm):
         }
         if write.org_id is not None or not creating:
             body["org_id"] = write.org_id  # null on update unlinks the organization
+        if not creating:
+            # A value that could not be read is left as it is (never cleared).
+            for attribute, native in (("emails", "emails"), ("phones", "phones"), ("organization", "org_id")):
+                if attribute in contact.unreadable():
+                    body.pop(native, None)
         if write.owner_id is not None:
             body["owner_id"] = write.owner_id
         if write.visible_to is not None:
@@ -340,26 +358,29 @@ class PipedriveCrm(Crm):
         return body
 
     def _to_person(self, data: dict[str, Any]) -> CrmPerson:
-        custom = data.get("custom_fields") or {}
-        if custom and not self._fields_read and any(k not in custom for k in self.field_keys.values()):
-            # v2 answers every custom field of the company (null when unset): one of
-            # ours is missing, so the cached keys are stale (a field was deleted).
-            self._refresh_fields(dict(self.field_keys))
+        # first_name/last_name are left out: contactsync writes `name` only, so they
+        # are Pipedrive's own split of it ("Mary Ann Smith" -> "Mary" + "Ann Smith"),
+        # which must not flow back to the address book as given and family names.
+        read = FieldReader()
+        custom = read.obj(data, "custom_fields", "custom fields")
+        extra = fields.contact_fields(custom, self.field_keys)
+        org_id = data.get("org_id")
+        org_id = org_id if isinstance(org_id, int) and not isinstance(org_id, bool) else None
         contact = Contact(
-            name=data.get("name") or "",
-            first_name=data.get("first_name") or "",
-            last_name=data.get("last_name") or "",
-            emails=tuple(Email(e["value"], e.get("label") or "other", bool(e.get("primary")))
-                         for e in data.get("emails") or []),
-            phones=tuple(Phone(p["value"], p.get("label") or "other", bool(p.get("primary")))
-                         for p in data.get("phones") or []),
-            organization=self._org_name(data.get("org_id")),
-            **fields.contact_fields(data.get("custom_fields") or {}, self.field_keys),
+            name=read.text(data, "name", "name"),
+            emails=tuple(Email(value, _label(e), e.get("primary") is True)
+                         for e in read.items(data, "emails", "emails") if (value := read.text(e, "value", "emails"))),
+            phones=tuple(Phone(value, _label(p), p.get("primary") is True)
+                         for p in read.items(data, "phones", "phones") if (value := read.text(p, "value", "phones"))),
+            organization=self._org_name(org_id),
+            **{k: v for k, v in extra.items() if k != "issues"},
         )
-        custom = data.get("custom_fields") or {}
+        contact = with_issues(clean_contact(contact), *read.issues, *extra["issues"])
         stamp = custom.get(self.stamp_key) if self.stamp_key else None
-        return CrmPerson(id=data["id"], version=data.get("update_time") or "", owner_id=data.get("owner_id"),
-                         contact=contact, stamp=stamp, org_id=data.get("org_id"),
+        owner = data.get("owner_id")
+        return CrmPerson(id=int(data["id"]), version=read.text(data, "update_time", "version"),
+                         owner_id=owner if isinstance(owner, int) else None, contact=contact,
+                         stamp=stamp if isinstance(stamp, str) else None, org_id=org_id,
                          has_picture=bool(data.get("picture_id")))
 
     def create(self, write: PersonWrite) -> CrmPerson:
@@ -403,7 +424,7 @@ class PipedriveCrm(Crm):
             form = {"crop_x": str(crop.x), "crop_y": str(crop.y),
                     "crop_width": str(crop.size), "crop_height": str(crop.size)}
         files = {"file": (f"picture.{PICTURE_TYPES[mime]}", image, mime)}
-        self._request("POST", f"/v1/persons/{id}/picture", f"add the picture of person {id}", files=files, form=form)
+        self._request("POST", f"/api/v1/persons/{id}/picture", f"add the picture of person {id}", files=files, form=form)
 
     def get(self, id: int) -> CrmPerson | None:
         try:
@@ -491,6 +512,11 @@ def _note_rate(limiter: SlidingWindow | None, resp: requests.Response) -> None:
         limiter.spent(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
 
 
+def _label(item: dict[str, Any]) -> str:
+    label = item.get("label")
+    return label if isinstance(label, str) and label else "other"
+
+
 def _float(value: str | None, default: float) -> float:
     try:
         return float(value) if value is not None else default
@@ -500,6 +526,28 @@ def _float(value: str | None, default: float) -> float:
 
 class FieldLimitReached(PermissionDenied):
     """The company's plan allows no more custom fields."""
+
+
+def _is_json(resp: requests.Response) -> bool:
+    try:
+        return isinstance(resp.json(), dict)
+    except ValueError:
+        return False
+
+
+def _budget_spent(resp: requests.Response) -> bool:
+    """Whether a 429 is the daily token budget rather than the 2-second burst limit.
+
+    `x-daily-ratelimit-token-remaining` says so when sent, but it is undocumented and
+    may be missing; a 429 while the burst window still has requests left
+    (`x-ratelimit-remaining` above 0) cannot be the burst limit either, and the error
+    text may name the daily budget.
+    """
+    if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
+        return True
+    if _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
+        return True
+    return "daily" in _error_text(resp).lower()
 
 
 def _error_code(resp: requests.Response) -> str | None:

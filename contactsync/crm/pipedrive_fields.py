@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from contactsync.crm.base import STAMP_FIELD
-from contactsync.model import Address, Contact, Im
+from contactsync.limits import PIPEDRIVE_LIMITS
+from contactsync.model import Address, Contact, Im, Issue, IssueKind, birthday_parts
 
 ADDRESS_FIELD = "Postal address"
 IM_FIELD = "Instant messenger"
@@ -37,22 +38,8 @@ PERSON_FIELDS: dict[str, str] = {
     JOB_TITLE_FIELD: "varchar",
 }
 
-# Pipedrive's documented maximum lengths, by `Contact` attribute:
-# * `varchar` custom fields: "Text (up to 255 characters)" and `text`: "Long text
-#   (up to 65k characters)" — the field_type table of POST /v1/personFields (v1
-#   OpenAPI document; also support.pipedrive.com "What types of custom fields are
-#   there?"). "65k" is read as 65,000: cutting a little early is safe, late is not.
-# * person and organization `name`: GET /v1/personFields and /v1/organizationFields
-#   list `name` as a `varchar` field, so the varchar limit applies.
-# No limit is documented for the address field's value or its subfields.
-VARCHAR_LIMIT = 255
-TEXT_LIMIT = 65_000
-TEXT_LIMITS: dict[str, int] = {
-    "name": VARCHAR_LIMIT,
-    "organization": VARCHAR_LIMIT,
-    "job_title": VARCHAR_LIMIT,
-    "notes": TEXT_LIMIT,
-}
+# Pipedrive's documented maximum lengths live in one table: contactsync.limits.
+TEXT_LIMITS = PIPEDRIVE_LIMITS
 
 # Subfields of an address custom field in v2 `custom_fields` (the v2 form of v1's
 # `<key>_route`, `<key>_locality`, … keys; same names as the person's native
@@ -67,9 +54,16 @@ _PRIMARY_MARK = " (primary)"
 def address_value(address: Address | None) -> dict[str, str] | None:
     """The v2 value of an address custom field: the whole street line goes to `route`
     (house numbers are not split out — that would be guessing), `value` is the
-    one-line form people see."""
+    one-line form people see.
+
+    An address of street lines alone is a free-form one (Google's formattedValue,
+    or typed into one box): it goes whole into `value`, where Pipedrive keeps the
+    whole address, and no subfield is guessed from it. It reads back the same.
+    """
     if address is None or address.is_empty():
         return None
+    if not any((address.city, address.region, address.postal_code, address.country)):
+        return {"value": address.street}
     value = {"value": address.formatted(), "route": address.street, "locality": address.city,
              "admin_area_level_1": address.region, "postal_code": address.postal_code,
              "country": address.country}
@@ -81,11 +75,11 @@ def read_address(value: Any) -> Address | None:
         return Address(street=value) if value.strip() else None
     if not isinstance(value, dict):
         return None
-    parts = {k: (value.get(k) or "") for k in ADDRESS_SUBFIELDS}
+    parts = {k: _text(value.get(k)) for k in ADDRESS_SUBFIELDS}
     street = parts["route"]
     if not any(parts[k] for k in ("route", "locality", "admin_area_level_1", "postal_code", "country")):
         # Typed into Pipedrive as free text (not geocoded): keep it as the street.
-        street = value.get("value") or parts["formatted_address"]
+        street = _text(value.get("value")) or parts["formatted_address"]
     elif parts["street_number"] and parts["street_number"] not in street:
         # Geocoded by Pipedrive into number and route: put the line back together.
         street = f"{parts['street_number']} {street}".strip()
@@ -123,8 +117,16 @@ def read_ims(value: Any) -> tuple[Im, ...]:
     return tuple(Im(im.value, im.label, i == primary) for i, im in enumerate(ims))
 
 
+# Contact attribute -> the custom field that holds it.
+FIELD_OF = {"job_title": JOB_TITLE_FIELD, "address": ADDRESS_FIELD, "ims": IM_FIELD, "notes": NOTES_FIELD,
+            "birthday": BIRTHDAY_FIELD}
+
+
 def custom_values(contact: Contact, keys: dict[str, str], creating: bool) -> dict[str, Any]:
-    """The `custom_fields` of a write; on update an empty field is sent as null (clears it)."""
+    """The `custom_fields` of a write; on update an empty field is sent as null (clears it).
+
+    A field whose value could not be read is not sent: Pipedrive keeps it as it is.
+    """
     values: dict[str, Any] = {
         JOB_TITLE_FIELD: contact.job_title or None,
         ADDRESS_FIELD: address_value(contact.address),
@@ -133,7 +135,10 @@ def custom_values(contact: Contact, keys: dict[str, str], creating: bool) -> dic
         BIRTHDAY_FIELD: contact.birthday or None,
     }
     out: dict[str, Any] = {}
+    kept = {FIELD_OF[name] for name in contact.unreadable() if name in FIELD_OF}
     for name, value in values.items():
+        if name in kept:
+            continue
         key = keys.get(name)
         if key is None:
             if value is None:
@@ -145,18 +150,55 @@ def custom_values(contact: Contact, keys: dict[str, str], creating: bool) -> dic
 
 
 def contact_fields(custom: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
-    """The `Contact` attributes read from a v2 person's `custom_fields`."""
+    """The `Contact` attributes read from a v2 person's `custom_fields`, `issues` included.
+
+    A value of a type the field cannot hold, or a birthday that is not a date
+    ("next tuesday" typed by hand), is read as empty and recorded unreadable: a
+    write then leaves it as it is (custom_values), and it is never cleared.
+    """
     def get(name: str) -> Any:
         key = keys.get(name)
         return custom.get(key) if key else None
 
+    issues: list[Issue] = []
+
+    def unreadable(name: str, attribute: str, why: str) -> None:
+        issues.append(Issue(IssueKind.UNREADABLE, attribute, f"'{name}' {why}; left as it is"))
+
+    def text(name: str, attribute: str) -> str:
+        value = get(name)
+        if _meaningful(value) and not _text(value).strip():
+            unreadable(name, attribute, f"holds {type(value).__name__}, not text")
+        return _text(value)
+
+    address_raw = get(ADDRESS_FIELD)
+    address = read_address(address_raw)
+    if _meaningful(address_raw) and (address is None or (
+            isinstance(address_raw, dict) and any(not isinstance(v, str | None) for v in address_raw.values()))):
+        unreadable(ADDRESS_FIELD, "address", "is not an address")
+    birthday = text(BIRTHDAY_FIELD, "birthday").strip()
+    if birthday and birthday_parts(birthday) is None:
+        unreadable(BIRTHDAY_FIELD, "birthday", f"holds '{birthday[:40]}', not a date")
+        birthday = ""
     return {
-        "job_title": _text(get(JOB_TITLE_FIELD)),
-        "address": read_address(get(ADDRESS_FIELD)),
-        "ims": read_ims(get(IM_FIELD)),
-        "notes": _text(get(NOTES_FIELD)),
-        "birthday": _text(get(BIRTHDAY_FIELD)).strip(),
+        "job_title": text(JOB_TITLE_FIELD, "job_title"),
+        "address": address,
+        "ims": read_ims(text(IM_FIELD, "ims")),
+        "notes": text(NOTES_FIELD, "notes"),
+        "birthday": birthday,
+        "issues": tuple(issues),
     }
+
+
+def _meaningful(value: Any) -> bool:
+    """Whether a raw value holds something a person may have put there."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, dict):
+        return any(_meaningful(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_meaningful(v) for v in value)
+    return value is not None
 
 
 def _text(value: Any) -> str:

@@ -24,9 +24,16 @@ def reconnect_hint(config: CrmConfig) -> str:
     return f"run `contactsync crm connect --domain {config.domain}{extra}` with a valid API token"
 
 
-# Requests per 2-second window by plan (Pipedrive's rate-limiting documentation);
-# one limiter per process keeps every worker of a pass under it.
-BURST_BY_TIER = {"lite": 20, "growth": 40, "premium": 80, "ultimate": 120}
+# Requests per 2-second window and api_token by plan: "Essential 20, Advanced 40,
+# Professional 80, Power 100, Enterprise 120" (pipedrive.readme.io/docs/
+# core-api-concepts-rate-limiting); Lite/Growth/Premium/Ultimate are the current names
+# of Essential/Advanced/Professional/Enterprise. Power shares Premium's visibility
+# tier but not its burst limit, so this goes by plan, not tier. One limiter per
+# process keeps every worker of a pass under it.
+BURST_BY_PLAN = {
+    "lite": 20, "essential": 20, "growth": 40, "advanced": 40, "premium": 80, "professional": 80,
+    "power": 100, "ultimate": 120, "enterprise": 120,
+}
 
 
 def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None,
@@ -36,6 +43,7 @@ def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token:
     from contactsync.crm.pipedrive import PipedriveCrm
 
     token = token or secrets.require(token_name(config), reconnect_hint(config))
-    limiter = SlidingWindow(BURST_BY_TIER.get(visibility.tier(config.plan), 20), 2.0)
+    visibility.tier(config.plan)  # an unknown plan is refused here, with the list of known ones
+    limiter = SlidingWindow(BURST_BY_PLAN[config.plan.lower()], 2.0)
     return PipedriveCrm(base_url(config), token, field_keys=field_keys or {}, reconnect_hint=reconnect_hint(config),
                         limiter=limiter, cache=cache)

@@ -1,10 +1,15 @@
-"""The executor: runs planned actions against the CRM and commits each to the store.
+"""The one executor: applies any planned action and commits each to the store.
 
-CRM calls run on a small thread pool; the calling thread owns the store and
-commits every action as soon as its call returns (DESIGN §5, crash safety).
-A failure of one contact is recorded and the others go on; an error that
-concerns the whole account (auth, permission, rate budget, network) stops the
-pass after the calls in flight are committed.
+Actions that write the CRM run on a small thread pool; the calling thread owns
+the store and commits every action as soon as its call returns (DESIGN §5,
+crash safety). Actions that write the provider run after them, one at a time and
+in order (apply_provider.py: Google wants one mutation at a time per user, Graph
+at most four in flight, DESIGN §12). A failure of one contact is recorded and
+the others go on; an error that concerns the whole account (auth, permission,
+rate budget, network) stops the pass after the calls in flight are committed.
+
+`on_applied(done, total)` is called after every applied action; `total` counts
+the actions handed to the executor so far (it grows while a pass streams pages).
 """
 
 from __future__ import annotations
@@ -13,21 +18,24 @@ import logging
 import threading
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from contactsync.crm.base import Crm, CrmPerson, PersonWrite
-from contactsync.engine.plan import (
+from contactsync.engine.actions import (
     Action,
     AdoptPerson,
     CreatePerson,
     DeletePerson,
     ForgetLink,
     RecordVersion,
+    Side,
     SkipContact,
     UpdatePerson,
-    record_hash,
 )
+from contactsync.engine.apply_provider import ProviderWrites, record_to_dict
+from contactsync.engine.rules import SyncSettings, record_hash
 from contactsync.errors import ApiError, ContactSyncError, Interrupted, NotFound
 from contactsync.model import Contact
 from contactsync.photo import plan_photo
@@ -36,12 +44,6 @@ from contactsync.store.db import Link, LinkStore
 
 
 log = logging.getLogger(__name__)
-
-
-def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
-    if isinstance(record, ProviderDeletion):
-        return {"id": record.id, "deleted": True}
-    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict()}
 
 
 def is_change_record(data: dict[str, Any] | None) -> bool:
@@ -78,21 +80,50 @@ class Outcome:
     photo: tuple[str, str | None] | None = None
 
 
+# Called after every applied action with (done, total).
+OnApplied = Callable[[int, int], None]
+
+# Store-only actions about the provider's record commit with the CRM writes they
+# go with; the others (about the CRM's record) after them, in planned order.
+_WITH_CRM_WRITES = (RecordVersion, SkipContact)
+
+
 @dataclass
 class Executor:
     store: LinkStore
     crm: Crm
     target: Target
     run_id: int | None
+    settings: SyncSettings
+    # The address book, written only in a two-way pass (None in one-way: no provider writes).
+    provider: Provider | None = None
+    group: str = ""
     workers: int = 4
     # Set for one-way sync with a provider that has photos: pictures go to the CRM.
     photos_from: Provider | None = None
     # Set by a signal handler: finish and commit the calls in flight, start no more.
     stop: threading.Event | None = None
+    on_applied: OnApplied | None = None
     tally: Counter[str] = field(default_factory=Counter)
+    done: int = 0
+    total: int = 0
 
     def apply(self, actions: list[Action]) -> None:
         """Apply `actions`; raise the first account-wide error after committing what finished."""
+        self.total += len(actions)
+        first: list[Action] = [a for a in actions if a.side is Side.CRM or isinstance(a, _WITH_CRM_WRITES)]
+        self._apply_crm(first)
+        rest: list[Action] = [a for a in actions if not (a.side is Side.CRM or isinstance(a, _WITH_CRM_WRITES))]
+        if rest:
+            ProviderWrites(self).apply(rest)
+        self.check_stop()
+
+    def applied(self) -> None:
+        self.done += 1
+        if self.on_applied is not None:
+            self.on_applied(self.done, self.total)
+
+    def _apply_crm(self, actions: list[Action]) -> None:
         fatal: ContactSyncError | None = None
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crm") as pool:
             running: set[Future[Outcome]] = set()
@@ -108,6 +139,7 @@ class Executor:
                         fatal = exc
                         break
                     if write is None and isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
+                        self.applied()
                         continue  # preparing failed and was recorded
                     if isinstance(action, (RecordVersion, SkipContact)):
                         self._commit(Outcome(action))
@@ -126,7 +158,6 @@ class Executor:
                     self._commit(outcome)
         if fatal is not None:
             raise fatal
-        self.check_stop()
 
     def check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
@@ -220,6 +251,10 @@ class Executor:
     # -- main thread: after the call -----------------------------------------
 
     def _commit(self, outcome: Outcome) -> None:
+        self._commit_one(outcome)
+        self.applied()
+
+    def _commit_one(self, outcome: Outcome) -> None:
         action, store, account = outcome.action, self.store, self.target.account
         if outcome.error is not None:
             self.record_failure(action.provider_id, outcome.error.message, action)

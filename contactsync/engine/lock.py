@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from contactsync.config import private_dir
 from contactsync.errors import LockHeld
 
 try:
@@ -18,13 +19,14 @@ except ImportError:  # Windows
 
 
 def lock_path(state_dir: Path, account: str) -> Path:
-    return state_dir / "locks" / (re.sub(r"[^A-Za-z0-9@._-]", "_", account) + ".lock")
+    """A file name that does not show the account's e-mail address: a hash of it."""
+    return state_dir / "locks" / (hashlib.sha256(account.encode("utf-8")).hexdigest()[:24] + ".lock")
 
 
 @contextmanager
 def account_lock(state_dir: Path, account: str, wait: bool = False) -> Iterator[None]:
     path = lock_path(state_dir, account)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -1,199 +1,130 @@
-"""The pure planner: (links, provider changes, adoption candidates) -> typed actions.
+"""The one planner: (links, provider changes, CRM snapshot, typed settings) -> actions. Pure.
 
-No I/O, no clock. `run.py` feeds it one page of changes at a time and, after a
-complete listing, the links that were not seen; `apply.py` executes what it returns.
+No clock, no store, no HTTP: everything it decides from is passed in as data
+(the reader in snapshot.py did the I/O beforehand). `plan` plans a whole pass
+at once; a pass that streams the provider's pages calls `plan_step` once per
+page and once more at the end (`rest=True`) with the links of the CRM-only
+changes, carrying `Handled` (what earlier steps planned) from step to step.
+
+The rules (DESIGN §5): provider-only changes follow the one-way rules; in a
+two-way pass a linked contact whose CRM side changed too is merged field by
+field, CRM edits go back to the provider, a deletion on one side while the
+other edited keeps the edit, and new persons the user owns are copied to the
+provider. Persons another user owns are never written back nor deleted.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from contactsync.model import Contact, content_hash, normalise, normalise_email, with_name, without_notes
-from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord
+from contactsync.crm.base import CrmPerson
+from contactsync.engine.actions import (
+    Action,
+    AdoptPerson,
+    ClaimContact,
+    CreateContact,
+    CreatePerson,
+    DeleteContact,
+    DeletePerson,
+    ForgetLink,
+    RecordCrmVersion,
+    RecordVersion,
+    SkipContact,
+    SyncBoth,
+    UpdatePerson,
+)
+from contactsync.engine.merge import changed_fields, effective_provider, merge, preferred_side
+from contactsync.engine.rules import SyncSettings, crm_contact, fit, make_stamp, prepare, record_hash
+from contactsync.engine.snapshot import CrmSnapshot
+from contactsync.model import Contact, normalise, synced_fields
+from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.store.db import Link
 
-
-@dataclass(frozen=True)
-class CreatePerson:
-    provider_id: str
-    version: str
-    contact: Contact
-    stamp: str
-    # True when an earlier create may have happened (a pending link): look the stamp up first.
-    recover: bool = False
-    photo: str | None = None
-    cuts: tuple[str, ...] = ()
-    kind: str = "create"
+NAMELESS = "has no name, e-mail, phone or organization to name a person by"
 
 
 @dataclass(frozen=True)
-class AdoptPerson:
-    """Link an existing CRM person instead of creating one, then write the contact to it."""
+class Handled:
+    """What earlier steps of the same pass planned, so that no person is planned twice."""
 
-    provider_id: str
-    version: str
-    contact: Contact
-    stamp: str
-    crm_id: int
-    reason: str
-    photo: str | None = None
-    cuts: tuple[str, ...] = ()
-    kind: str = "adopt"
+    started: bool = False  # the snapshot's transitions were handed out
+    crm_ids: frozenset[int] = frozenset()  # persons planned with their provider change
+    adopted: frozenset[int] = frozenset()  # persons adopted by a contact (first sync)
+    claimed: frozenset[int] = frozenset()  # pending copies claimed by a contact
 
 
-@dataclass(frozen=True)
-class UpdatePerson:
-    provider_id: str
-    version: str
-    contact: Contact
-    stamp: str
-    crm_id: int
-    photo: str | None = None
-    cuts: tuple[str, ...] = ()
-    kind: str = "update"
+def plan(links: Mapping[str, Link], changes: Iterable[Change], crm: CrmSnapshot, settings: SyncSettings) -> list[Action]:
+    """Plan a whole pass: the provider's changes, then what changed in the CRM only.
 
-
-@dataclass(frozen=True)
-class DeletePerson:
-    provider_id: str
-    crm_id: int
-    kind: str = "delete"
-
-
-@dataclass(frozen=True)
-class ForgetLink:
-    """Drop a link that has no live CRM person (pending or tomb-stoned) when its contact is gone.
-
-    A pending link's create may have happened: `stamp` is then looked up and a
-    person found by it is deleted, so that a crash never leaves an orphan.
+    `links` holds the links of the changed contacts and of the changed persons;
+    a contact missing from a complete listing is passed as a `ProviderDeletion`.
     """
-
-    provider_id: str
-    stamp: str | None = None
-    kind: str = "forget"
+    return plan_step(links, changes, crm, settings, Handled(), rest=True)[0]
 
 
-@dataclass(frozen=True)
-class RecordVersion:
-    """The version token moved but the synced fields did not: remember it, write nothing."""
-
-    provider_id: str
-    version: str
-    kind: str = "record-version"
-
-
-@dataclass(frozen=True)
-class SkipContact:
-    provider_id: str
-    reason: str
-    record: ProviderRecord | None = None
-    kind: str = "skip"
-
-
-Action = CreatePerson | AdoptPerson | UpdatePerson | DeletePerson | ForgetLink | RecordVersion | SkipContact
-
-# Actions that write to the CRM; the others only touch the store.
-WRITES = (CreatePerson, AdoptPerson, UpdatePerson, DeletePerson)
-
-
-@dataclass
-class AdoptionIndex:
-    """CRM persons the user owns, for the first sync: by stamp and by primary e-mail.
-
-    `claimed` grows as the planner hands persons out, so that two contacts never
-    adopt the same person within one pass.
-    """
-
-    by_stamp: dict[str, int] = field(default_factory=dict)
-    by_email: dict[str, list[int]] = field(default_factory=dict)
-    use_email: bool = True
-    claimed: set[int] = field(default_factory=set)
-
-    def match(self, stamp: str, contact: Contact) -> tuple[int | None, str]:
-        crm_id = self.by_stamp.get(stamp)
-        if crm_id is not None and crm_id not in self.claimed:
-            self.claimed.add(crm_id)
-            return crm_id, "found by its Contact sync ID"
-        if not self.use_email or not contact.primary_email:
-            return None, ""
-        candidates = [c for c in self.by_email.get(normalise_email(contact.primary_email), []) if c not in self.claimed]
-        if len(candidates) == 1:
-            self.claimed.add(candidates[0])
-            return candidates[0], f"adopted by e-mail {contact.primary_email}"
-        if len(candidates) > 1:
-            return None, f"{len(candidates)} persons share {contact.primary_email}; created a new one"
-        return None, ""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What the provider and the CRM allow: notes synced or not, text length limits."""
-
-    syncs_notes: bool = True
-    text_limits: Mapping[str, int] = field(default_factory=dict)
-
-
-_TEXT_FIELDS = ("name", "organization", "job_title", "notes")
-
-
-def fit(contact: Contact, policy: Policy) -> tuple[Contact, tuple[str, ...]]:
-    """Apply the policy: drop unsynced notes, cut text at the CRM's documented limits.
-
-    Returns the contact and a description of every cut, for the event log.
-    """
-    if not policy.syncs_notes and contact.notes:
-        contact = without_notes(contact)
-    cuts: list[str] = []
-    changes: dict[str, str] = {}
-    for name in _TEXT_FIELDS:
-        limit = policy.text_limits.get(name)
-        value: str = getattr(contact, name)
-        if limit and len(value) > limit:
-            changes[name] = value[:limit]
-            cuts.append(f"{name} cut from {len(value)} to {limit} characters (the CRM's limit)")
-    return (replace(contact, **changes) if changes else contact), tuple(cuts)
-
-
-def record_hash(contact: Contact, photo: str | None) -> str:
-    """The hash stored with a link: the synced fields and which photo the contact has."""
-    if photo is None:
-        return content_hash(contact)
-    return content_hash(contact) + ":" + hashlib.sha256(photo.encode("utf-8")).hexdigest()[:16]
-
-
-def make_stamp(provider: str, account_email: str, provider_id: str) -> str:
-    return f"{provider}:{account_email.lower()}:{provider_id}"
-
-
-def prepare(contact: Contact) -> Contact | None:
-    """Normalise and name a contact; None when it has nothing to name a person by."""
-    return with_name(normalise(contact))
-
-
-def plan_changes(
-    account: str,
-    provider: str,
-    account_email: str,
+def plan_step(
+    links: Mapping[str, Link],
     changes: Iterable[Change],
-    links: dict[str, Link],
-    adoption: AdoptionIndex | None = None,
-    policy: Policy = Policy(),
-) -> list[Action]:
-    """Plan one page of provider changes against the links of those contacts."""
+    crm: CrmSnapshot,
+    settings: SyncSettings,
+    handled: Handled,
+    *,
+    rest: bool = False,
+) -> tuple[list[Action], Handled]:
+    """Plan one page of provider changes (and with `rest` the CRM-only changes); return what is now handled."""
+    actions: list[Action] = [] if handled.started else list(crm.transitions)
+    crm_ids, adopted, claimed = set(handled.crm_ids), set(handled.adopted), set(handled.claimed)
+    for provider_id, change in _latest(changes).items():
+        link = links.get(provider_id)
+        if isinstance(change, ProviderSkip):
+            # The adapter could not map it (no id, not an object): reported, nothing else touched.
+            actions.append(SkipContact(provider_id, change.reason))
+            continue
+        if link is None and isinstance(change, ProviderRecord):
+            claim = _claim(change, crm, claimed, settings)
+            if claim is not None:
+                actions.append(claim)
+                continue
+        if link is not None and link.crm_id in crm.foreign:
+            actions.extend(_foreign(link, change))
+        elif link is not None and _live(link, crm, settings):
+            assert link.crm_id is not None
+            crm_ids.add(link.crm_id)
+            person = crm.changes.get(link.crm_id) if link.crm_id not in handled.crm_ids else None
+            gone = link.crm_id in crm.gone and link.crm_id not in handled.crm_ids
+            actions.extend(plan_link(replace(link, state="linked"), change, person, gone, settings))
+        elif isinstance(change, ProviderDeletion):
+            actions.extend(_plan_deletion(link))
+        else:
+            actions.extend(_plan_upsert(change, link, crm, adopted, settings))
+    done = Handled(True, frozenset(crm_ids), frozenset(adopted), frozenset(claimed))
+    if rest:
+        actions.extend(_plan_rest(links, crm, settings, done))
+    return actions, done
+
+
+def rest_ids(crm: CrmSnapshot, handled: Handled) -> set[int]:
+    """The persons whose links the last step needs: CRM-only changes and unclaimed copies."""
+    pending = {i for i in crm.pending_copies if i not in handled.claimed and i in crm.unclaimed}
+    return {i for i in (*crm.changes, *crm.gone) if i not in handled.crm_ids} | pending
+
+
+def _latest(changes: Iterable[Change]) -> dict[str, Change]:
     latest: dict[str, Change] = {}
-    for change in changes:  # a contact seen twice in a page: the later entry wins
+    for change in changes:  # a contact seen twice: the later entry wins
         latest.pop(change.id, None)
         latest[change.id] = change
-    actions: list[Action] = []
-    for provider_id, change in latest.items():
-        link = links.get(provider_id)
-        if isinstance(change, ProviderDeletion):
-            actions.extend(_plan_deletion(link))
-            continue
-        actions.extend(_plan_upsert(provider, account_email, change, link, adoption, policy))
-    return actions
+    return latest
+
+
+def _live(link: Link, crm: CrmSnapshot, settings: SyncSettings) -> bool:
+    """A link two-way sync works on: linked (or handed back this pass), with a base."""
+    return (settings.two_way and link.crm_id is not None and link.base is not None
+            and (link.state == "linked" or link.crm_id in crm.reclaimed))
+
+
+# -- provider changes by the one-way rules ------------------------------------------
 
 
 def _plan_deletion(link: Link | None) -> list[Action]:
@@ -204,14 +135,8 @@ def _plan_deletion(link: Link | None) -> list[Action]:
     return [ForgetLink(link.provider_id, link.stamp if link.state == "pending" else None)]
 
 
-def _plan_upsert(
-    provider: str,
-    account_email: str,
-    record: ProviderRecord,
-    link: Link | None,
-    adoption: AdoptionIndex | None,
-    policy: Policy,
-) -> list[Action]:
+def _plan_upsert(record: ProviderRecord, link: Link | None, crm: CrmSnapshot, adopted: set[int],
+                 settings: SyncSettings) -> list[Action]:
     if link is not None and link.state == "tombstone":
         # Deleted in the CRM during one-way sync: never re-created (DESIGN §5).
         return [RecordVersion(record.id, record.version)] if record.version != link.provider_version else []
@@ -219,13 +144,13 @@ def _plan_upsert(
         return []  # a replayed or duplicate change entry
     named = prepare(record.contact)
     if named is None:
-        return [SkipContact(record.id, "has no name, e-mail, phone or organization to name a person by", record)]
-    contact, cuts = fit(named, policy)
+        return [SkipContact(record.id, NAMELESS, record)]
+    contact, cuts = fit(named, settings.policy)
     photo = record.photo
-    stamp = link.stamp if link is not None else make_stamp(provider, account_email, record.id)
+    stamp = link.stamp if link is not None else make_stamp(settings.provider, settings.account_email, record.id)
     if link is None:
-        if adoption is not None:
-            crm_id, reason = adoption.match(stamp, contact)
+        if crm.adoption is not None:
+            crm_id, reason = crm.adoption.match(stamp, contact, adopted)
             if crm_id is not None:
                 return [AdoptPerson(record.id, record.version, contact, stamp, crm_id, reason, photo, cuts)]
         return [CreatePerson(record.id, record.version, contact, stamp, photo=photo, cuts=cuts)]
@@ -233,13 +158,141 @@ def _plan_upsert(
         return [CreatePerson(record.id, record.version, contact, stamp, recover=True, photo=photo, cuts=cuts)]
     if link.hash == record_hash(contact, photo):
         return [RecordVersion(record.id, record.version)]
-    return [UpdatePerson(record.id, record.version, contact, stamp, link.crm_id, photo, cuts)]
+    before = Contact.from_dict(link.base) if link.base is not None else None
+    return [UpdatePerson(record.id, record.version, contact, stamp, link.crm_id, photo, cuts, before)]
 
 
-def plan_missing(links: Iterable[Link], seen: set[str]) -> list[Action]:
-    """After a complete listing: every linked contact not seen was deleted or left the group."""
+# -- both sides (two-way) --------------------------------------------------------------
+
+
+def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone: bool,
+              settings: SyncSettings) -> list[Action]:
+    """Plan one linked contact whose provider side, CRM side, or both changed."""
+    assert link.crm_id is not None and link.base is not None
+    base = Contact.from_dict(link.base)
+    held = settings.held
+
+    # The provider side: deleted, changed (in what it can hold), or the same.
+    record: ProviderRecord | None = None
+    p_contact: Contact | None = None
+    p_changed = False
+    if isinstance(change, ProviderRecord) and change.version != link.provider_version:
+        named = prepare(change.contact)
+        if named is None:
+            return [SkipContact(change.id, NAMELESS, change)]
+        record = change
+        p_contact = effective_provider(base, fit(named, settings.policy)[0], held(base))
+        p_changed = bool(changed_fields(base, p_contact))
+    p_deleted = isinstance(change, ProviderDeletion)
+
+    # The CRM side: deleted, changed, or the same. The CRM's address has no label:
+    # it keeps the one the provider gave it, so the address stays in its slot.
+    c_contact = crm_contact(person, settings.policy) if person is not None else None
+    if c_contact is not None and c_contact.address is not None and base.address is not None:
+        c_contact = replace(c_contact, address=replace(c_contact.address, label=base.address.label))
+    c_changed = c_contact is not None and person is not None and person.version != link.crm_version \
+        and bool(changed_fields(base, c_contact))
+
+    if gone and p_deleted:
+        return [ForgetLink(link.provider_id)]
+    if gone:
+        if p_changed and record is not None and p_contact is not None:  # edited in the provider: the edit wins
+            return [CreatePerson(record.id, record.version, p_contact, link.stamp)]
+        return [DeleteContact(link.provider_id, link.crm_id)]
+    if p_deleted:
+        if c_changed and person is not None and c_contact is not None:  # edited in the CRM: the edit wins
+            return [CreateContact(link.crm_id, c_contact, person.version, replaces=link.provider_id)]
+        return [DeletePerson(link.provider_id, link.crm_id)]
+
+    if p_changed and not c_changed:
+        assert record is not None and p_contact is not None
+        return [UpdatePerson(record.id, record.version, p_contact, link.stamp, link.crm_id, before=base)]
+    if c_changed and not p_changed:
+        assert person is not None and c_contact is not None
+        version = record.version if record is not None else (link.provider_version or "")
+        write_provider = bool(changed_fields(held(base), held(c_contact)))
+        return [SyncBoth(link.provider_id, link.crm_id, link.stamp, c_contact, version, person.version,
+                         write_crm=False, write_provider=write_provider, before=base)]
+    if p_changed and c_changed:
+        assert record is not None and p_contact is not None and person is not None and c_contact is not None
+        prefer = preferred_side(settings.conflicts.value, record.updated, person.version)
+        merged, conflicts = merge(base, p_contact, c_contact, prefer)
+        return [SyncBoth(
+            link.provider_id, link.crm_id, link.stamp, merged, record.version, person.version,
+            write_crm=bool(changed_fields(c_contact, merged)),
+            write_provider=bool(changed_fields(held(p_contact), held(merged))),
+            conflicts=tuple(conflicts), before=base,
+        )]
+
     actions: list[Action] = []
-    for link in links:
-        if link.provider_id not in seen:
-            actions.extend(_plan_deletion(link))
+    if record is not None:
+        actions.append(RecordVersion(record.id, record.version))
+    if person is not None and person.version != link.crm_version:
+        actions.append(RecordCrmVersion(link.provider_id, person.version))
+    return actions
+
+
+def plan_new_person(person: CrmPerson, settings: SyncSettings) -> list[Action]:
+    """A person the user owns, changed in the CRM, not linked: create it in the provider.
+
+    A person stamped by an account (this one after a lost store, or another) is
+    never copied: it belongs to that account's contact.
+    """
+    if person.stamp:
+        return []
+    contact = crm_contact(person, settings.policy)
+    if contact is None:
+        return []
+    return [CreateContact(person.id, normalise(contact), person.version)]
+
+
+def _foreign(link: Link, change: Change | None) -> list[Action]:
+    """A contact whose person another user owns: its changes and deletion stay on the provider side."""
+    if isinstance(change, ProviderDeletion):
+        return [ForgetLink(link.provider_id)]
+    if isinstance(change, ProviderRecord) and change.version != link.provider_version:
+        return [RecordVersion(change.id, change.version)]
+    return []
+
+
+def _claim(record: ProviderRecord, crm: CrmSnapshot, claimed: set[int], settings: SyncSettings) -> ClaimContact | None:
+    """The contact an interrupted copy made, recognised by its content."""
+    open_copies = [(i, c) for i, (_, c) in crm.pending_copies.items() if i not in claimed]
+    if not open_copies:
+        return None
+    named = prepare(record.contact)
+    if named is None:
+        return None
+    held = settings.held
+    mine = synced_fields(held(fit(named, settings.policy)[0]))
+    for crm_id, contact in open_copies:
+        if synced_fields(held(contact)) == mine:
+            claimed.add(crm_id)
+            return ClaimContact(record.id, record.version, crm_id, contact)
+    return None
+
+
+def _plan_rest(links: Mapping[str, Link], crm: CrmSnapshot, settings: SyncSettings, handled: Handled) -> list[Action]:
+    """CRM changes whose provider contact did not change: edits, deletions, new persons."""
+    by_crm = {link.crm_id: link for link in links.values() if link.crm_id is not None}
+    changes = {i: p for i, p in crm.changes.items() if i not in handled.crm_ids}
+    actions: list[Action] = []
+    for crm_id, (marker, _) in sorted(crm.pending_copies.items()):
+        if crm_id in handled.claimed:
+            continue
+        # The interrupted create never happened: drop the marker, copy the person again.
+        actions.append(ForgetLink(marker))
+        person = crm.unclaimed.get(crm_id)
+        if person is not None:
+            changes.setdefault(crm_id, person)
+    for crm_id in sorted(crm.gone - handled.crm_ids):
+        link = by_crm.get(crm_id)
+        if link is not None and link.base is not None:
+            actions.extend(plan_link(link, None, None, True, settings))
+    for crm_id, person in sorted(changes.items()):
+        link = by_crm.get(crm_id)
+        if link is None:
+            actions.extend(plan_new_person(person, settings))
+        elif _live(link, crm, settings):
+            actions.extend(plan_link(replace(link, state="linked"), None, person, False, settings))
     return actions

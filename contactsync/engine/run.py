@@ -1,4 +1,11 @@
-"""One sync pass for one account: preflight, read, plan, guard, apply, record."""
+"""One sync pass for one account: preflight, read, plan, guard, apply, record.
+
+`sync_account` only sequences. The provider's changes stream in pages (memory
+stays flat); the CRM's side is read whole by snapshot.py before the first page
+is planned; each page is planned by the one pure planner and applied at once,
+except deletions, which wait for the end of the pass where the safety rails
+see every one of them on both sides.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +13,25 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, field
 
-from contactsync import visibility
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
-from contactsync.engine.apply import Executor, Target, is_change_record, record_from_dict
-from contactsync.engine.plan import (
-    WRITES,
-    Action,
-    AdoptionIndex,
-    DeletePerson,
-    ForgetLink,
-    Policy,
-    plan_changes,
-    plan_missing,
-)
+from contactsync.crm.pipedrive_plans import effective_visibility
+from contactsync.engine.actions import COUNTED, DELETIONS, Action
+from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
+from contactsync.engine.plan import Handled, plan_step, rest_ids
+from contactsync.engine.rules import Policy, SyncSettings
 from contactsync.engine.safety import check_deletions, check_listing
-from contactsync.engine.twoway_apply import TwoWayExecutor
-from contactsync.engine.twoway_plan import PROVIDER_WRITES, DeleteContact, TwoWaySettings
-from contactsync.engine.twoway_run import CURSOR as CRM_CURSOR
-from contactsync.engine.twoway_run import START as CRM_START
-from contactsync.engine.twoway_run import CrmSide
-from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied
-from contactsync.model import normalise_email
-from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderRecord
+from contactsync.engine.snapshot import CURSOR as CRM_CURSOR
+from contactsync.engine.snapshot import START as CRM_START
+from contactsync.engine.snapshot import CrmSnapshot, read_adoption, read_snapshot
+from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, UsageError
+from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord
+from contactsync.settings import ConflictPolicy, Direction, parse
 from contactsync.store.db import Failure, LinkStore
 
-
 log = logging.getLogger(__name__)
-
-# Deletions wait for the end of the pass, where the mass-deletion guard sees them all.
-DELETIONS = (DeletePerson, ForgetLink, DeleteContact)
 
 
 @dataclass
@@ -49,6 +42,8 @@ class PassOptions:
     allow_empty: bool = False
     workers: int = 4
     stop: threading.Event | None = None
+    # Called after every applied action with (done, total); see apply.py.
+    on_applied: OnApplied | None = None
 
 
 @dataclass
@@ -80,6 +75,26 @@ def preflight(provider: Provider, crm: Crm, account: AccountConfig) -> CrmUser:
     return user
 
 
+def check_direction(account: AccountConfig, provider: Provider) -> None:
+    """Two-way needs a provider that can write: refused at `configure` and at every pass."""
+    if account.direction == Direction.TWO_WAY and not provider.capabilities.supports_write:
+        raise UsageError(
+            f"{account.key}: this {provider.kind} account cannot be written to, so it syncs one-way only",
+            f"run `contactsync configure {account.key} --direction one-way`",
+        )
+
+
+def account_settings(account: AccountConfig, provider: Provider, crm: Crm) -> SyncSettings:
+    """The typed settings of one account's pass, with what the provider and the CRM allow."""
+    return SyncSettings(
+        account=account.key, provider=account.provider, account_email=account.email,
+        direction=parse(Direction, account.direction, "direction"),
+        conflicts=parse(ConflictPolicy, account.conflicts, "conflicts"),
+        policy=Policy(syncs_notes=provider.capabilities.syncs_notes, text_limits=crm.text_limits),
+        held=provider.representable,
+    )
+
+
 def sync_account(
     store: LinkStore,
     provider: Provider,
@@ -89,78 +104,35 @@ def sync_account(
     options: PassOptions,
     progress: Progress | None = None,
 ) -> PassResult:
-    key = account.key
-    result = PassResult(key, full=options.full)
+    key, result = account.key, PassResult(account.key, full=options.full)
+    check_direction(account, provider)
     user = preflight(provider, crm, account)
+    settings = account_settings(account, provider, crm)
     if not options.dry_run:
         # A dry run creates nothing, custom fields included; the CRM adapter was
         # opened with the keys the store already knows.
         store.set_crm_fields(crm.ensure_fields(store.crm_fields()))
-    setting = account.visibility or visibility.default_setting(crm_config.plan)
-    target = Target(key, user.id, visibility.visible_to(setting, crm_config.plan))
+    target = Target(key, user.id, effective_visibility(account.visibility, crm_config.plan)[1])
     group = account.group or provider.default_group().id
-
-    cursor_row = None if options.full else store.cursor(key)
+    # Read: the CRM side whole, then the provider's pages as they come.
+    counts = store.count_links(key)
+    first_sync = not store.has_history(key) and counts["linked"] == 0
+    adoption = read_adoption(crm, user.id, account.provider, account.email, account.adopt) if first_sync else None
+    snapshot = read_snapshot(store, crm, settings, user.id, adoption)
+    # A provider without incremental reads is always listed whole (its cursor is never asked for).
+    incremental = provider.capabilities.supports_incremental and not options.full
+    cursor_row = store.cursor(key) if incremental else None
     feed = _open_feed(provider, cursor_row[0] if cursor_row else None, group, result)
     result.full = feed.complete
     log.info("%s: pass starts (%s%s)", key, "full listing" if feed.complete else "changes since last pass",
              ", dry run" if options.dry_run else "")
-
-    counts = store.count_links(key)
-    first_sync = not store.has_history(key) and counts["linked"] == 0
-    adoption = _adoption_index(crm, user, key, account) if first_sync else None
-
     run_id = None if options.dry_run else store.start_run(key, feed.complete)
     # Photos go one way only: provider -> CRM, and only in one-way sync (DESIGN §7).
-    photos = provider if provider.capabilities.supports_photo and account.direction == "one-way" else None
-    executor = Executor(store, crm, target, run_id, workers=options.workers, photos_from=photos, stop=options.stop)
-    policy = Policy(syncs_notes=provider.capabilities.syncs_notes, text_limits=crm.text_limits)
-    apply: Callable[[list[Any]], None] = executor.apply
-    crm_side: CrmSide | None = None
-    if account.direction == "two-way":
-        settings = TwoWaySettings(policy, account.conflicts, provider.representable)
-        crm_side = CrmSide.read(store, crm, key, account.provider, account.email, user.id, settings)
-        apply = TwoWayExecutor(executor, provider, account.provider, account.email, group, settings).apply
-    seen: set[str] = set()
-    deletions: list[Action] = []
-    retries = {f.provider_id: f for f in store.failures(key)}
+    photos = provider if provider.capabilities.supports_photo and not settings.two_way else None
+    executor = Executor(store, crm, target, run_id, settings, provider if settings.two_way else None, group,
+                        workers=options.workers, photos_from=photos, stop=options.stop, on_applied=options.on_applied)
     try:
-        handled: dict[str, str | None] = {}
-        for page in _with_retries(feed, retries):
-            # An entry repeated in a later page (a replayed delta) was handled already;
-            # after our own write its old version would look like a provider edit.
-            page = [c for c in page if handled.get(c.id, "") != getattr(c, "version", None)]
-            for change in page:
-                handled[change.id] = getattr(change, "version", None)
-                if isinstance(change, ProviderRecord):
-                    seen.add(change.id)
-            links = store.links_for(key, (c.id for c in page))
-            if crm_side is not None:
-                actions: list[Any] = crm_side.plan_page(page, links, adoption, policy)
-            else:
-                actions = plan_changes(key, account.provider, account.email, page, links, adoption, policy)
-            deletions.extend(a for a in actions if isinstance(a, DELETIONS))
-            _run(apply, [a for a in actions if not isinstance(a, DELETIONS)], options, result)
-            if progress:
-                progress(len(page))
-        later: list[Any] = []
-        if feed.complete:
-            linked = counts["linked"] + counts["pending"]
-            check_listing(key, True, len(seen), linked, options.allow_empty)
-            every = store.iter_links(key, ("pending", "linked", "tombstone", "foreign"))
-            later += crm_side.plan_missing(every, seen) if crm_side else plan_missing(every, seen)
-        if crm_side is not None:
-            later += crm_side.plan_rest(store)
-        # Missing contacts and CRM-only changes may also re-create (an edit beats a deletion).
-        deletions.extend(a for a in later if isinstance(a, DELETIONS))
-        _run(apply, [a for a in later if not isinstance(a, DELETIONS)], options, result)
-        if feed.complete and not options.dry_run:
-            for provider_id, failure in retries.items():  # left the group: nothing to retry
-                if is_change_record(failure.record):
-                    store.clear_failure(key, provider_id)
-        real = sum(isinstance(a, (DeletePerson, DeleteContact)) for a in deletions)
-        check_deletions(key, real, counts["linked"], options.allow_mass_delete)
-        _run(apply, [a for a in deletions if isinstance(a, DELETIONS)], options, result)
+        _plan_and_apply(store, feed, snapshot, settings, executor, counts, options, result, progress)
     except ContactSyncError as exc:
         log.error("%s: pass stopped: %s", key, exc.line())
         if run_id is not None:
@@ -170,20 +142,59 @@ def sync_account(
         result.counts.update(executor.tally)
         if progress:
             progress(-1)  # the pass is over: a negative count closes the progress display
-
-    if not options.dry_run:
+    if options.dry_run:
+        result.outcome = "dry-run"
+    else:  # Record.
+        assert run_id is not None
         store.set_cursor(key, feed.cursor)
-        if crm_side is not None:
-            store.set_cursor(key, crm_side.cursor, CRM_CURSOR)
-            store.set_cursor(key, crm_side.start, CRM_START)
+        if settings.two_way:
+            store.set_cursor(key, snapshot.cursor, CRM_CURSOR)
+            store.set_cursor(key, snapshot.start, CRM_START)
         result.failures = [(f.provider_id, f.reason) for f in store.failures(key)]
         result.outcome = "partial" if executor.tally.get("fail") else "ok"
-        assert run_id is not None
         store.finish_run(run_id, result.outcome, "; ".join(result.notes) or None)
-    else:
-        result.outcome = "dry-run"
     log.info("%s: pass %s: %s", key, result.outcome, dict(result.counts) or "no changes")
     return result
+
+
+def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, settings: SyncSettings,
+                    executor: Executor, counts: dict[str, int], options: PassOptions, result: PassResult,
+                    progress: Progress | None) -> None:
+    """Plan page by page and apply, holding deletions back; then the rest, the guard, the deletions."""
+    key = settings.account
+    seen: set[str] = set()
+    deletions: list[Action] = []
+    retries = {f.provider_id: f for f in store.failures(key)}
+    handled = Handled()
+
+    def step(actions: list[Action]) -> None:
+        deletions.extend(a for a in actions if isinstance(a, DELETIONS))
+        _apply([a for a in actions if not isinstance(a, DELETIONS)], executor, options, result)
+
+    for page in _pages(feed, retries):
+        seen.update(c.id for c in page if isinstance(c, ProviderRecord))
+        links = store.links_for(key, (c.id for c in page))
+        actions, handled = plan_step(links, page, snapshot, settings, handled)
+        step(actions)
+        if progress:
+            progress(len(page))
+    if feed.complete:
+        # A linked contact absent from a complete listing was deleted or left the group.
+        check_listing(key, True, len(seen), counts["linked"] + counts["pending"], options.allow_empty)
+        missing = {link.provider_id: link for link in store.iter_links(key, ("pending", "linked", "tombstone", "foreign"))
+                   if link.provider_id not in seen}
+        actions, handled = plan_step(missing, [ProviderDeletion(i) for i in missing], snapshot, settings, handled)
+        step(actions)
+    # What changed in the CRM only (an edit there may also re-create: it beats a deletion).
+    actions, handled = plan_step(store.links_by_crm(key, rest_ids(snapshot, handled)), [], snapshot, settings,
+                                 handled, rest=True)
+    step(actions)
+    if feed.complete and not options.dry_run:
+        for provider_id, failure in retries.items():  # left the group: nothing to retry
+            if is_change_record(failure.record):
+                store.clear_failure(key, provider_id)
+    check_deletions(key, deletions, counts["linked"], options.allow_mass_delete)
+    _apply(deletions, executor, options, result)
 
 
 def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassResult) -> ChangeFeed:
@@ -197,42 +208,33 @@ def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassR
         return provider.changes(None, group)
 
 
-def _with_retries(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Change]]:
+def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Change]]:
     """The feed's pages, then the contacts that failed before and did not come again.
 
     A failed contact is retried even though the cursor moved past it (DESIGN §5).
+    An entry repeated in a later page (a replayed delta) was handled already;
+    after our own write its old version would look like a provider edit.
     """
+    handled: dict[str, str | None] = {}
     for page in feed.pages():
+        page = [c for c in page if handled.get(c.id, "") != getattr(c, "version", None)]
         for change in page:
+            handled[change.id] = getattr(change, "version", None)
             retries.pop(change.id, None)
         yield page
     if feed.complete:
         # A complete listing has just shown every contact of the group: a failed
         # contact it did not show has left the group, and its stored copy is stale.
         return
-    leftover = [record_from_dict(f.record) for f in retries.values() if is_change_record(f.record)]
+    leftover: list[Change] = [record_from_dict(f.record) for f in retries.values()
+                              if f.record and is_change_record(f.record)]
     if leftover:
         yield leftover
 
 
-def _adoption_index(crm: Crm, user: CrmUser, key: str, account: AccountConfig) -> AdoptionIndex:
-    index = AdoptionIndex(use_email=account.adopt)
-    prefix = f"{account.provider}:{account.email.lower()}:"
-    for person in crm.list_persons(owner_id=user.id):
-        if person.stamp:
-            if person.stamp.startswith(prefix):
-                index.by_stamp[person.stamp] = person.id
-            continue  # stamped by another account: never adopted by e-mail
-        email = person.contact.primary_email
-        if email:
-            index.by_email.setdefault(normalise_email(email), []).append(person.id)
-    return index
-
-
-def _run(apply: Callable[[list[Any]], None], actions: list[Any], options: PassOptions, result: PassResult) -> None:
+def _apply(actions: list[Action], executor: Executor, options: PassOptions, result: PassResult) -> None:
     if options.dry_run:
         result.plan.extend(actions)
-        result.counts.update(a.kind for a in actions if isinstance(a, (*WRITES, *PROVIDER_WRITES)) or a.kind == "skip")
+        result.counts.update(a.kind for a in actions if isinstance(a, COUNTED))
         return
-    apply(actions)
-
+    executor.apply(actions)

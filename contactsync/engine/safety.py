@@ -1,7 +1,14 @@
-"""Guards that stop a plan before it does damage (DESIGN §5, safety rails)."""
+"""The safety rails (DESIGN §5): guards that stop a plan before it does damage.
+
+Every deletion a pass plans, on either side, is held back to the end of the
+pass and passes through `check_deletions` here before a single one is applied.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from contactsync.engine.actions import REAL_DELETIONS, Action
 from contactsync.errors import SafetyStop
 
 MASS_DELETE_SHARE = 0.10
@@ -17,12 +24,13 @@ def check_listing(account: str, complete: bool, seen: int, linked: int, allow_em
         )
 
 
-def check_deletions(account: str, deletions: int, linked: int, allow_mass_delete: bool) -> None:
-    """More than 10 % of the links, and more than 5, deleted in one pass needs consent."""
-    if allow_mass_delete or deletions <= MASS_DELETE_MIN:
+def check_deletions(account: str, deletions: Sequence[Action], linked: int, allow_mass_delete: bool) -> None:
+    """More than 10 % of the links, and more than 5, deleted in one pass (persons and contacts) needs consent."""
+    count = sum(isinstance(a, REAL_DELETIONS) for a in deletions)
+    if allow_mass_delete or count <= MASS_DELETE_MIN:
         return
-    if deletions > linked * MASS_DELETE_SHARE:
+    if count > linked * MASS_DELETE_SHARE:
         raise SafetyStop(
-            f"{account}: this pass would delete {deletions} of {linked} linked persons; nothing was deleted",
+            f"{account}: this pass would delete {count} of {linked} linked persons; nothing was deleted",
             f"check the provider, then run `contactsync run --once --account {account} --allow-mass-delete`",
         )

@@ -33,6 +33,9 @@ class ProviderRecord:
     photo: str | None = None
     # When the provider last changed the contact (RFC 3339), for the "newest wins" policy.
     updated: str | None = None
+    # Ids the provider knew this same contact by before (Google's
+    # metadata.previousResourceNames): its link follows it instead of a delete + create.
+    previous_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,15 @@ class ProviderDeletion:
     id: str
 
 
-Change = ProviderRecord | ProviderDeletion
+@dataclass(frozen=True)
+class ProviderSkip:
+    """A contact the adapter cannot map (no id, not an object): reported with the reason, never synced."""
+
+    id: str
+    reason: str
+
+
+Change = ProviderRecord | ProviderDeletion | ProviderSkip
 
 
 class ChangeFeed(ABC):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +18,20 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 
 from contactsync.auth.google import GoogleGrant, credentials
-from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, StaleVersion, TemporaryError
+from contactsync.errors import (
+    ApiError, AuthError, ConfigError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
+)
 from contactsync.http import TIMEOUT, make_session
 from contactsync.model import Contact
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key, join_cursor,
-    split_cursor,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, fields_key,
+    join_cursor, split_cursor,
 )
 from contactsync.providers.google_mapping import (
-    MERGE_FIELDS, READ_FIELDS, WRITE_FIELDS, is_primary, contact_to_person, person_to_contact, photo_url,
+    MERGE_FIELDS, READ_FIELDS, contact_to_person, is_primary, person_to_contact, photo_url,
+    write_fields,
 )
+from contactsync.providers.json_reader import FieldReader, resource_id
 
 DISCOVERY = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "people.v1.json"
 MY_CONTACTS = "contactGroups/myContacts"
@@ -34,16 +40,48 @@ MY_CONTACTS = "contactGroups/myContacts"
 # taken with, so a release that reads more fields falls back to one full listing.
 CURSOR_KEY = fields_key(READ_FIELDS)
 PAGE_SIZE = 1000  # the documented maximum of people.connections.list
-# Photo.url serves a small rendition unless asked for a size: "You can change the
-# desired size by appending a query parameter sz={size}" (people.v1 Photo.url).
+# Photo.url carries its size as the option suffix of its last path segment
+# (`…/contacts/<id>=s100`) and the image host ignores the `?sz=` that people.v1's
+# Photo.url description suggests (a People API client's live measurement in public
+# code; nextcloud/integration_google#140: photos arrive at 100x100). The option is
+# replaced: appending `?sz=` leaves a 100 px image, under Pipedrive's 128 px.
 PHOTO_SIZE = 1024
+
+# People API quotas are counted per minute (the Cloud console lists "Critical read
+# requests (Contact and Profile Reads) per minute per user" among others), and "the
+# first page of a full sync request has an additional quota … fixed and can not be
+# increased" with a 429 past it (people.connections.list, discovery document): a 429
+# is waited out over about a minute (5+10+20+30 s), not seconds.
+RATE_BACKOFF = (5.0, 10.0, 20.0, 30.0)
+SERVER_BACKOFF = (1.0, 2.0, 4.0)
+# An etag refused right after a fresh read returned that same etag
+# (googleapis/google-api-python-client#2417, google-api-go-client#1904): re-read and
+# re-send this many times before reporting the contact as changed.
+SPURIOUS_ETAG_RETRIES = 2
+# ErrorInfo reasons (google.rpc.ErrorInfo, domain googleapis.com) and the legacy
+# `errors[].reason` spellings, by what the user must do about them.
+NOT_ENABLED_REASONS = {"SERVICE_DISABLED", "accessNotConfigured", "API_DISABLED"}
+SCOPE_REASONS = {"ACCESS_TOKEN_SCOPE_INSUFFICIENT", "insufficientPermissions"}
+QUOTA_REASONS = {"RATE_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED", "rateLimitExceeded", "userRateLimitExceeded",
+                 "quotaExceeded", "dailyLimitExceeded"}
+# update() keeps the parts of a Person the Contact does not hold (MERGE_FIELDS);
+# those read by the listing of this pass are reused instead of a read per update.
+MERGE_CACHE_SIZE = 10_000
 
 __all__ = ["GoogleProvider", "contact_to_person", "person_to_contact", "photo_url"]
 
 
 def _record(person: dict[str, Any]) -> ProviderRecord:
-    return ProviderRecord(person["resourceName"], person.get("etag", ""), person_to_contact(person),
-                          photo_url(person), updated_at(person))
+    # "Any former resource names this person has had. Populated only for
+    # people.connections.list requests that include a sync token. The resource name may
+    # change when adding or removing fields that link a contact and profile"
+    # (PersonMetadata.previousResourceNames, discovery document).
+    metadata = person.get("metadata")
+    former = metadata.get("previousResourceNames") if isinstance(metadata, dict) else None
+    previous = tuple(p for p in former if isinstance(p, str)) if isinstance(former, list) else ()
+    etag = person.get("etag")
+    return ProviderRecord(resource_id(person, "resourceName"), etag if isinstance(etag, str) else "",
+                          person_to_contact(person), photo_url(person), updated_at(person), previous)
 
 
 def updated_at(person: dict[str, Any]) -> str | None:
@@ -54,18 +92,45 @@ def updated_at(person: dict[str, Any]) -> str | None:
     and what our writes change (Source.updateTime, "Output only. Last update
     timestamp of this source", people.v1 discovery document).
     """
-    sources = (person.get("metadata") or {}).get("sources") or []
-    return next((str(s["updateTime"]) for s in sources if s.get("type") == "CONTACT" and s.get("updateTime")),
-                None)
+    sources = FieldReader().items(FieldReader().obj(person, "metadata", "metadata"), "sources", "metadata")
+    return next((s["updateTime"] for s in sources
+                 if s.get("type") == "CONTACT" and isinstance(s.get("updateTime"), str) and s["updateTime"]), None)
 
 
 def _groups_of(person: dict[str, Any]) -> set[str]:
-    return {(m.get("contactGroupMembership") or {}).get("contactGroupResourceName", "")
-            for m in person.get("memberships") or []}
+    read = FieldReader()
+    return {read.text(read.obj(m, "contactGroupMembership", "group"), "contactGroupResourceName", "group")
+            for m in read.items(person, "memberships", "group")}
+
+
+def person_change(person: Any, group: str, complete: bool) -> Change | None:
+    """One entry of a connections listing as a change; never raises, whatever the entry holds."""
+    try:
+        id = resource_id(person, "resourceName")
+    except ContactSkipped as skipped:
+        return ProviderSkip(skipped.contact_id, skipped.reason)
+    metadata = person.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("deleted") is True:
+        return ProviderDeletion(id)
+    if group in _groups_of(person):
+        return _record(person)
+    # Incremental: it changed and is not in the group (any more) -> gone for us.
+    return None if complete else ProviderDeletion(id)
 
 
 def group_id(group: str) -> str:
     return group if group.startswith("contactGroups/") else f"contactGroups/{group}"
+
+
+def sized_photo_url(url: str, size: int = PHOTO_SIZE) -> str:
+    """`url` with its last path segment's `=<options>` suffix replaced by `=s<size>`."""
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    path, tail = url[:cut], url[cut:]
+    start = path.rfind("/") + 1
+    # Photo ids are unpadded URL-safe base64: a `=` in the last segment starts the options.
+    eq = path.find("=", start)
+    base = path if eq < 0 else path[:eq]
+    return f"{base}=s{size}{tail}"
 
 
 # -- transport -----------------------------------------------------------------
@@ -110,8 +175,25 @@ def _error_info(exc: HttpError) -> tuple[str, str, set[str]]:
 def is_expired_sync_token(exc: HttpError) -> bool:
     # People answers 400 FAILED_PRECONDITION + ErrorInfo reason EXPIRED_SYNC_TOKEN
     # (people.connections.list doc); other Google APIs use 410 GONE for the same.
-    _, _, reasons = _error_info(exc)
-    return exc.resp.status == 410 or (exc.resp.status == 400 and "EXPIRED_SYNC_TOKEN" in reasons)
+    # Public reports quote only the message, without the reason (garrytan/gbrain#5127,
+    # xynehq/xyne#197, frappe/frappe#19016): the message is recognised too.
+    _, message, reasons = _error_info(exc)
+    if exc.resp.status == 410:
+        return True
+    return exc.resp.status == 400 and ("EXPIRED_SYNC_TOKEN" in reasons or "sync token is expired" in message.lower())
+
+
+def _is_rate_limit(exc: HttpError) -> bool:
+    status, _, reasons = _error_info(exc)
+    return exc.resp.status == 429 or (exc.resp.status == 403 and (
+        bool(reasons & QUOTA_REASONS) or status == "RESOURCE_EXHAUSTED"))
+
+
+def _retry_after(exc: HttpError) -> float:
+    try:
+        return max(0.0, float(exc.resp.get("retry-after", "")))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 # -- the adapter -----------------------------------------------------------------
@@ -153,13 +235,11 @@ class GoogleChangeFeed(ChangeFeed):
                 return
             response = self._fetch(token)
 
-    def _change(self, person: dict[str, Any]) -> Change | None:
-        if (person.get("metadata") or {}).get("deleted"):
-            return ProviderDeletion(person["resourceName"])
-        if self.group in _groups_of(person):
-            return _record(person)
-        # Incremental: it changed and is not in the group (any more) -> gone for us.
-        return None if self.complete else ProviderDeletion(person["resourceName"])
+    def _change(self, person: Any) -> Change | None:
+        change = person_change(person, self.group, self.complete)
+        if isinstance(change, ProviderRecord):
+            self.provider.remember(person)
+        return change
 
 
 class GoogleProvider(Provider):
@@ -167,11 +247,15 @@ class GoogleProvider(Provider):
     capabilities = Capabilities(supports_incremental=True, supports_write=True, supports_photo=True, syncs_notes=True)
 
     def __init__(self, grant: GoogleGrant, account: str, endpoint: str | None = None,
-                 retries: int = 3, page_size: int = PAGE_SIZE) -> None:
+                 retries: int = 3, page_size: int = PAGE_SIZE, sleep: Callable[[float], None] = time.sleep,
+                 rate_backoff: tuple[float, ...] = RATE_BACKOFF) -> None:
         self.grant = grant
         self.account = account
         self.retries = retries
         self.page_size = page_size
+        self.sleep = sleep
+        self.rate_backoff = rate_backoff
+        self._merge: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         http = AuthorizedHttp(credentials(grant), http=SessionHttp(make_session(retries=0)))
         document = DISCOVERY.read_text(encoding="utf-8")
         options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
@@ -181,42 +265,69 @@ class GoogleProvider(Provider):
 
     @property
     def fix(self) -> str:
-        return f"run `contactsync add-account google {self.account} --client-secrets client_secret.json`"
+        return f"run `contactsync reconnect google:{self.account.lower()}`"
 
     def execute(self, request: Any, retry: bool, expired_ok: bool = True) -> dict[str, Any]:
         """Run one API request, mapping failures to the core's errors.
 
-        Reads (and the idempotent update/delete) are retried with backoff; a
-        create is never retried (DESIGN §12). With `expired_ok` False an
-        expired-sync-token answer is re-raised as the HttpError for the caller.
+        A rate-limit answer (429, or 403 with a quota reason) is retried for every
+        request, creates included: it means nothing was done (DESIGN §12). Server
+        errors and dropped connections are retried only for reads and the idempotent
+        update/delete (`retry`); a create that may have happened is never repeated.
+        With `expired_ok` False an expired-sync-token answer is re-raised as the
+        HttpError for the caller.
         """
-        try:
-            return request.execute(num_retries=self.retries if retry else 0) or {}
-        except HttpError as exc:
-            if not expired_ok and is_expired_sync_token(exc):
-                raise
-            raise self._error(exc) from exc
-        except RefreshError as exc:
-            if getattr(exc, "retryable", False):
-                raise TemporaryError(f"Google's token service is unavailable for {self.account}") from exc
-            raise AuthError(f"Google no longer accepts the sign-in of {self.account} (revoked or expired)",
-                            self.fix) from exc
-        except (TransportError, requests.RequestException, httplib2.HttpLib2Error, OSError) as exc:
-            raise TemporaryError(f"cannot reach Google for {self.account}: {type(exc).__name__}",
-                                 "check the network and run again") from exc
+        rate_tries = server_tries = 0
+        while True:
+            try:
+                return request.execute(num_retries=0) or {}
+            except HttpError as exc:
+                if not expired_ok and is_expired_sync_token(exc):
+                    raise
+                if _is_rate_limit(exc) and rate_tries < len(self.rate_backoff):
+                    self.sleep(max(self.rate_backoff[rate_tries], _retry_after(exc)))
+                    rate_tries += 1
+                    continue
+                if retry and exc.resp.status >= 500 and server_tries < min(self.retries, len(SERVER_BACKOFF)):
+                    self.sleep(SERVER_BACKOFF[server_tries])
+                    server_tries += 1
+                    continue
+                raise self._error(exc) from exc
+            except RefreshError as exc:
+                if getattr(exc, "retryable", False):
+                    raise TemporaryError(f"Google's token service is unavailable for {self.account}") from exc
+                raise AuthError(f"Google no longer accepts the sign-in of {self.account} (revoked or expired)",
+                                self.fix) from exc
+            except (TransportError, requests.RequestException, httplib2.HttpLib2Error, OSError) as exc:
+                if retry and server_tries < min(self.retries, len(SERVER_BACKOFF)):
+                    self.sleep(SERVER_BACKOFF[server_tries])
+                    server_tries += 1
+                    continue
+                raise TemporaryError(f"cannot reach Google for {self.account}: {type(exc).__name__}",
+                                     "check the network and run again") from exc
 
     def _error(self, exc: HttpError) -> Exception:
         code = exc.resp.status
         status, message, reasons = _error_info(exc)
         if code == 401 or status == "invalid_grant":
             return AuthError(f"Google rejected the sign-in of {self.account}", self.fix)
-        quota = any("RATE_LIMIT" in r or "QUOTA" in r for r in reasons) or status == "RESOURCE_EXHAUSTED"
-        if code == 429 or code >= 500 or (code == 403 and quota):
-            return TemporaryError(f"Google is busy or rate limiting {self.account} (HTTP {code})",
-                                  "run again later")
+        if code == 403 and reasons & NOT_ENABLED_REASONS:
+            return ConfigError(f"the People API is not enabled in the Google Cloud project of the client "
+                               f"secrets of {self.account}",
+                               "enable it at https://console.cloud.google.com/apis/library/people.googleapis.com "
+                               "for that project, wait a few minutes, and run again")
+        if code == 403 and reasons & SCOPE_REASONS:
+            return AuthError(f"Google's sign-in of {self.account} does not grant access to contacts "
+                             "(scope not granted)", self.fix + " and allow contacts access on the consent screen")
+        quota = bool(reasons & QUOTA_REASONS) or status == "RESOURCE_EXHAUSTED"
+        if code == 429 or (code == 403 and quota):
+            return TemporaryError(f"Google's People API quota for {self.account} is used up for now (HTTP {code})",
+                                  "run again in a few minutes; progress is kept")
+        if code >= 500:
+            return TemporaryError(f"Google is failing for {self.account} (HTTP {code})", "run again later")
         if code == 403:
             return AuthError(f"Google refused access to the contacts of {self.account}: "
-                             f"{message or 'permission denied'} (the contacts scope may be missing)", self.fix)
+                             f"{message or 'permission denied'}", self.fix)
         if code == 404:
             return NotFound(f"not found in Google Contacts of {self.account}: {message}", status=code)
         return ApiError(f"Google refused a request for {self.account}: {message or exc.resp.reason} (HTTP {code})",
@@ -267,21 +378,47 @@ class GoogleProvider(Provider):
         request = self.service.people().createContact(personFields=READ_FIELDS, body=body)
         return _record(self.execute(request, retry=False))
 
+    def remember(self, person: dict[str, Any]) -> None:
+        """Keep the MERGE_FIELDS parts of a person just read, for an update later in the pass."""
+        rn, etag = person.get("resourceName"), person.get("etag")
+        if not rn or not etag:
+            return
+        self._merge[rn] = (etag, {k: person[k] for k in MERGE_FIELDS.split(",") if k in person})
+        self._merge.move_to_end(rn)
+        while len(self._merge) > MERGE_CACHE_SIZE:
+            self._merge.popitem(last=False)
+
+    def _current(self, id: str, version: str) -> dict[str, Any]:
+        held = self._merge.get(id)
+        if held is not None and held[0] == version:
+            return held[1]
+        return self.execute(self.service.people().get(resourceName=id, personFields=MERGE_FIELDS), retry=True)
+
     def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
-        current = self.execute(self.service.people().get(resourceName=id, personFields=MERGE_FIELDS), retry=True)
-        body = contact_to_person(contact, current=current)
-        body["etag"] = version
-        request = self.service.people().updateContact(
-            resourceName=id, updatePersonFields=WRITE_FIELDS, personFields=READ_FIELDS, body=body)
-        try:
-            return _record(self.execute(request, retry=True))
-        except ApiError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, HttpError) and _error_info(cause)[0] == "FAILED_PRECONDITION":
+        body = contact_to_person(contact, current=self._current(id, version))
+        for attempt in range(SPURIOUS_ETAG_RETRIES + 1):
+            body["etag"] = version
+            request = self.service.people().updateContact(
+                resourceName=id, updatePersonFields=write_fields(contact), personFields=READ_FIELDS, body=body)
+            try:
+                person = self.execute(request, retry=True)
+            except ApiError as exc:
+                cause = exc.__cause__
+                if not (isinstance(cause, HttpError) and _error_info(cause)[0] == "FAILED_PRECONDITION"):
+                    raise
                 # updateContact doc: 400 "failedPrecondition" when the etag is stale.
-                raise StaleVersion(f"contact {id} of {self.account} changed in Google since it was read",
-                                   status=400) from exc
-            raise
+                # Google also refuses an etag it has just served (#2417): re-read, and
+                # only a different etag is a real change by someone else.
+                fresh = self.get(id)
+                if fresh is None:
+                    raise NotFound(f"contact {id} of {self.account} was deleted in Google", status=404) from exc
+                if fresh.version != version or attempt == SPURIOUS_ETAG_RETRIES:
+                    raise StaleVersion(f"contact {id} of {self.account} changed in Google since it was read",
+                                       status=400) from exc
+                continue
+            self.remember(person)
+            return _record(person)
+        raise AssertionError("unreachable")
 
     def delete(self, id: str) -> None:
         try:
@@ -293,13 +430,15 @@ class GoogleProvider(Provider):
         # The same read mask as the listing, so the record (etag, photo, updated) compares like one.
         request = self.service.people().get(resourceName=id, personFields=READ_FIELDS)
         try:
-            return _record(self.execute(request, retry=True))
+            person = self.execute(request, retry=True)
         except NotFound:
             return None
+        self.remember(person)
+        return _record(person)
 
     def photo(self, id: str, ref: str) -> bytes | None:
         try:
-            response = self.photo_session.get(ref, params={"sz": PHOTO_SIZE}, timeout=TIMEOUT)
+            response = self.photo_session.get(sized_photo_url(ref), timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise TemporaryError(f"cannot fetch the photo of {id} from Google for {self.account}: "
                                  f"{type(exc).__name__}", "check the network and run again") from exc

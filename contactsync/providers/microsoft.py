@@ -16,16 +16,19 @@ from urllib.parse import quote
 import requests
 
 from contactsync.clock import SYSTEM_CLOCK, Clock
-from contactsync.errors import ApiError, AuthError, CursorExpired, NotFound, StaleVersion, TemporaryError
+from contactsync.errors import (
+    ApiError, AuthError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
+)
 from contactsync.http import make_session, retry_after_seconds
 from contactsync.model import Contact, normalise
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, fields_key, join_cursor,
-    split_cursor,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, fields_key,
+    join_cursor, split_cursor,
 )
 from contactsync.providers.microsoft_mapping import (
     MAX_BUSINESS_PHONES, MAX_EMAILS, SELECT, Overflow, contact_to_graph, graph_to_contact,
 )
+from contactsync.providers.json_reader import FieldReader, resource_id
 
 GRAPH = "https://graph.microsoft.com"
 ID_SAFE = "=-_"  # Outlook ids are URL-safe base64; '=' padding needs no escaping
@@ -69,7 +72,7 @@ class GraphClient:
 
     @property
     def fix(self) -> str:
-        return f"run `contactsync add-account microsoft {self.account} --client-id APP_ID` again"
+        return f"run `contactsync reconnect microsoft:{self.account.lower()}`"
 
     def pause(self, seconds: float) -> None:
         with self._gate_lock:
@@ -87,10 +90,12 @@ class GraphClient:
         """Send one request; map failures to the core's errors. Statuses in `ok` are returned as is."""
         url = path_or_url if path_or_url.startswith("http") else self.base + path_or_url
         attempt = 0
+        reauthenticated = False
         while True:
             self._wait_gate()
             headers = dict(kwargs.pop("headers", None) or {})
-            headers["Authorization"] = f"Bearer {self.token_source()}"
+            token = self.token_source()
+            headers["Authorization"] = f"Bearer {token}"
             try:
                 with self.slots:
                     response = self.session.request(method, url, headers=headers, **kwargs)
@@ -104,6 +109,15 @@ class GraphClient:
                 raise TemporaryError(f"cannot reach Microsoft Graph for {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from exc
             status = response.status_code
+            # A token the clock calls valid may still be refused (revoked, clock skew): a token
+            # source that can refresh (auth.microsoft.MicrosoftSession.reject) gets one retry.
+            # A 401 was refused before processing, so even a create may be repeated.
+            reject = getattr(self.token_source, "reject", None)
+            if status == 401 and reject is not None and not reauthenticated:
+                reauthenticated = True
+                reject(token)
+                kwargs["headers"] = headers
+                continue
             # A 429 was refused before processing, so even a create may be repeated.
             retryable = status in RETRYABLE and (method != "POST" or status == 429)
             if retryable and attempt < self.retries:
@@ -163,7 +177,7 @@ class GraphChangeFeed(ChangeFeed):
     def pages(self) -> Iterator[list[Change]]:
         page = self._first
         while True:
-            yield [_change(item) for item in page.get("value") or []]
+            yield [item_change(item) for item in page.get("value") or []]
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 delta = page.get("@odata.deltaLink")
@@ -172,21 +186,28 @@ class GraphChangeFeed(ChangeFeed):
             page = self._fetch(next_link, None)
 
 
-def _change(item: dict[str, Any]) -> Change:
+def item_change(item: Any) -> Change:
+    """One entry of a delta or listing page as a change; never raises, whatever the entry holds."""
+    try:
+        id = resource_id(item, "id")
+    except ContactSkipped as skipped:
+        return ProviderSkip(skipped.contact_id, skipped.reason)
     if "@removed" in item:
-        return ProviderDeletion(item["id"])
+        return ProviderDeletion(id)
     return _record(item)
 
 
 def _record(item: dict[str, Any]) -> ProviderRecord:
     # Whether a contact has a photo is not knowable without asking for it; the
     # reference is the contact id and photo() answers None when there is none.
-    return ProviderRecord(item["id"], item.get("changeKey") or _etag_key(item), graph_to_contact(item), item["id"],
-                          item.get("lastModifiedDateTime") or None)
+    id = resource_id(item, "id")
+    read = FieldReader()
+    return ProviderRecord(id, read.text(item, "changeKey", "version") or _etag_key(item), graph_to_contact(item), id,
+                          read.text(item, "lastModifiedDateTime", "version") or None)
 
 
 def _etag_key(item: dict[str, Any]) -> str:
-    etag = item.get("@odata.etag") or ""
+    etag = FieldReader().text(item, "@odata.etag", "version")
     return etag[3:-1] if etag.startswith('W/"') else etag
 
 

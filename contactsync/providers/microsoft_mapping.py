@@ -31,7 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from contactsync.model import Address, Contact, Email, Im, Phone, birthday_parts, normalise
+from contactsync.model import Address, Contact, Email, Im, Phone, birthday_parts, normalise, with_issues
+from contactsync.providers.json_reader import FieldReader
 
 MAX_EMAILS = 3
 MAX_BUSINESS_PHONES = 2
@@ -49,6 +50,14 @@ ADDRESS_SLOTS = {"work": "businessAddress", "home": "homeAddress", "other": "oth
 IM_SCHEMES = {"sip": "sip", "skype": "skype", "xmpp": "xmpp", "msnim": "msn", "aim": "aim",
               "ymsgr": "yahoo", "whatsapp": "whatsapp", "tg": "telegram", "msteams": "teams"}
 IM_PREFIXES = {label: scheme for scheme, label in IM_SCHEMES.items()}
+# Contact attribute -> the Graph properties that hold it; a field whose value could
+# not be read is left out of the PATCH, which keeps what it does not name.
+GRAPH_PROPERTIES_OF = {
+    "name": ("displayName", "givenName", "surname"), "emails": ("emailAddresses",),
+    "phones": ("businessPhones", "homePhones", "mobilePhone"), "organization": ("companyName",),
+    "job_title": ("jobTitle",), "address": tuple(ADDRESS_SLOTS.values()), "ims": ("imAddresses",),
+    "birthday": ("birthday",),
+}
 
 
 @dataclass(frozen=True)
@@ -60,12 +69,13 @@ class Overflow:
     reason: str
 
 
-def _address(data: dict[str, Any] | None, label: str) -> Address | None:
+def _address(data: dict[str, Any], label: str, read: FieldReader) -> Address | None:
     if not data:
         return None
     address = Address(
-        street=data.get("street") or "", city=data.get("city") or "", region=data.get("state") or "",
-        postal_code=data.get("postalCode") or "", country=data.get("countryOrRegion") or "", label=label,
+        street=read.text(data, "street", "address"), city=read.text(data, "city", "address"),
+        region=read.text(data, "state", "address"), postal_code=read.text(data, "postalCode", "address"),
+        country=read.text(data, "countryOrRegion", "address"), label=label,
     )
     return None if address.is_empty() else address
 
@@ -90,37 +100,46 @@ def _im_address(im: Im) -> str:
 
 
 def graph_birthday(value: str | None) -> str:
-    """The date of a Graph birthday ("1985-04-12T00:00:00Z") as ``YYYY-MM-DD``; "" if none."""
-    if not value or len(value) < 10:
+    """The date of a Graph birthday ("1985-04-12T00:00:00Z") as ``YYYY-MM-DD``.
+
+    "" when there is none; a value that is not a date is passed on as it is, for
+    normalise() to record it unreadable (and the write to leave it alone).
+    """
+    if not value:
         return ""
     date = value[:10]
-    return date if birthday_parts(date) else ""
+    return date if birthday_parts(date) else value
 
 
 def graph_to_contact(item: dict[str, Any]) -> Contact:
-    """The mapped fields of a Graph contact, normalised (notes are never read)."""
-    emails = tuple(
-        Email(e["address"], "other", i == 0)
-        for i, e in enumerate(e for e in item.get("emailAddresses") or [] if e.get("address"))
-    )
-    phones = [Phone(p, "work") for p in item.get("businessPhones") or [] if p]
-    if item.get("mobilePhone"):
-        phones.append(Phone(item["mobilePhone"], "mobile"))
-    phones += [Phone(p, "home") for p in item.get("homePhones") or [] if p]
+    """The mapped fields of a Graph contact, normalised (notes are never read); never raises on a dict.
+
+    A property of the wrong JSON type is read as absent and recorded on the contact
+    as unreadable, so that a write leaves it as it is in Outlook.
+    """
+    read = FieldReader()
+    values = [read.text(e, "address", "emails") for e in read.items(item, "emailAddresses", "emails")]
+    emails = tuple(Email(value, "other", i == 0) for i, value in enumerate(v for v in values if v))
+    phones = [Phone(p, "work") for p in read.strings(item, "businessPhones", "phones") if p]
+    mobile = read.text(item, "mobilePhone", "phones")
+    if mobile:
+        phones.append(Phone(mobile, "mobile"))
+    phones += [Phone(p, "home") for p in read.strings(item, "homePhones", "phones") if p]
     address = next((a for label, slot in ADDRESS_SLOTS.items()
-                    if (a := _address(item.get(slot), label)) is not None), None)
-    return normalise(Contact(
-        name=item.get("displayName") or "",
-        first_name=item.get("givenName") or "",
-        last_name=item.get("surname") or "",
+                    if (a := _address(read.obj(item, slot, "address"), label, read)) is not None), None)
+    contact = Contact(
+        name=read.text(item, "displayName", "name"),
+        first_name=read.text(item, "givenName", "name"),
+        last_name=read.text(item, "surname", "name"),
         emails=emails,
         phones=tuple(phones),
-        organization=item.get("companyName") or "",
-        job_title=item.get("jobTitle") or "",
+        organization=read.text(item, "companyName", "organization"),
+        job_title=read.text(item, "jobTitle", "job_title"),
         address=address,
-        ims=tuple(_im(v) for v in item.get("imAddresses") or [] if v),
-        birthday=graph_birthday(item.get("birthday")),
-    ))
+        ims=tuple(_im(v) for v in read.strings(item, "imAddresses", "ims") if v),
+        birthday=graph_birthday(read.text(item, "birthday", "birthday")),
+    )
+    return normalise(with_issues(contact, *read.issues))
 
 
 def _capped(values: list[str], cap: int, field: str, out: list[Overflow]) -> list[str]:
@@ -130,8 +149,9 @@ def _capped(values: list[str], cap: int, field: str, out: list[Overflow]) -> lis
 
 def primary_address_slot(item: dict[str, Any] | None) -> str | None:
     """The slot the current primary address was read from (None when all are empty)."""
+    read = FieldReader()
     for label, slot in ADDRESS_SLOTS.items():
-        if _address((item or {}).get(slot), label) is not None:
+        if _address(read.obj(item or {}, slot, "address"), label, read) is not None:
             return slot
     return None
 
@@ -186,4 +206,7 @@ def contact_to_graph(contact: Contact, current: dict[str, Any] | None = None) ->
             body[old_slot] = {}
     elif old_slot:
         body[old_slot] = {}
+    for name in contact.unreadable():
+        for key in GRAPH_PROPERTIES_OF.get(name, ()):
+            body.pop(key, None)
     return body, dropped

@@ -5,28 +5,45 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.config import AccountConfig
-from contactsync.errors import ConfigError, UsageError
+from contactsync.engine.lock import account_lock
+from contactsync.errors import ConfigError, ContactSyncError, SecretStoreError, UsageError
 from contactsync.providers.base import Provider
 
 KINDS = ("google", "microsoft")
 TENANTS = ("common", "consumers", "organizations")
+# Secrets written back on every refresh: read from the stores before any environment variable.
+ROTATING = {"microsoft"}
 
 
 def readd_hint(account: AccountConfig) -> str:
-    if account.provider == "google":
-        return f"run `contactsync add-account google {account.email} --client-secrets client_secret.json` again"
-    client = account.options.get("client_id", "APP_ID")
-    return f"run `contactsync add-account microsoft {account.email} --client-id {client}` again"
+    """The one command that repairs an account's sign-in (exit 3)."""
+    return f"run `contactsync reconnect {account.key}`"
 
 
-def sign_in_google(email: str, client_secrets: Path, open_browser: bool) -> str:
+def sign_in_google(email: str, client_secrets: Path | dict[str, Any], open_browser: bool) -> str:
     """Run Google's installed-app flow; returns the small secret to keep in the keyring."""
     from contactsync.auth.google import sign_in
 
     return sign_in(client_secrets, email, open_browser=open_browser).to_json()
+
+
+def google_client_for_reconnect(account: AccountConfig) -> dict[str, Any] | None:
+    """The OAuth client of an account's stored grant, or None when no grant is stored here."""
+    from contactsync.auth.google import DEFAULT_AUTH_URI, GoogleGrant, client_config_of
+
+    stored = secrets.get(secrets.provider_secret_name(account.provider, account.email))
+    if not stored:
+        return None
+    try:
+        grant = GoogleGrant.from_json(stored)
+    except ContactSyncError:
+        return None
+    return client_config_of(grant, account.options.get("auth_uri") or DEFAULT_AUTH_URI)
 
 
 def sign_in_microsoft(email: str, client_id: str, tenant: str, authority: str | None) -> str:
@@ -40,7 +57,15 @@ def sign_in_microsoft(email: str, client_id: str, tenant: str, authority: str | 
 
 def _secret(account: AccountConfig) -> str:
     name = secrets.provider_secret_name(account.provider, account.email)
-    return secrets.require(name, readd_hint(account))
+    return secrets.require(name, readd_hint(account), rotating=account.provider in ROTATING)
+
+
+@contextmanager
+def _refresh_lock(account: AccountConfig) -> Iterator[None]:
+    # One refresh at a time per account across processes; separate from the pass lock,
+    # which the pass itself holds while it refreshes.
+    with account_lock(cfg.state_dir(), f"refresh-{account.key}", wait=True):
+        yield
 
 
 @contextmanager
@@ -64,15 +89,21 @@ def provider_session(account: AccountConfig, secret: str | None = None) -> Itera
         client_id = account.options.get("client_id")
         if not client_id:
             raise ConfigError(f"{account.key} has no client id in the config", readd_hint(account))
+        name = secrets.provider_secret_name(account.provider, account.email)
+        if not secrets.writable():
+            # Each refresh must be written back before it is used; an environment variable cannot be.
+            raise SecretStoreError(
+                f"{account.key}: a Microsoft sign-in rotates its refresh token and needs a writable secret store",
+                f"keep secrets in files with {secrets.STORE_VARIABLE}=file (see the README), "
+                f"then run `contactsync reconnect {account.key}`",
+            )
         session = MicrosoftSession(
             secret or _secret(account), client_id, account.email,
             tenant=account.options.get("tenant", "common"), authority_host=account.options.get("authority") or None,
+            save=lambda value: secrets.put(name, value),
+            load=lambda: secrets.get(name, rotating=True),
+            refresh_lock=lambda: _refresh_lock(account),
         )
-        try:
-            yield MicrosoftProvider(session.token, account.email, endpoint=account.endpoint or None)
-        finally:
-            # MSAL rotates refresh tokens: keep the new one, and only write when it changed.
-            if session.changed:
-                secrets.put(secrets.provider_secret_name(account.provider, account.email), session.cache_string())
+        yield MicrosoftProvider(session, account.email, endpoint=account.endpoint or None)
         return
     raise ConfigError(f"{account.key}: unknown provider {account.provider!r}", f"providers: {', '.join(KINDS)}")

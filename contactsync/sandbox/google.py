@@ -18,6 +18,7 @@ from contactsync.sandbox.google_groups import SYSTEM_GROUPS, ContactGroupsApi
 from contactsync.sandbox.google_oauth import CONTACTS_SCOPE, READONLY_SCOPE, GoogleOAuth, Grant
 from contactsync.sandbox.google_people import MY_CONTACTS, ApiFailure
 from contactsync.sandbox.google_photos import GooglePhotos, expand_text, seed_photo
+from contactsync.sandbox.google_realism import GoogleQuirks
 from contactsync.sandbox.server import Emulator, Request, Response
 
 DOC_CONNECTIONS = "https://developers.google.com/people/api/rest/v1/people.connections/list"
@@ -45,6 +46,7 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
         self.sync_tokens: dict[str, dict[str, Any]] = {}
         self.page_tokens: dict[str, dict[str, Any]] = {}
         self.photos = GooglePhotos(self)
+        self.quirks = GoogleQuirks()
         for group_id, name in SYSTEM_GROUPS.items():
             self._add_group(f"contactGroups/{group_id}", name, "SYSTEM_CONTACT_GROUP")
         api = self._api
@@ -126,6 +128,20 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
         with self.lock:
             self._delete(resource_name)
 
+    def rename_person(self, resource_name: str) -> str:
+        """Give a contact a new resource name, as Google does when a contact gets linked to
+        a profile ("The resource name may change when adding or removing fields that link
+        a contact and profile such as a verified email", PersonMetadata.previousResourceNames).
+        The old name is gone (404); sync-token listings name it in `previousResourceNames`."""
+        with self.lock:
+            record = self.people.pop(self._record(resource_name)["resourceName"])
+            new = f"people/c{secrets.randbits(62)}"
+            record["resourceName"] = new
+            record.setdefault("previous", []).append(resource_name)
+            self.people[new] = record
+            self._touch(record)
+            return new
+
     def person(self, resource_name: str) -> dict[str, Any]:
         """The stored person as the API would render it with every field."""
         with self.lock:
@@ -160,6 +176,11 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
             self.oauth.sign_in_as = data["sign_in_as"] or None
         if "default_email" in data:
             self.oauth.default_email = data["default_email"]
+        if "quirks" in data:
+            with self.lock:
+                self.quirks.update(dict(data["quirks"]))
+        if "rename_person" in data:
+            result["resourceName"] = self.rename_person(str(data["rename_person"]))
         return result
 
     # -- plumbing ---------------------------------------------------------------
@@ -208,6 +229,8 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
         record["etag"] = gp.new_etag("%")
         record["sourceEtag"] = gp.new_etag("#")
         record["updateTime"] = gp.now_rfc3339()
+        if self.quirks.propagation_listings:
+            record["hidden"] = self.quirks.propagation_listings
 
     def _check_groups(self, groups: list[str], api: bool, current: list[str] | tuple[str, ...] = ()) -> None:
         for group in groups:
@@ -257,6 +280,10 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
                                   "for the source that is being updated.")
         if (etag and etag != record["etag"]) or (source_etag and source_etag != record["sourceEtag"]):
             # people.updateContact doc: 400 with reason "failedPrecondition".
+            raise ApiFailure(400, "Request person.etag is different than the current person.etag. "
+                                  "Clear local cache and get the latest person.", status="FAILED_PRECONDITION")
+        if self.quirks.spurious_etag_failures > 0:
+            self.quirks.spurious_etag_failures -= 1  # GoogleQuirks: refused although current
             raise ApiFailure(400, "Request person.etag is different than the current person.etag. "
                                   "Clear local cache and get the latest person.", status="FAILED_PRECONDITION")
 
@@ -335,12 +362,20 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
                                       "that provided the page token.")
         else:
             state = self._start_listing(sig, sync_token, sort)
+            for record in [*self.people.values(), *self.tombstones.values()]:
+                if record.get("hidden"):
+                    record["hidden"] -= 1  # one more listing towards propagation (GoogleQuirks)
         names = state["names"]
         start = state["offset"]
         page = []
         for rn in names[start:start + size]:
             if rn in self.people:
-                page.append(self.render(self.people[rn], fields))
+                person = self.render(self.people[rn], fields)
+                previous = self.people[rn].get("previous")
+                if sync_token and previous and "metadata" in person:
+                    # "Populated only for people.connections.list requests that include a sync token."
+                    person["metadata"]["previousResourceNames"] = list(previous)
+                page.append(person)
             elif sync_token and rn in self.tombstones:
                 page.append(gp.tombstone(self.tombstones[rn]))
         out: dict[str, Any] = {"connections": page, "totalPeople": len(names), "totalItems": len(names)}
@@ -367,9 +402,13 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
             if known["sig"] != sig:
                 raise ApiFailure(400, "Parameters provided with a sync token must match the first call "
                                       "that provided the sync token.")
-            records = [r for r in [*self.people.values(), *self.tombstones.values()] if r["seq"] > known["seq"]]
+            records = [r for r in [*self.people.values(), *self.tombstones.values()]
+                       if r["seq"] > known["seq"] and not r.get("hidden")]
         else:
             records = list(self.people.values())
+        # A write not yet propagated keeps every sync token handed out now before it.
+        unpropagated = [r["seq"] for r in [*self.people.values(), *self.tombstones.values()] if r.get("hidden")]
+        high_water = min([self.seq, *(seq - 1 for seq in unpropagated)])
 
         def name_key(part: str) -> Callable[[dict[str, Any]], Any]:
             return lambda r: ((r["data"].get("names") or [{}])[0].get(part, "").lower(), r["seq"])
@@ -384,7 +423,7 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
             raise ApiFailure(400, f'Invalid value at \'sort_order\', "{sort}"')
         records.sort(key=keys[sort])
         return {"sig": sig, "syncToken": sync_token, "names": [r["resourceName"] for r in records],
-                "offset": 0, "hw": self.seq}
+                "offset": 0, "hw": high_water}
 
     def create_contact(self, req: Request, grant: Grant) -> dict[str, Any]:
         fields = self._read_mask(req.arg("personFields"))

@@ -32,10 +32,16 @@ from contactsync.sandbox.server import Request, Response
 if TYPE_CHECKING:
     from contactsync.sandbox.google import GoogleEmulator
 
-# Photo.url without a size parameter serves a small rendition ("…/s100/photo.jpg"
-# in the discovery doc's example); `sz={size}` asks for another size.
-DEFAULT_SIZE = 100
+# Photo.url carries its size as an option suffix of the last path segment
+# (`…/contacts/<id>=s100`, also with flags such as `=s408-p-k-rw-no`), and the image
+# host ignores `?sz=` there, answering 200 with that same rendition — despite what
+# people.v1 Photo.url describes. Sources: a People API client's live measurement in
+# public code ("`?sz=` is accepted and silently ignored … a URL with none serves the
+# full stored image"), `=s100` / `=s408-p-k-rw-no` contact photo URLs in public code,
+# and nextcloud/integration_google#140 (contact photos imported at 100x100).
+LISTED_SIZE = 100
 PLACEHOLDER_SIZE = 100
+_SIZE_OPTION = re.compile(r"(?:^|-)s(?P<size>\d+)(?:-|$)")
 _IMAGE = re.compile(r"^sandbox:(?P<name>[\w.-]*?)-?(?P<w>\d+)x(?P<h>\d+)\.(?P<fmt>png|jpe?g|gif)$", re.I)
 _LOREM = re.compile(r"^sandbox:lorem\*(?P<n>\d+)$")
 _FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "gif": "GIF"}
@@ -102,7 +108,7 @@ class GooglePhotos:
     def __init__(self, emulator: GoogleEmulator) -> None:
         self.emulator = emulator
         self.images: dict[str, bytes] = {}  # token -> bytes of a contact's own photo
-        emulator.route("GET", r"/photos/(?P<token>[\w-]+)", self.serve)
+        emulator.route("GET", r"/photos/(?P<token>[\w-]+?)(?:=(?P<options>[\w-]*))?", self.serve)
         emulator.route("PATCH", r"/v1/people/(?P<id>[^/:]+):updateContactPhoto",
                        emulator._api(self.update_contact_photo, write=True))
         emulator.route("DELETE", r"/v1/people/(?P<id>[^/:]+):deleteContactPhoto",
@@ -121,10 +127,11 @@ class GooglePhotos:
         meta = {"primary": True, "source": {"type": "CONTACT", "id": record["sourceId"]}}
         token = record.get("photo")
         if token:
-            return [{"metadata": meta, "url": f"{base}/photos/{token}"}]
+            return [{"metadata": meta, "url": f"{base}/photos/{token}=s{LISTED_SIZE}"}]
         # Google renders a generated initial for a contact without a photo, flagged
         # `default: true` ("True if the photo is a default photo", Photo doc).
-        return [{"metadata": meta, "url": f"{base}/photos/default-{record['sourceId']}", "default": True}]
+        return [{"metadata": meta, "url": f"{base}/photos/default-{record['sourceId']}=s{LISTED_SIZE}",
+                 "default": True}]
 
     # -- endpoints -------------------------------------------------------------
 
@@ -137,11 +144,12 @@ class GooglePhotos:
                 image = self.images.get(token)
         if image is None:
             return Response(404, raw=b"", content_type="text/html; charset=UTF-8")
-        try:
-            size = int(req.arg("sz") or DEFAULT_SIZE)
-        except ValueError:
-            size = DEFAULT_SIZE
-        body, mime = resized(image, max(1, size))
+        # Only the `=sNNN` option sizes the image; `?sz=` is ignored (see LISTED_SIZE),
+        # and no option at all serves the stored image as it is.
+        match = _SIZE_OPTION.search(req.params.get("options") or "")
+        if match is None:
+            return Response(200, raw=image, content_type=resized(image, 1 << 30)[1])
+        body, mime = resized(image, max(1, int(match.group("size"))))
         return Response(200, raw=body, content_type=mime)
 
     def update_contact_photo(self, req: Request, grant: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from contactsync.sandbox import graph_model as gm
-from contactsync.sandbox.graph_identity import GraphIdentity
+from contactsync.sandbox.graph_identity import GraphIdentity, required_scopes
 from contactsync.sandbox.graph_model import GraphFailure
 from contactsync.sandbox.server import Emulator, Request, Response
 
@@ -198,6 +198,7 @@ class GraphEmulator(Emulator):
                 self.identity.sign_in_as = data["sign_in_as"] or None
             if data.get("approve_device_codes"):
                 result["approved"] = self.identity.approve_device_code()
+            self.identity.control(data, result)
             if data.get("reset_concurrency"):
                 self.max_in_flight = 0
         return result
@@ -249,6 +250,12 @@ class GraphEmulator(Emulator):
         if self.identity.email_for(token) is None:
             raise GraphFailure(401, "InvalidAuthenticationToken",
                                "Lifetime validation failed, the token is expired.", www)
+        if not self.identity.scopes_for(token) & required_scopes(req.method, req.path):
+            # Graph's answers to a token without the permission: directory (/me) vs Outlook resources.
+            if req.path.rstrip("/") == ME:
+                raise GraphFailure(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                   "operation.")
+            raise GraphFailure(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 
     def _touch(self, record: dict[str, Any]) -> None:
         self.seq += 1

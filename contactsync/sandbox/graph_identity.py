@@ -7,6 +7,18 @@ grants. Errors are the OAuth JSON ``{"error", "error_description", "error_codes"
 The id_token carries ``preferred_username`` and the response ``client_info`` (base64url
 ``{"uid", "utid"}``), which is how MSAL builds its account.
 
+Refresh tokens rotate on every use, and, as Microsoft documents, the old one stays valid
+("The Microsoft identity platform doesn't revoke old refresh tokens when used to fetch new
+access tokens", https://learn.microsoft.com/entra/identity-platform/refresh-tokens). That
+is the default; ``refresh_token_reuse = "single_use"`` makes each one good for one use
+(plus ``reuse_grace`` seconds), the stricter rotation many OAuth servers apply (RFC 9700
+§4.14.2), so that a client which loses a rotated token is caught.
+
+Tokens have the sizes of real ones (access tokens of Microsoft accounts are opaque and
+1.5–2.5 KB; id tokens are RS256 JWTs of about 1 KB), so the token cache a client keeps
+is as large as a real one. Access tokens carry the scopes granted, and every Graph path
+requires its scope (:func:`required_scopes`).
+
 MSAL only accepts https authorities; the sandbox serves plain http on loopback, so the
 client reaches it through a TLS-terminating shim that sends ``X-Forwarded-Proto: https``
 (see contactsync.auth.microsoft). Discovery answers with that scheme.
@@ -16,11 +28,13 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from contactsync.sandbox.server import Request, Response
@@ -31,6 +45,27 @@ if TYPE_CHECKING:
 CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"  # the tenant id of every Microsoft account
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 ACCESS_TOKEN_LIFETIME = 3599
+# Scopes every sign-in gets without asking for them, and which never limit an API call.
+OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
+DEFAULT_SCOPES = ("User.Read", "Contacts.ReadWrite")
+
+
+def required_scopes(method: str, path: str) -> set[str]:
+    """Delegated permissions that allow the Graph call, any one of which is enough.
+
+    GET /me: User.Read and above (user-get, "Permissions"); contacts and contact
+    folders: Contacts.Read to read, Contacts.ReadWrite to write (contact-get,
+    contact-update, user-post-contacts, contactfolder-delta).
+    """
+    if path.rstrip("/") == "/v1.0/me":
+        return {"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All"}
+    if method == "GET":
+        return {"Contacts.Read", "Contacts.ReadWrite"}
+    return {"Contacts.ReadWrite"}
+
+
+def _scopes(text: str) -> set[str]:
+    return {s for s in text.split() if s not in OIDC_SCOPES}
 
 
 @dataclass
@@ -55,7 +90,8 @@ class Grant:
 @dataclass
 class IdentityState:
     grants: dict[str, Grant] = field(default_factory=dict)  # refresh token -> grant
-    access: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (email, expiry)
+    spent: dict[str, float] = field(default_factory=dict)  # refresh token -> when it was first used
+    access: dict[str, tuple[str, float, frozenset[str]]] = field(default_factory=dict)  # token -> (email, expiry, scopes)
     devices: dict[str, DeviceCode] = field(default_factory=dict)
 
 
@@ -85,6 +121,10 @@ class GraphIdentity:
         self.device_interval = device_interval
         # When set, the device login signs in as this account (the user picked another one).
         self.sign_in_as: str | None = None
+        # "reusable" (Microsoft's documented behaviour) or "single_use" (see the module docstring).
+        self.refresh_token_reuse = "reusable"
+        self.reuse_grace = 0.0
+        self.clock: Callable[[], float] = time.time
         tenant = r"(?P<tenant>[^/]+)"
         emulator.route("GET", rf"/{tenant}/v2.0/\.well-known/openid-configuration", self.discovery)
         emulator.route("POST", rf"/{tenant}/oauth2/v2.0/devicecode", self.devicecode)
@@ -93,10 +133,13 @@ class GraphIdentity:
 
     # -- controls ---------------------------------------------------------------
 
-    def issue_access_token(self, email: str | None = None, lifetime: float = ACCESS_TOKEN_LIFETIME) -> str:
+    def issue_access_token(self, email: str | None = None, lifetime: float = ACCESS_TOKEN_LIFETIME,
+                           scopes: set[str] | None = None) -> str:
         with self.emulator.lock:
-            token = "EwB" + secrets.token_urlsafe(48)
-            self.state.access[token] = ((email or self.emulator.email).lower(), time.time() + lifetime)
+            # Opaque, 1.5-2.5 KB like the access tokens of Microsoft accounts.
+            token = "EwB" + secrets.token_urlsafe(random.randint(1125, 1875))
+            granted = frozenset(DEFAULT_SCOPES if scopes is None else scopes)
+            self.state.access[token] = ((email or self.emulator.email).lower(), time.time() + lifetime, granted)
             return token
 
     def email_for(self, token: str) -> str | None:
@@ -106,9 +149,28 @@ class GraphIdentity:
                 return None
             return entry[0]
 
+    def scopes_for(self, token: str) -> frozenset[str]:
+        with self.emulator.lock:
+            entry = self.state.access.get(token)
+            return entry[2] if entry else frozenset()
+
     def expire_access_tokens(self) -> None:
         with self.emulator.lock:
-            self.state.access = {t: (e, 0.0) for t, (e, _) in self.state.access.items()}
+            self.state.access = {t: (e, 0.0, s) for t, (e, _, s) in self.state.access.items()}
+
+    def revoke_access_tokens(self) -> None:
+        """Access tokens stop working before their expiry (a revoked session), refresh tokens still work."""
+        with self.emulator.lock:
+            self.state.access.clear()
+
+    def control(self, data: dict[str, Any], result: dict[str, Any]) -> None:
+        with self.emulator.lock:
+            if "refresh_token_reuse" in data:
+                self.refresh_token_reuse = str(data["refresh_token_reuse"])
+            if "reuse_grace" in data:
+                self.reuse_grace = float(data["reuse_grace"])
+            if data.get("revoke_access_tokens"):
+                self.revoke_access_tokens()
 
     def revoke(self, email: str | None = None) -> int:
         """Revoke every grant (of `email`): refresh answers invalid_grant, access tokens stop working."""
@@ -200,16 +262,30 @@ class GraphIdentity:
             if grant_type == DEVICE_CODE_GRANT:
                 return self._device_grant(req, form)
             if grant_type == "refresh_token":
-                grant = self.state.grants.pop(form.get("refresh_token", ""), None)
-                if grant is None or grant.revoked:
-                    return _oauth_error(400, "invalid_grant", 70000, "The provided value for the 'refresh_token' "
-                                        "is not valid. The refresh token has expired or was revoked.")
-                if grant.client_id != form.get("client_id"):
-                    return _oauth_error(400, "invalid_grant", 70000, "The refresh token was issued to a "
-                                                                     "different client.")
-                return self._tokens(req, grant)
+                return self._refresh(req, form)
             return _oauth_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type"
                                                                       f" '{grant_type}'.")
+
+    def _refresh(self, req: Request, form: dict[str, str]) -> Response:
+        token = form.get("refresh_token", "")
+        grant = self.state.grants.get(token)
+        if grant is None or grant.revoked:
+            return _oauth_error(400, "invalid_grant", 70000, "The provided value for the 'refresh_token' "
+                                "is not valid. The refresh token has expired or was revoked.")
+        if grant.client_id != form.get("client_id"):
+            return _oauth_error(400, "invalid_grant", 70000, "The refresh token was issued to a different client.")
+        spent = self.state.spent.get(token)
+        if spent is not None and self.refresh_token_reuse == "single_use" and self.clock() - spent > self.reuse_grace:
+            return _oauth_error(400, "invalid_grant", 70000, "The provided value for the 'refresh_token' is not "
+                                "valid. The refresh token has already been used.")
+        asked = _scopes(form.get("scope", "")) or _scopes(grant.scope)
+        if not asked <= _scopes(grant.scope):
+            missing = " ".join(sorted(asked - _scopes(grant.scope)))
+            return _oauth_error(400, "invalid_grant", 65001, f"The user or administrator has not consented to use "
+                                f"the application with ID '{grant.client_id}' for the scopes '{missing}'. Send an "
+                                "interactive authorization request for this user and resource.")
+        self.state.spent.setdefault(token, self.clock())
+        return self._tokens(req, grant, asked)
 
     def _device_grant(self, req: Request, form: dict[str, str]) -> Response:
         device = self.state.devices.get(form.get("device_code", ""))
@@ -230,20 +306,25 @@ class GraphIdentity:
         grant = Grant(device.approved_as, device.client_id, device.scope, uid)
         return self._tokens(req, grant)
 
-    def _tokens(self, req: Request, grant: Grant) -> Response:
-        refresh = "M.C5" + secrets.token_urlsafe(64)  # Microsoft rotates the refresh token on every use
+    def _tokens(self, req: Request, grant: Grant, scopes: set[str] | None = None) -> Response:
+        refresh = "M.C5" + secrets.token_urlsafe(650)  # Microsoft rotates the refresh token on every use
         self.state.grants[refresh] = grant
-        access = self.issue_access_token(grant.email)
+        granted = _scopes(grant.scope) if scopes is None else scopes
+        access = self.issue_access_token(grant.email, scopes=granted)
         now = int(time.time())
         base = self._base(req)
-        claims = {"ver": "2.0", "iss": f"{base}/{CONSUMERS_TENANT}/v2.0", "sub": secrets.token_hex(8),
+        claims = {"ver": "2.0", "iss": f"{base}/{CONSUMERS_TENANT}/v2.0", "sub": secrets.token_urlsafe(32),
                   "aud": grant.client_id, "exp": now + 3600, "iat": now, "nbf": now,
                   "name": grant.email.split("@")[0], "preferred_username": grant.email,
-                  "oid": f"00000000-0000-0000-{grant.uid[:4]}-{grant.uid[4:16]}", "tid": CONSUMERS_TENANT}
-        id_token = ".".join((_b64(b'{"typ":"JWT","alg":"none"}'), _b64(json.dumps(claims).encode()), ""))
-        scopes = [s for s in grant.scope.split() if s not in ("openid", "profile", "offline_access")]
+                  "oid": f"00000000-0000-0000-{grant.uid[:4]}-{grant.uid[4:16]}", "tid": CONSUMERS_TENANT,
+                  "aio": secrets.token_urlsafe(96), "rh": "0.AX0A" + secrets.token_urlsafe(40) + ".",
+                  "uti": secrets.token_urlsafe(16)}
+        header = {"typ": "JWT", "alg": "RS256", "kid": secrets.token_urlsafe(20)}
+        # An RS256 signature is 256 bytes: with the claims above, about 1 KB like a real id token.
+        id_token = ".".join((_b64(json.dumps(header).encode()), _b64(json.dumps(claims).encode()),
+                             _b64(secrets.token_bytes(256))))
         return Response(200, {
-            "token_type": "Bearer", "scope": " ".join(scopes), "expires_in": ACCESS_TOKEN_LIFETIME,
+            "token_type": "Bearer", "scope": " ".join(sorted(granted)), "expires_in": ACCESS_TOKEN_LIFETIME,
             "ext_expires_in": ACCESS_TOKEN_LIFETIME, "access_token": access, "refresh_token": refresh,
             "id_token": id_token,
             "client_info": _b64(json.dumps({"uid": grant.uid, "utid": CONSUMERS_TENANT}).encode()),

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from contactsync.sandbox.faults import RandomFaults
 from contactsync.sandbox.google import GoogleEmulator
 from contactsync.sandbox.graph import GraphEmulator
 from contactsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
 from contactsync.sandbox.server import RunningServer, serve
 
 SEED_DIR = Path(__file__).parent / "seed"
+SEED_FILES = ("google.json", "microsoft.json", "pipedrive.json")
+# Requests per 2-second window by plan (legacy names with their successors), from
+# Pipedrive's "Rate limiting" page (pipedrive.readme.io/docs/core-api-concepts-rate-limiting):
+# Lite 20, Growth 40, Premium 80, Power 100, Ultimate 120 (DESIGN §12).
+PLAN_BURST_LIMITS = {
+    "lite": 20, "essential": 20, "growth": 40, "advanced": 40, "premium": 80, "professional": 80,
+    "power": 100, "ultimate": 120, "enterprise": 120,
+}
 GOOGLE_EMAIL = "ann@example.com"
 MICROSOFT_EMAIL = "ann@outlook.example"
 # Any id works against the emulator; a real one comes from the Entra app registration.
@@ -57,6 +66,20 @@ class Sandbox:
         self.stop()
 
 
+def check_seed_dir(seed_dir: Path) -> list[str]:
+    """What is wrong with a seed folder (missing or unreadable files); empty when it is usable."""
+    problems = []
+    for name in SEED_FILES:
+        path = seed_dir / name
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems.append(f"{name} is missing")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{name} cannot be read ({type(exc).__name__})")
+    return problems
+
+
 def _seed(name: str, seed_dir: Path | None) -> dict:  # type: ignore[type-arg]
     path = (seed_dir or SEED_DIR) / name
     return json.loads(path.read_text(encoding="utf-8"))
@@ -70,11 +93,23 @@ def start(
     plan: str = "growth",
     host: str = "127.0.0.1",
     ports: tuple[int, int, int] = (0, 0, 0),
+    latency: float = 0.0,
+    faults: RandomFaults | None = None,
 ) -> Sandbox:
-    """Serve the emulators; write the sandbox's client_secret.json into `workdir`."""
+    """Serve the emulators; write the sandbox's client_secret.json into `workdir`.
+
+    `faults` is copied to each emulator with its own seed (seed, seed + 1, seed + 2),
+    so that the three fail independently and a run can be replayed.
+    """
     google = GoogleEmulator(_seed("google.json", seed_dir) if seed else None, default_email=GOOGLE_EMAIL)
-    pipedrive = PipedriveEmulator(_seed("pipedrive.json", seed_dir) if seed else None, plan=plan)
+    pipedrive = PipedriveEmulator(_seed("pipedrive.json", seed_dir) if seed else None, plan=plan,
+                                  burst_limit=PLAN_BURST_LIMITS.get(plan, 80))
     graph = GraphEmulator(_seed("microsoft.json", seed_dir) if seed else None, email=MICROSOFT_EMAIL)
+    for offset, emulator in enumerate((google, pipedrive, graph)):
+        emulator.latency = latency
+        if faults is not None:
+            emulator.random_faults = replace(
+                faults, seed=None if faults.seed is None else faults.seed + offset, injected={})
     servers: list[RunningServer] = []
     try:
         for emulator, port in zip((google, pipedrive, graph), ports, strict=True):

@@ -18,6 +18,7 @@ from typing import Any
 from contactsync.sandbox import pipedrive_data as pd
 from contactsync.sandbox.pipedrive_data import ApiReject, error_response
 from contactsync.sandbox.pipedrive_picture import form_summary
+from contactsync.sandbox.pipedrive_realism import BURST_BY_PLAN, CloudflareGate, PipedriveQuirks, strip_daily_headers
 from contactsync.sandbox.pipedrive_search import PipedriveSearchRoutes
 from contactsync.sandbox.pipedrive_v1 import PipedriveV1Routes
 from contactsync.sandbox.server import Emulator, Request, Response
@@ -32,12 +33,14 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     name = "pipedrive"
 
     def __init__(self, seed: dict[str, Any] | None = None, api_token: str = DEFAULT_TOKEN, *,
-                 burst_limit: int = 80, search_burst_limit: int = 10, daily_budget: int = 1_000_000,
+                 burst_limit: int | None = None, search_burst_limit: int = 10, daily_budget: int = 1_000_000,
                  plan: str = "premium") -> None:
         super().__init__()
         if plan not in pd.VISIBILITY:
             raise ValueError(f"unknown Pipedrive plan {plan!r}; one of {', '.join(pd.VISIBILITY)}")
-        self.burst_limit = burst_limit
+        self.burst_limit = burst_limit if burst_limit is not None else BURST_BY_PLAN[plan]
+        self.quirks = PipedriveQuirks()
+        self.cloudflare = CloudflareGate(self.quirks)
         self.search_burst_limit = search_burst_limit
         self.burst_window = 2.0
         self.daily_budget = daily_budget
@@ -170,6 +173,11 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
             if str(data["plan"]) not in pd.VISIBILITY:
                 raise ValueError(f"unknown Pipedrive plan {data['plan']!r}")
             self.plan = str(data["plan"])
+            if "burst_limit" not in data:
+                self.set_burst_limit(BURST_BY_PLAN[self.plan])
+        if "quirks" in data:
+            with self.lock:
+                self.quirks.update(dict(data["quirks"]))
         if "custom_field_limit" in data:
             self.custom_field_limit = data["custom_field_limit"]
         if "edit_person" in data:
@@ -276,11 +284,15 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         self.route("POST", r"/api/v2/organizations", api("addOrganization", self._add_org))
         self.route("GET", r"/api/v2/organizations/search", api("searchOrganization", self._search_orgs))
         self.route("GET", r"/api/v2/organizations/(?P<id>\d+)", api("getOrganization", self._get_org))
-        self.route("GET", r"/v1/personFields", api("getPersonFields", self._list_fields))
-        self.route("POST", r"/v1/personFields", api("addPersonField", self._add_field_route))
-        self.route("POST", r"/v1/persons/(?P<id>\d+)/picture", api("addPersonPicture", self._add_picture))
-        self.route("GET", r"/v1/users/me", api("getCurrentUser", self._me))
-        self.route("GET", r"/v1/users/(?P<id>\d+)/permissions", api("getUserPermissions", self._permissions))
+        # v1 is served under /api/v1/ (what the documentation prescribes) and /v1/: "Only
+        # /api/v2/... prefix is supported. Previously both /api/v1/... and /v1/... could
+        # be used" (pipedrive.readme.io/docs/pipedrive-api-v2-migration-guide).
+        v1 = r"(?:/api)?/v1"
+        self.route("GET", v1 + r"/personFields", api("getPersonFields", self._list_fields))
+        self.route("POST", v1 + r"/personFields", api("addPersonField", self._add_field_route))
+        self.route("POST", v1 + r"/persons/(?P<id>\d+)/picture", api("addPersonPicture", self._add_picture))
+        self.route("GET", v1 + r"/users/me", api("getCurrentUser", self._me))
+        self.route("GET", v1 + r"/users/(?P<id>\d+)/permissions", api("getUserPermissions", self._permissions))
 
     def not_found(self, req: Request) -> Response:
         return error_response(404, f"Unknown method {req.method} {req.path}")
@@ -289,30 +301,40 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         def run(req: Request) -> Response:
             token = req.header("x-api-token") or req.arg("api_token")
             with self.lock:
-                user_id = self.tokens.get(token or "")
-                if user_id is None or token in self.revoked or user_id not in self.users:
-                    # The v1 document's 401 example body, plus the common error_info.
-                    return Response(401, {"success": False, "error": "unauthorized access", "errorCode": 401,
-                                          "error_info": pd.ERROR_INFO, "data": None, "additional_data": None})
-                headers, limited = self._rate(token or "", "search" if "search" in operation else "all")
-                if limited is not None:
-                    return limited
-                cost = pd.TOKEN_COST[operation]
-                if self.daily_used + cost > self.daily_budget:
-                    # Budget exhausted: 429 with x-daily-ratelimit-token-remaining: 0, the
-                    # header clients use to tell it from a burst 429 (seen on the live API).
-                    headers["x-daily-ratelimit-token-remaining"] = "0"
-                    return error_response(429, "Daily API token budget exceeded", headers)
-                try:
-                    resp = handler(req, self.users[user_id])
-                except ApiReject as reject:
-                    resp = error_response(reject.status, reject.error, **reject.extra)
-                if resp.status < 400 or resp.status == 404:
-                    self.daily_used += cost
-                headers["x-daily-ratelimit-token-remaining"] = str(max(0, self.daily_budget - self.daily_used))
-                resp.headers.update(headers)
+                block = self.cloudflare.blocked(token or "")
+                if block is not None:
+                    return block
+                resp = self._serve(operation, handler, req, token)
+                self.cloudflare.answered(token or "", resp.status)
+                if self.quirks.hide_daily_headers:
+                    strip_daily_headers(resp.headers)
                 return resp
         return run
+
+    def _serve(self, operation: str, handler: ApiHandler, req: Request, token: str | None) -> Response:
+        user_id = self.tokens.get(token or "")
+        if user_id is None or token in self.revoked or user_id not in self.users:
+            # The v1 document's 401 example body, plus the common error_info.
+            return Response(401, {"success": False, "error": "unauthorized access", "errorCode": 401,
+                                  "error_info": pd.ERROR_INFO, "data": None, "additional_data": None})
+        headers, limited = self._rate(token or "", "search" if "search" in operation else "all")
+        if limited is not None:
+            return limited
+        cost = pd.TOKEN_COST[operation]
+        if self.daily_used + cost > self.daily_budget:
+            # Budget exhausted: 429 with x-daily-ratelimit-token-remaining: 0, the
+            # header clients use to tell it from a burst 429 (seen on the live API).
+            headers["x-daily-ratelimit-token-remaining"] = "0"
+            return error_response(429, "Daily API token budget exceeded", headers)
+        try:
+            resp = handler(req, self.users[user_id])
+        except ApiReject as reject:
+            resp = error_response(reject.status, reject.error, **reject.extra)
+        if resp.status < 400 or resp.status == 404:
+            self.daily_used += cost
+        headers["x-daily-ratelimit-token-remaining"] = str(max(0, self.daily_budget - self.daily_used))
+        resp.headers.update(headers)
+        return resp
 
     def _rate(self, token: str, bucket: str) -> tuple[dict[str, str], Response | None]:
         """A fixed 2-second window per token (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)."""
@@ -341,8 +363,10 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
             body["additional_data"] = additional
         return Response(200, body)
 
-    def _person(self, req: Request) -> dict[str, Any]:
+    def _person(self, req: Request, deleted_ok: bool = False) -> dict[str, Any]:
         person = self._persons.get(int(req.params["id"]))
+        if person is not None and person["is_deleted"] and deleted_ok and self.quirks.deleted_as_flag:
+            return person  # the v2 migration guide's `is_deleted: true` (PipedriveQuirks)
         if person is None or person["is_deleted"]:
             # A deleted person is gone from v2 reads: lists, search and GET by id (404).
             raise ApiReject(404, "Person not found")
@@ -398,15 +422,10 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
 
     def _get_person(self, req: Request, user: dict[str, Any]) -> Response:
         pd.check_query(req.query, {"include_fields", "custom_fields", "include_option_labels", "include_labels"})
-        return self._ok(self._person_out(self._person(req), self._custom_field_filter(req)))
+        return self._ok(self._person_out(self._person(req, deleted_ok=True), self._custom_field_filter(req)))
 
     def _validate_person(self, body: dict[str, Any], creating: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if "name" in body or creating:
-            name = body.get("name")
-            if not isinstance(name, str) or not name.strip():
-                raise ApiReject(400, "Validation failed: name: Name must be given")
-            out["name"] = name
+        out: dict[str, Any] = pd.check_person_name(body, creating)
         for key in ("owner_id", "org_id", "visible_to"):
             if key not in body:
                 continue
@@ -459,7 +478,8 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         fields = self._validate_person(body, creating=False)
         custom = fields.pop("custom_fields", None)
         person.update(fields)
-        if "name" in fields:
+        if "name" in fields and not {"first_name", "last_name"} & set(fields):
+            # Pipedrive splits a new name into first/last itself.
             first, _, last = fields["name"].partition(" ")
             person["first_name"], person["last_name"] = first, last
         if custom:

@@ -65,8 +65,11 @@ FIELD_TYPES = (
 # Only these custom field types are searchable (v2 /persons/search `fields` description).
 SEARCHABLE_TYPES = frozenset({"address", "varchar", "text", "varchar_auto", "double", "monetary", "phone"})
 
+# first_name/last_name: the v2 request schema lists only `name`, but the v2 migration
+# guide (pipedrive.readme.io/docs/pipedrive-api-v2-migration-guide, Persons) lets a
+# create give `first_name`/`last_name` instead of `name`.
 PERSON_BODY_KEYS = frozenset({
-    "name", "owner_id", "org_id", "add_time", "update_time", "emails", "phones",
+    "name", "first_name", "last_name", "owner_id", "org_id", "add_time", "update_time", "emails", "phones",
     "visible_to", "label_ids", "marketing_status", "custom_fields",
 })
 ORG_BODY_KEYS = frozenset({
@@ -257,6 +260,29 @@ def check_body_keys(body: Any, allowed: frozenset[str]) -> dict[str, Any]:
     return body
 
 
+# A person's name is a `varchar` person field: "Text (up to 255 characters)" (the
+# field_type table of the v1/v2 documents' personFields).
+NAME_LIMIT = 255
+
+
+def check_person_name(body: dict[str, Any], creating: bool) -> dict[str, str]:
+    """`name`, or on create `first_name`/`last_name` joined into it; each part at most 255 characters."""
+    out: dict[str, str] = {}
+    for key in ("name", "first_name", "last_name"):
+        if key in body:
+            value = body[key]
+            if not isinstance(value, str):
+                raise ApiReject(400, f"Validation failed: {key}: Must be a string")
+            if len(value) > NAME_LIMIT:
+                raise ApiReject(400, f"Validation failed: {key}: Must be at most {NAME_LIMIT} characters")
+            out[key] = value
+    if "name" not in out and (out.get("first_name", "").strip() or out.get("last_name", "").strip()):
+        out["name"] = " ".join(v.strip() for v in (out.get("first_name", ""), out.get("last_name", "")) if v.strip())
+    if ("name" in body or creating) and not out.get("name", "").strip():
+        raise ApiReject(400, "Validation failed: name: Name must be given")
+    return out
+
+
 def check_channels(values: Any, name: str, labels: frozenset[str]) -> list[dict[str, Any]]:
     """Validate `emails`/`phones`: a list of {value, label, primary}; exactly one primary out."""
     if not isinstance(values, list):
@@ -275,6 +301,10 @@ def check_channels(values: Any, name: str, labels: frozenset[str]) -> list[dict[
         if not isinstance(primary, bool):
             raise ApiReject(400, f"Validation failed: {name}.primary: Must be a boolean")
         out.append({"value": item["value"], "primary": primary, "label": label})
+    # v2's "significantly stricter input validation" (v2 migration guide) refuses an
+    # ambiguous primary; the wording of this message is ours.
+    if sum(1 for i in out if i["primary"]) > 1:
+        raise ApiReject(400, f"Validation failed: {name}: Only one primary {name[:-1]} is allowed")
     if out and not any(i["primary"] for i in out):
         out[0]["primary"] = True
     return out

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from contactsync.clock import SYSTEM_CLOCK, Clock
@@ -104,6 +104,14 @@ class LoggedRequest:
 Handler = Callable[[Request], Response]
 
 
+class FaultSource(Protocol):
+    """Draws a fault for a request, or None (sandbox/faults.py: RandomFaults)."""
+
+    def draw(self, req: Request) -> Fault | None: ...
+
+    def control(self) -> dict[str, Any]: ...
+
+
 class DropConnection(Exception):
     """Raised by a fault: close the socket without answering."""
 
@@ -119,6 +127,8 @@ class Emulator:
         self.log: list[LoggedRequest] = []
         self.latency = 0.0
         self.faults: list[Fault] = []
+        # Random faults at a rate (`contactsync sandbox --faults`), after the scripted ones.
+        self.random_faults: FaultSource | None = None
         self.base_url = ""
         # What the emulator's windows and timestamps read; tests swap in a ManualClock.
         self.clock: Clock = SYSTEM_CLOCK
@@ -135,6 +145,11 @@ class Emulator:
         with self.lock:
             if "latency" in data:
                 self.latency = float(data["latency"])
+            if "random_faults" in data:
+                from contactsync.sandbox.faults import RandomFaults
+
+                spec = data["random_faults"]
+                self.random_faults = RandomFaults(**spec) if spec else None
             for spec in data.get("faults", []):
                 self.faults.append(Fault(**spec))
             if data.get("clear_faults"):
@@ -159,12 +174,16 @@ class Emulator:
     def dispatch(self, req: Request) -> Response:
         if req.path == "/_sandbox/control" and req.method == "POST":
             return Response(200, self.control(req.json() or {}))
+        if req.path == "/_sandbox/faults" and req.method == "GET":
+            return Response(200, self.random_faults.control() if self.random_faults else None)
         if req.path == "/_sandbox/requests" and req.method == "GET":
             with self.lock:
                 return Response(200, [entry.__dict__ for entry in self.log])
         if self.latency:
             time.sleep(self.latency)
         fault = self._take_fault(req)
+        if fault is None and self.random_faults is not None:
+            fault = self.random_faults.draw(req)
         if fault is not None and fault.after:
             resp = self._route(req)
             if fault.delay:

@@ -15,8 +15,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from contactsync.errors import ConfigError
+from contactsync.config import private_dir
+from contactsync.errors import ConfigError, TemporaryError
 from contactsync.store.migrations import migrate
+
+
+# How long a pass waits for another process to let go of state.db before it gives up (exit 75).
+BUSY_TIMEOUT = 5.0
+
+
+def busy_error(exc: BaseException, path: Path | None = None) -> TemporaryError | None:
+    """The one-line error of a state file another process keeps locked; None for any other error."""
+    if not isinstance(exc, sqlite3.OperationalError) or not any(
+            word in str(exc) for word in ("database is locked", "database is busy", "database table is locked")):
+        return None
+    where = f"the state file {path}" if path is not None else "the state file"
+    return TemporaryError(f"{where} is kept busy by another process (waited {BUSY_TIMEOUT:.0f} s)",
+                          "run again later; close any program that has it open (an sqlite3 shell, a backup tool)")
 
 
 def now() -> str:
@@ -89,11 +104,11 @@ class LinkStore:
 
     @classmethod
     def open(cls, path: Path) -> LinkStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         if not path.exists():
             # Create with 0600 before SQLite does, so the file is never world-readable.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -101,6 +116,9 @@ class LinkStore:
             migrate(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
+            busy = busy_error(exc, path)
+            if busy is not None:
+                raise busy from None
             raise ConfigError(
                 f"the state file {path} cannot be read ({exc})",
                 "move it aside and run again: nothing is deleted, and the links are rebuilt from the "
@@ -147,6 +165,19 @@ class LinkStore:
             f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND crm_id = ?", (account, crm_id)
         ).fetchone()
         return _link(row) if row else None
+
+    def links_by_crm(self, account: str, crm_ids: Iterable[int]) -> dict[str, Link]:
+        """The links of these CRM persons, by provider id."""
+        ids = list(crm_ids)
+        out: dict[str, Link] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND crm_id IN ({marks})", (account, *chunk)
+            )
+            out.update((row["provider_id"], _link(row)) for row in rows)
+        return out
 
     def iter_links(self, account: str, states: tuple[str, ...] = ("pending", "linked")) -> Iterator[Link]:
         marks = ",".join("?" * len(states))

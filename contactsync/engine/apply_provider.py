@@ -1,78 +1,88 @@
-"""Executing two-way actions: provider writes one at a time, each committed at once.
+"""The executor's provider side: writes to the address book, one at a time, each committed at once.
 
 Google wants one mutation at a time per user and Graph at most four in flight
 (DESIGN §12), so the actions that write to the provider run in order on the
-calling thread; the CRM-only actions go to the one-way executor's pool.
+calling thread, after the executor's pool has run the CRM writes of the batch.
+Only a two-way pass plans them; the executor refuses them without a provider.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from contactsync.crm.base import Crm, PersonWrite
-from contactsync.engine.apply import Executor, record_to_dict
-from contactsync.engine.merge import changed_fields, effective_provider, merge
-from contactsync.engine.plan import make_stamp, prepare, record_hash
-from contactsync.engine.twoway_plan import (
-    PENDING_COPY,
-    PROVIDER_WRITES,
+from contactsync.engine.actions import (
+    Action,
     ClaimContact,
     CreateContact,
     DeleteContact,
     DropFailure,
     RecordCrmVersion,
     SetLinkState,
+    Side,
     SyncBoth,
-    TwoWayAction,
-    TwoWaySettings,
 )
+from contactsync.engine.merge import changed_fields, effective_provider, merge
+from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
+from contactsync.engine.snapshot import PENDING_COPY
 from contactsync.errors import ApiError, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
+
+if TYPE_CHECKING:
+    from contactsync.engine.apply import Executor
 
 log = logging.getLogger(__name__)
 
 STALE_RETRIES = 3
 
 
-@dataclass
-class TwoWayExecutor:
-    crm_side: Executor
-    provider: Provider
-    provider_kind: str
-    account_email: str
-    group: str
-    settings: TwoWaySettings
+def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
+    if isinstance(record, ProviderDeletion):
+        return {"id": record.id, "deleted": True}
+    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict()}
 
-    def apply(self, actions: list[TwoWayAction]) -> None:
-        store_only = (RecordCrmVersion, SetLinkState, DropFailure)
-        self.crm_side.apply([a for a in actions if not isinstance(a, (*PROVIDER_WRITES, *store_only))])  # type: ignore[misc]
+
+@dataclass
+class ProviderWrites:
+    """The provider-side and CRM-record actions of one batch, applied in order by the executor."""
+
+    crm_side: Executor
+
+    def apply(self, actions: Sequence[Action]) -> None:
         for action in actions:
-            if isinstance(action, RecordCrmVersion):
-                self._record_crm_version(action)
-            elif isinstance(action, DropFailure):
-                self.store.clear_failure(self.account, action.provider_id)
-            elif isinstance(action, SetLinkState):
-                link = self.store.link(self.account, action.provider_id)
-                if link is not None:
-                    self.store.put_link(replace(link, state=action.state))
-                    detail = "handed to another owner: no longer synced back" if action.state == "foreign" \
-                        else "handed back: synced again"
-                    self._event("crm", "owner", action.provider_id, link.crm_id, detail)
-            elif isinstance(action, PROVIDER_WRITES):
-                if self.crm_side.stop is not None and self.crm_side.stop.is_set():
-                    break
-                try:
-                    self._apply(action)
-                except ApiError as exc:
-                    self._failed(action, exc.message)
-        self.crm_side.check_stop()
+            if self.crm_side.stop is not None and self.crm_side.stop.is_set():
+                break
+            self._one(action)
+            self.crm_side.applied()
+
+    def _one(self, action: Action) -> None:
+        if isinstance(action, RecordCrmVersion):
+            self._record_crm_version(action)
+        elif isinstance(action, DropFailure):
+            self.store.clear_failure(self.account, action.provider_id)
+        elif isinstance(action, SetLinkState):
+            link = self.store.link(self.account, action.provider_id)
+            if link is not None:
+                self.store.put_link(replace(link, state=action.state))
+                detail = "handed to another owner: no longer synced back" if action.state == "foreign" \
+                    else "handed back: synced again"
+                self._event("crm", "owner", action.provider_id, link.crm_id, detail)
+        elif action.side is Side.PROVIDER:
+            try:
+                self._apply(action)
+            except ApiError as exc:
+                self._failed(action, exc.message)
+        else:
+            raise AssertionError(f"not a provider or store action: {action!r}")
 
     # -- one action -------------------------------------------------------------
 
-    def _apply(self, action: TwoWayAction) -> None:
+    def _apply(self, action: Action) -> None:
         if isinstance(action, SyncBoth):
             self._sync(action)
         elif isinstance(action, CreateContact):
@@ -133,7 +143,7 @@ class TwoWayExecutor:
         # (No crm_id on it: the person may still be linked to the contact it replaces.)
         self.store.put_link(Link(self.account, marker, None, "pending", "", base=action.contact.to_dict()))
         record = self.provider.create(action.contact, self.group)
-        stamp = make_stamp(self.provider_kind, self.account_email, record.id)
+        stamp = make_stamp(self.settings.provider, self.settings.account_email, record.id)
         self.store.delete_link(self.account, marker)
         if action.replaces:
             self.store.delete_link(self.account, action.replaces)
@@ -155,7 +165,7 @@ class TwoWayExecutor:
         self._overflow(record.id, action.crm_id, action.contact)
 
     def _claim(self, action: ClaimContact) -> None:
-        stamp = make_stamp(self.provider_kind, self.account_email, action.provider_id)
+        stamp = make_stamp(self.settings.provider, self.settings.account_email, action.provider_id)
         self.store.delete_link(self.account, f"{PENDING_COPY}{action.crm_id}")
         old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
         if old is not None:
@@ -177,7 +187,7 @@ class TwoWayExecutor:
             self._event("provider", "overflow", provider_id, crm_id,
                         f"{name}: the address book cannot hold all of it; the rest stays in Pipedrive only")
 
-    def _failed(self, action: TwoWayAction, reason: str) -> None:
+    def _failed(self, action: Action, reason: str) -> None:
         """Record the failure so that the next pass retries it, whatever the cursors say."""
         if isinstance(action, CreateContact) and action.replaces:
             # Replayed as the provider-side deletion that made us re-create it.
@@ -220,4 +230,20 @@ class TwoWayExecutor:
     @property
     def account(self) -> str:
         return self.crm_side.target.account
+
+    @property
+    def provider(self) -> Provider:
+        # The engine never asks a provider to write unless the pass is two-way and
+        # the provider says it can (capabilities.supports_write).
+        if self.crm_side.provider is None:
+            raise AssertionError("a provider write was planned in a pass that does not write the provider")
+        return self.crm_side.provider
+
+    @property
+    def group(self) -> str:
+        return self.crm_side.group
+
+    @property
+    def settings(self) -> SyncSettings:
+        return self.crm_side.settings
 

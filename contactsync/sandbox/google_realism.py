@@ -1,0 +1,33 @@
+"""Behaviours of the real People API that a kind emulator would hide, each switchable.
+
+Off by default so that a test states which one it exercises; switched on with
+`GoogleEmulator.quirks` or `control({"quirks": {...}})`. Counted in requests, never
+in time, so that tests never wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass
+class GoogleQuirks:
+    # The next N updateContact calls are refused with 400 FAILED_PRECONDITION ("Request
+    # person.etag is different than the current person.etag") although the etag sent
+    # is the one a read has just returned (googleapis/google-api-python-client#2417,
+    # googleapis/google-api-go-client#1904: "it's not happening every time").
+    spurious_etag_failures: int = 0
+    # "Writes may have a propagation delay of several minutes for sync requests.
+    # Incremental syncs are not intended for read-after-write use cases"
+    # (people.connections.list, discovery document): a contact written is left out of
+    # the results of the next N sync-token listings, and the sync tokens handed out
+    # meanwhile do not move past it, so that it shows up later.
+    propagation_listings: int = 0
+
+    def update(self, data: dict[str, Any]) -> None:
+        known = {f.name for f in fields(self)}
+        for key, value in data.items():
+            if key not in known:
+                raise ValueError(f"unknown Google quirk {key!r}; one of {', '.join(sorted(known))}")
+            setattr(self, key, int(value))
