@@ -95,8 +95,6 @@ class SecretStoreError(ContactSyncError):
     exit_code = 2
 
 
-NoKeyring = SecretStoreError  # the name of the class before the file store existed
-
 
 class ContactSkipped(ContactSyncError):
     """One contact cannot be synced and waiting will not change that: skipped and reported, never retried.

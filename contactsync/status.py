@@ -8,16 +8,16 @@ from typing import Any
 from contactsync import config as cfg
 from contactsync import visibility
 from contactsync.config import AccountConfig
+from contactsync.engine.events import SIDE_KINDS, EventSide
 from contactsync.store import LinkStore
 
-# Event actions as counted in the report; "gone" = deleted in the CRM, not re-created.
-COUNTED = (
-    "create", "update", "delete", "adopt", "recover", "gone", "skip", "fail", "photo", "photo-skip", "truncate", "conflict",
-)
+# Every event kind the engine records (engine/events.py), counted for both sides: each
+# side's dict has every key, so the --json shape does not depend on the direction.
+COUNTED = tuple(dict.fromkeys(kind.value for kinds in SIDE_KINDS.values() for kind in kinds))
 
 
-def _counts(raw: dict[str, int], side: str) -> dict[str, int]:
-    return {action: raw.get(f"{side}:{action}", 0) for action in COUNTED}
+def _counts(raw: dict[str, int], side: EventSide) -> dict[str, int]:
+    return {action: raw.get(f"{side.value}:{action}", 0) for action in COUNTED}
 
 
 def _age_seconds(stamp: str | None) -> int | None:
@@ -55,8 +55,9 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
             "full": last.full,
             "message": last.message,
         },
-        "last_run_counts": {"to_crm": _counts(last_counts, "crm"), "to_provider": _counts(last_counts, "provider")},
-        "last_7_days": {"to_crm": _counts(week, "crm"), "to_provider": _counts(week, "provider")},
+        "last_run_counts": {"to_crm": _counts(last_counts, EventSide.CRM),
+                            "to_provider": _counts(last_counts, EventSide.PROVIDER)},
+        "last_7_days": {"to_crm": _counts(week, EventSide.CRM), "to_provider": _counts(week, EventSide.PROVIDER)},
         "conflicts": week.get("crm:conflict", 0) + week.get("provider:conflict", 0),
         "failures": [
             {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "attempts": f.attempts}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import keyring
 import pytest
@@ -13,7 +14,12 @@ settings.register_profile("default", max_examples=50, deadline=None,
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile(os.environ.get("CONTACTSYNC_HYPOTHESIS", "default"))
 
+from cli_support import box  # noqa: F401  (the whole sandbox, for CLI tests)
 from contactsync.auth.secrets import MemoryKeyring
+from google_support import sandbox  # noqa: F401  (the Google emulator)
+from microsoft_support import graph  # noqa: F401  (the Graph emulator)
+from crm_contract import CRM_SUBJECTS, CrmSubject
+from provider_contract import SUBJECTS, Subject
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +35,17 @@ def isolated_home(tmp_path, monkeypatch):
     keyring.set_keyring(MemoryKeyring())
     yield home
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(params=sorted(SUBJECTS))
+def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
+    """One provider under the contract suite (tests/provider_contract.py documents the interface)."""
+    with SUBJECTS[request.param]() as value:
+        yield value
+
+
+@pytest.fixture(params=sorted(CRM_SUBJECTS))
+def crm_subject(request: pytest.FixtureRequest) -> Iterator[CrmSubject]:
+    """One CRM under the contract suite (tests/crm_contract.py documents the interface)."""
+    with CRM_SUBJECTS[request.param]() as value:
+        yield value

@@ -254,7 +254,7 @@ def test_sign_in_end_to_end_produces_a_working_grant(sandbox: Sandbox, tmp_path:
     provider = sandbox.provider(restored)
     assert provider.signed_in_email() == "Ann@Example.com"
     creds = credentials(restored)
-    assert creds.refresh_token == grant.refresh_token and creds.token is None
+    assert creds.refresh_token == grant.refresh_token and creds.token == grant.access_token and creds.valid
 
 
 def test_sign_in_refuses_another_account(sandbox: Sandbox, tmp_path: Path) -> None:

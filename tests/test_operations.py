@@ -162,7 +162,7 @@ def test_doctor_lists_each_check_with_its_fix(box):
     setup_account(box)
     r = cli("doctor")
     assert r.exit_code == 1  # custom fields not set up before the first pass
-    assert "✓ keyring" in r.stdout and "✓ CRM:" in r.stdout and f"✓ account google:{EMAIL}" in r.stdout
+    assert "✓ secret store" in r.stdout and "✓ CRM:" in r.stdout and f"✓ account google:{EMAIL}" in r.stdout
     assert "✗ custom fields" in r.stdout and "fix: the first `contactsync run --once`" in r.stdout
     assert cli("run", "--once").exit_code == 0
     assert cli("doctor").exit_code == 0
@@ -177,4 +177,4 @@ def test_memory_keyring_is_never_chosen_by_itself():
     assert MemoryKeyring.priority < fail.Keyring.priority
     keyring.set_keyring(fail.Keyring())
     r = cli("doctor")
-    assert "✗ keyring" in r.stdout and "PYTHON_KEYRING_BACKEND" in r.stdout
+    assert "✗ secret store" in r.stdout and "PYTHON_KEYRING_BACKEND" in r.stdout

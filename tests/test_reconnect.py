@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,12 @@ def test_a_headless_server_sets_up_and_syncs_with_the_file_store(box, monkeypatc
     assert cli("run", "--once").exit_code == 0
     assert sorted(os.listdir(cfg.config_dir() / "secrets")) == [
         "google%3Aann@example.com", "microsoft%3Aann@outlook.example", "pipedrive%3Aacme-sandbox"]
+    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json").stdout)}
+    folder = cfg.config_dir() / "secrets"
+    assert checks["secret store"]["ok"] and str(folder) in checks["secret store"]["detail"]
+    for name in (f"account {GOOGLE}", f"account {MS}"):
+        assert checks[name]["ok"] and f"kept in the file store ({folder})" in checks[name]["detail"]
+    assert f"API token kept in the file store ({folder})" in checks["CRM"]["detail"]
 
 
 def test_ctrl_c_during_a_sign_in_exits_130_with_its_own_message(box):
@@ -149,3 +156,53 @@ def test_ctrl_c_during_a_sign_in_exits_130_with_its_own_message(box):
     assert proc.returncode == 130
     assert "sign-in interrupted: nothing was saved" in stderr and "Traceback" not in stderr
     assert cfg.load().accounts == {}
+
+
+def test_a_microsoft_sign_in_in_a_variable_alone_is_refused_before_it_is_spent(box, monkeypatch):
+    setup_account(box)
+    setup_microsoft(box)
+    monkeypatch.setenv(secrets.env_name(MS), secrets.get(MS, rotating=True))
+    monkeypatch.setenv(secrets.env_name("pipedrive:acme-sandbox"), box.api_token)
+    keyring.set_keyring(fail.Keyring())
+    box.graph.control({"clear_log": True})
+    r = cli("run", "--once", "--account", MS)
+    assert r.exit_code == 2
+    assert "needs a writable secret store" in r.stderr and "CONTACTSYNC_SECRET_STORE=file" in r.stderr
+    assert [e for e in box.graph.log if e.path.endswith("/token")] == []  # nothing was refreshed
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")  # the variable seeds the file store
+    assert cli("run", "--once", "--account", MS).exit_code == 0
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> subprocess.CompletedProcess[bytes]:
+    import pty
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "contactsync", *args], env=env, stdin=follower,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.write(leader, answer)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_remove_account_asks_on_a_terminal(box, monkeypatch):
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
+    setup_account(box)
+    declined = _on_a_terminal(["remove-account", GOOGLE], b"n\n")
+    assert declined.returncode == 1 and b"Nothing was removed" in declined.stderr
+    assert secrets.get(GOOGLE) and GOOGLE in cfg.load().accounts
+    accepted = _on_a_terminal(["remove-account", GOOGLE], b"y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert secrets.get(GOOGLE) is None and GOOGLE not in cfg.load().accounts
+
+
+def test_reconnect_warns_when_a_variable_still_overrides_the_new_sign_in(box, monkeypatch):
+    setup_account(box)
+    monkeypatch.setenv(secrets.env_name(GOOGLE), secrets.get(GOOGLE))
+    r = cli("reconnect", GOOGLE)
+    assert r.exit_code == 0
+    assert f"{secrets.env_name(GOOGLE)} is set and is read before the stored secret" in r.stderr

@@ -107,3 +107,28 @@ def test_secrets_left_in_the_keyring_are_found_after_switching_to_files(monkeypa
     secrets.put(NAME, "rotated")
     assert secrets.find(NAME).kind == "file"
     assert len(secrets.delete(NAME)) == 2  # removed from both stores
+
+
+def test_a_keyring_backend_that_cannot_be_loaded_is_one_line(monkeypatch):
+    def missing():
+        raise ModuleNotFoundError("No module named 'nosuch'")  # PYTHON_KEYRING_BACKEND=nosuch.Backend
+
+    monkeypatch.setattr(keyring, "get_keyring", missing)
+    with pytest.raises(SecretStoreError) as info:
+        secrets.put(NAME, "v")
+    assert "PYTHON_KEYRING_BACKEND" in info.value.fix and info.value.exit_code == 2
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
+    secrets.put(NAME, "v")  # the file store does not need the keyring
+    assert secrets.get(NAME) == "v" and secrets.delete(NAME)
+
+
+def test_doctor_warns_of_secret_files_other_users_may_read(monkeypatch, isolated_home):
+    from contactsync.doctor import run_checks
+
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
+    secrets.put(NAME, "v")
+    check = run_checks()[0]
+    assert check.name == "secret store" and check.ok and not check.warning
+    os.chmod(isolated_home / "secrets" / "microsoft%3Aann@outlook.example", 0o644)
+    check = run_checks()[0]
+    assert check.warning and "microsoft%3Aann@outlook.example" in check.detail and "chmod 600" in check.fix

@@ -91,3 +91,21 @@ def test_a_provider_without_incremental_reads_is_listed_whole_and_never_written(
         result = sync_account(store, provider, crm, account, CrmConfig(domain="acme"), PassOptions())
         assert result.full  # no cursor was handed to the provider
     assert len(crm.persons) == 1 and provider.writes == []
+
+
+def test_status_counts_every_event_kind_the_engine_records():
+    from contactsync.config import AccountConfig
+    from contactsync.engine.events import SIDE_KINDS, EventSide
+    from contactsync.status import account_status
+
+    store = LinkStore.memory()
+    account = AccountConfig(provider="google", email="ann@example.com")
+    run = store.start_run(account.key, True)
+    for side, kinds in SIDE_KINDS.items():
+        for kind in kinds:
+            store.add_event(account.key, run, side.value, kind.value, "c1", 1, None)
+    store.finish_run(run, "ok")
+    row = account_status(store, account, "growth")
+    for side, key in ((EventSide.CRM, "to_crm"), (EventSide.PROVIDER, "to_provider")):
+        assert all(row["last_run_counts"][key][kind.value] == 1 for kind in SIDE_KINDS[side])
+        assert all(row["last_7_days"][key][kind.value] == 1 for kind in SIDE_KINDS[side])

@@ -238,6 +238,7 @@ def test_crash_after_a_provider_create_leaves_no_duplicate_on_either_side(world)
     assert [p.id for p in world.crm.persons.values() if p.contact.name == "Cy"] == [new]
     assert world.crm.persons[new].stamp == f"google:ann@example.com:{copies[0]}"
     assert world.store.count_links(world.account.key)["pending"] == 0
+    assert world.store.pending_copies(world.account.key) == {}
     world.quiet()
 
 
@@ -250,6 +251,7 @@ def test_an_interrupted_copy_that_never_happened_is_made_on_the_next_pass(world)
     assert [c[1].name for c in world.provider.contacts.values()].count("Cy") == 1
     assert world.crm.persons[new].stamp is not None
     assert world.store.count_links(world.account.key)["pending"] == 0
+    assert world.store.pending_copies(world.account.key) == {}
     world.quiet()
 
 

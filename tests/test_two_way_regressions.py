@@ -151,3 +151,28 @@ def test_b7_a_contact_listed_twice_in_one_feed_keeps_the_crm_edit() -> None:
     assert w.provider.contacts[ann][1].job_title == "Founder"
     assert w.crm.persons[w.person_id(ann)].contact.job_title == "Founder"
 
+
+
+# B8 A provider edit merged with a CRM edit is lost when the write to the provider
+#    fails: the failure of a SyncBoth was stored without the provider's change, the
+#    incremental cursor moved past it, and the next pass saw only the CRM's edit and
+#    wrote it over the provider's (the state machine's "edited on both sides, policy
+#    newest wants ..." and, when the contact was then deleted, "person N with unsynced
+#    edits ... was deleted"). A replayed change also kept no update time, so the
+#    "newest" policy could not weigh it.
+
+def test_b8_a_failed_merge_keeps_the_provider_edit_for_the_next_pass() -> None:
+    w = World()
+    ann = w.provider.put(Contact(name="Ann", job_title="CEO"))
+    w.sync()
+    person = w.person_id(ann)
+    w.crm.edit(person, name="Ann B", job_title="CTO")
+    advance_clock(60)  # the provider's edit is the newer: "newest" keeps its name
+    groups = w.provider.contacts[ann][2]
+    w.provider.put(Contact(name="Ann Lee", job_title="CEO"), id=ann, groups=groups)
+    w.provider.fail_next_write = True
+    w.sync()  # the merge's write to the provider fails
+    w.provider.fail_next_write = w.provider.fail_writes = False
+    w.sync()
+    p, c = w.provider.contacts[ann][1], w.crm.persons[person].contact
+    assert (p.name, p.job_title) == (c.name, c.job_title) == ("Ann Lee", "CTO")

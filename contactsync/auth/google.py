@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,27 +39,47 @@ HOW_TO_CREATE = (
     "OAuth client ID > Application type 'Desktop app', enable the People API, and download its JSON"
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# "A Google Cloud Platform project with an OAuth consent screen configured for an external
+# user type and a publishing status of 'Testing' is issued a refresh token expiring in 7
+# days" (https://developers.google.com/identity/protocols/oauth2#expiration).
+TESTING_GRANT_DAYS = 7
 
 
 @dataclass(frozen=True)
 class GoogleGrant:
+    """What is stored of a Google sign-in: the OAuth client, the refresh token and the last access token.
+
+    `issued_at` is when the user signed in: Google expires the refresh tokens of an
+    OAuth client left in "Testing" 7 days later (see :data:`TESTING_GRANT_DAYS`).
+    """
+
     client_id: str
     client_secret: str
     refresh_token: str
     token_uri: str = DEFAULT_TOKEN_URI
+    issued_at: float = 0.0
+    access_token: str = ""
+    expiry: float = 0.0  # of the access token, seconds since the epoch
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = {k: v for k, v in asdict(self).items() if v not in ("", 0.0)}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> GoogleGrant:
         try:
             data = json.loads(text)
             return cls(data["client_id"], data["client_secret"], data["refresh_token"],
-                       data.get("token_uri") or DEFAULT_TOKEN_URI)
+                       data.get("token_uri") or DEFAULT_TOKEN_URI, float(data.get("issued_at") or 0.0),
+                       str(data.get("access_token") or ""), float(data.get("expiry") or 0.0))
         except (ValueError, KeyError, TypeError) as exc:
             raise AuthError("the stored Google sign-in is unreadable",
-                            "run `contactsync add-account google <email> --client-secrets client_secret.json`") from exc
+                            "run `contactsync reconnect google:EMAIL`") from exc
+
+    def age_days(self, now: float | None = None) -> float | None:
+        if not self.issued_at:
+            return None
+        return ((time.time() if now is None else now) - self.issued_at) / 86400
 
 
 def _client_config(path: Path) -> dict[str, Any]:
@@ -157,16 +179,46 @@ def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser
         raise AuthError(f"Google returned no refresh token for {email}",
                         "remove contactsync's access at https://myaccount.google.com/permissions and sign in again")
     return GoogleGrant(installed["client_id"], installed["client_secret"], creds.refresh_token,
-                       installed["token_uri"])
+                       installed["token_uri"], issued_at=time.time(), access_token=creds.token or "",
+                       expiry=_epoch(creds.expiry))
 
 
-def credentials(grant: GoogleGrant) -> Credentials:
-    """Credentials that mint access tokens from the grant's refresh token when needed."""
-    return Credentials(
-        token=None,
-        refresh_token=grant.refresh_token,
-        client_id=grant.client_id,
-        client_secret=grant.client_secret,
-        token_uri=grant.token_uri,
-        scopes=SCOPES,
-    )
+def _epoch(expiry: datetime.datetime | None) -> float:
+    # google-auth keeps expiry as a naive datetime in UTC.
+    return expiry.replace(tzinfo=datetime.timezone.utc).timestamp() if expiry else 0.0
+
+
+class PersistingCredentials(Credentials):  # type: ignore[misc]
+    """Credentials that hand each refreshed access token to `on_refresh` before it is used.
+
+    google-auth refreshes inside ``before_request`` (and after a 401, in
+    google_auth_httplib2's ``AuthorizedHttp.request``) and then sends the request;
+    saving in ``refresh`` keeps the stored token as new as the one in use.
+    """
+
+    def __init__(self, grant: GoogleGrant, on_refresh: Callable[[GoogleGrant], None] | None) -> None:
+        expiry = (datetime.datetime.fromtimestamp(grant.expiry, datetime.timezone.utc).replace(tzinfo=None)
+                  if grant.access_token and grant.expiry else None)
+        super().__init__(
+            token=grant.access_token or None,
+            expiry=expiry,
+            refresh_token=grant.refresh_token,
+            client_id=grant.client_id,
+            client_secret=grant.client_secret,
+            token_uri=grant.token_uri,
+            scopes=SCOPES,
+        )
+        self._grant = grant
+        self._on_refresh = on_refresh
+
+    def refresh(self, request: Any) -> None:
+        super().refresh(request)
+        if self._on_refresh is not None:
+            self._grant = replace(self._grant, refresh_token=self.refresh_token or self._grant.refresh_token,
+                                  access_token=self.token or "", expiry=_epoch(self.expiry))
+            self._on_refresh(self._grant)
+
+
+def credentials(grant: GoogleGrant, on_refresh: Callable[[GoogleGrant], None] | None = None) -> Credentials:
+    """Credentials that use the grant's stored access token until it expires, then refresh it."""
+    return PersistingCredentials(grant, on_refresh)

@@ -188,7 +188,6 @@ class MicrosoftSession:
                  refresh_lock: Callable[[], AbstractContextManager[object]] | None = None) -> None:
         self.email = email
         self.client_id = client_id
-        self.original = cache_string
         self.cache = PersistingTokenCache(save or (lambda _: None))
         self._load = load
         self._refresh_lock = refresh_lock or nullcontext
@@ -254,6 +253,3 @@ class MicrosoftSession:
         # invalid_grant (revoked, expired, password changed), interaction_required, no token.
         raise AuthError(f"Microsoft no longer accepts the sign-in of {self.email} ({error})",
                         fix_for(self.email, self.client_id))
-
-    def cache_string(self) -> str:
-        return compact_cache(self.cache)

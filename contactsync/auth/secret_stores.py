@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import keyring
+import keyring.backend
 import keyring.errors
 from keyring.backends import fail
 
@@ -45,15 +46,24 @@ class KeyringStore:
 
     kind = "keyring"
 
+    @staticmethod
+    def backend() -> keyring.backend.KeyringBackend:
+        try:
+            return keyring.get_keyring()
+        except Exception as exc:  # a PYTHON_KEYRING_BACKEND or keyringrc naming a missing backend
+            raise SecretStoreError(f"the keyring backend cannot be loaded: {_reason(exc)}",
+                                   "fix or unset PYTHON_KEYRING_BACKEND, or keep secrets in the file store "
+                                   "(CONTACTSYNC_SECRET_STORE=file, see the README)") from None
+
     def backend_name(self) -> str:
-        backend = keyring.get_keyring()
+        backend = self.backend()
         return f"{type(backend).__module__}.{type(backend).__name__}"
 
     def describe(self) -> str:
         return f"the keyring ({self.backend_name()})"
 
     def usable(self) -> bool:
-        return not isinstance(keyring.get_keyring(), fail.Keyring)
+        return not isinstance(self.backend(), fail.Keyring)
 
     def _failed(self, action: str, name: str, exc: BaseException) -> SecretStoreError:
         return SecretStoreError(
@@ -87,8 +97,12 @@ class KeyringStore:
     def _parts(head: str | None) -> tuple[str, int, str] | None:
         if not head or not head.startswith(CHUNKED):
             return None
-        meta = json.loads(head[len(CHUNKED):])
-        return str(meta["gen"]), int(meta["parts"]), str(meta["sha256"])
+        try:
+            meta = json.loads(head[len(CHUNKED):])
+            return str(meta["gen"]), int(meta["parts"]), str(meta["sha256"])
+        except (ValueError, KeyError, TypeError):
+            raise SecretStoreError("the keyring holds a damaged secret entry",
+                                   "sign in again (`contactsync reconnect ACCOUNT`, or `contactsync crm connect`)")
 
     def get(self, name: str) -> str | None:
         if not self.usable():
@@ -197,6 +211,13 @@ class FileStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def readable_by_others(self) -> list[Path]:
+        """Files (or the folder) that other users may read: what `doctor` warns about (POSIX only)."""
+        if sys.platform == "win32" or not self.folder.exists():
+            return []
+        paths = [self.folder, *self.folder.iterdir()]
+        return [p for p in paths if p.stat().st_mode & 0o077]
 
     def delete(self, name: str) -> bool:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from contactsync.engine import events
 from contactsync.engine.actions import Action
 from contactsync.engine.run import PassResult
 
@@ -34,16 +35,8 @@ def counts_line(counts: dict[str, int]) -> str:
     return ", ".join(shown) or "no changes"
 
 
-PASS_WORDS = {
-    "create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted",
-    "recover": "recovered", "gone": "deleted in CRM (kept deleted)", "skip": "skipped", "fail": "failed",
-    "photo": "photos added", "photo-skip": "photos skipped", "truncate": "values cut at the CRM's limit",
-    "conflict": "conflicts settled",
-    "provider-create": "created in the address book", "provider-update": "updated in the address book",
-    "provider-delete": "deleted in the address book",
-    "provider-overflow": "values kept in Pipedrive only (the address book cannot hold them)",
-    "provider-claim": "linked a contact an interrupted pass had created",
-}
+# The words of each event kind live with the kinds (engine/events.py).
+PASS_WORDS = events.PASS_WORDS
 
 
 def pass_summary(result: PassResult) -> dict[str, Any]:

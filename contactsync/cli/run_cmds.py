@@ -145,7 +145,7 @@ def _status_table(row: dict[str, Any]) -> Table:
 @app.command("status")
 @boundary
 def status(
-    account: str = typer.Argument(None, help="One account; all when omitted."),
+    account: str | None = typer.Argument(None, help="One account; all when omitted."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (shape documented in the README)."),
 ) -> None:
     """Totals, recent adds/updates/deletes, last pass and problems of each account."""

@@ -86,7 +86,7 @@ def sandbox(
     if latency:
         out.print(f"Latency                     {latency} s per answer")
     out.print("\nTry it from another terminal, with a throw-away home:\n")
-    out.print("  export CONTACTSYNC_HOME=$(mktemp -d)")
+    out.print("  export CONTACTSYNC_HOME=$(mktemp -d) CONTACTSYNC_SECRET_STORE=file")
     out.print(
         f"  echo {box.api_token} | contactsync crm connect --domain {box.domain} --plan {plan} "
         f"--base-url {box.pipedrive_url} --api-token-stdin"
@@ -100,7 +100,8 @@ def sandbox(
         f"--endpoint {box.graph_url} --authority {box.graph_url}"
     )
     out.print("  contactsync run --once && contactsync status\n")
-    out.print("Secrets go to your OS keyring under the service name contactsync. The sandbox approves sign-ins")
+    out.print("With CONTACTSYNC_SECRET_STORE=file the secrets go to files (mode 0600) in that home, not to your")
+    out.print("OS keyring (where they go without it, service name contactsync). The sandbox approves sign-ins")
     out.print("by itself: Google's consent page redirects at once, Microsoft's device code a moment after it is shown.")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -45,6 +45,7 @@ def crm_connect(
     admin = " (admin)" if user.is_admin else ""
     verb = "Reconnected" if before is not None and before.domain == domain.removesuffix(".pipedrive.com") else "Connected"
     out.print(f"{verb} to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.")
+    _mention_variable(secrets.pipedrive_token_name(domain.strip().removesuffix(".pipedrive.com")), saved=True)
 
 
 def _confirm(question: str, yes: bool, command: str) -> None:
@@ -77,10 +78,15 @@ def crm_disconnect(yes: bool = typer.Option(False, "--yes", "-y", help="Do not a
     _mention_variable(secrets.pipedrive_token_name(crm.domain))
 
 
-def _mention_variable(name: str) -> None:
+def _mention_variable(name: str, saved: bool = False) -> None:
     variable = secrets.env_name(name)
-    if os.environ.get(variable):
-        err.print(f"{variable} is still set in the environment: unset it too.")
+    if not os.environ.get(variable):
+        return
+    if saved:
+        err.print(f"warning: {variable} is set and is read before the stored secret: update or unset it.",
+                  soft_wrap=True)
+    else:
+        err.print(f"{variable} is still set in the environment: unset it too.", soft_wrap=True)
 
 
 def _sign_in_interrupted() -> typer.Exit:
@@ -114,6 +120,8 @@ def add_account(
         )
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
+    if account.provider != "microsoft":  # a Microsoft sign-in is read from the stores first
+        _mention_variable(secrets.provider_secret_name(account.provider, account.email), saved=True)
     if existed:
         out.print(f"Reconnected {account.key}; its links, settings and history are kept.")
         return
@@ -140,6 +148,8 @@ def reconnect(
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
     out.print(f"Reconnected {done.key}; its links, settings and history are kept.")
+    if done.provider != "microsoft":
+        _mention_variable(secrets.provider_secret_name(done.provider, done.email), saved=True)
 
 
 @app.command("accounts")
@@ -227,7 +237,10 @@ def remove_account(
 @app.command("doctor")
 @boundary
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Check the keyring, the config, the CRM connection, permissions, custom fields and every account."""
+    """Check the secret store, the config, the CRM connection, permissions, custom fields and every account.
+
+    Says where each secret is kept (keyring, file store or environment variable).
+    """
     from contactsync.doctor import run_checks
 
     checks = run_checks()
@@ -235,7 +248,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
         print_json([asdict(c) for c in checks])
     else:
         for check in checks:
-            mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+            mark = ("[yellow]![/yellow]" if check.warning else "[green]✓[/green]") if check.ok else "[red]✗[/red]"
             out.print(f"{mark} {check.name}: {check.detail}", soft_wrap=True)
             if check.fix:
                 out.print(f"    fix: {check.fix}", soft_wrap=True)

@@ -219,7 +219,7 @@ class PipedriveCrm(Crm):
         result: dict[str, str] = {}
         for name, field_type in PERSON_FIELDS.items():
             key = known.get(name)
-            if key in by_key and by_key[key].get("name") == name and by_key[key].get("field_type") == field_type:
+            if key is not None and key in by_key and by_key[key].get("name") == name and by_key[key].get("field_type") == field_type:
                 result[name] = key
                 continue
             same = [f for f in existing if f.get("name") == name and f.get("field_type") == field_type]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from contactsync import visibility
 from contactsync.auth import secrets
 from contactsync.config import CrmConfig
 from contactsync.crm.base import Crm
 from contactsync.crm.cache import CrmCache
 from contactsync.errors import ConfigError
 from contactsync.http import SlidingWindow
+from contactsync.settings import Plan, parse
 
 
 def base_url(config: CrmConfig) -> str:
@@ -31,8 +31,8 @@ def reconnect_hint(config: CrmConfig) -> str:
 # tier but not its burst limit, so this goes by plan, not tier. One limiter per
 # process keeps every worker of a pass under it.
 BURST_BY_PLAN = {
-    "lite": 20, "essential": 20, "growth": 40, "advanced": 40, "premium": 80, "professional": 80,
-    "power": 100, "ultimate": 120, "enterprise": 120,
+    Plan.LITE: 20, Plan.ESSENTIAL: 20, Plan.GROWTH: 40, Plan.ADVANCED: 40, Plan.PREMIUM: 80,
+    Plan.PROFESSIONAL: 80, Plan.POWER: 100, Plan.ULTIMATE: 120, Plan.ENTERPRISE: 120,
 }
 
 
@@ -43,7 +43,6 @@ def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token:
     from contactsync.crm.pipedrive import PipedriveCrm
 
     token = token or secrets.require(token_name(config), reconnect_hint(config))
-    visibility.tier(config.plan)  # an unknown plan is refused here, with the list of known ones
-    limiter = SlidingWindow(BURST_BY_PLAN[config.plan.lower()], 2.0)
+    limiter = SlidingWindow(BURST_BY_PLAN[parse(Plan, config.plan, "crm.plan")], 2.0)
     return PipedriveCrm(base_url(config), token, field_keys=field_keys or {}, reconnect_hint=reconnect_hint(config),
                         limiter=limiter, cache=cache)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar
 
+from contactsync.engine.events import EventKind, EventSide, tally_key
 from contactsync.engine.merge import FIELDS, Conflict
 from contactsync.model import Contact, synced_fields
 from contactsync.providers.base import ProviderRecord
@@ -113,6 +114,9 @@ class SyncBoth:
     write_provider: bool
     conflicts: tuple[Conflict, ...] = ()
     before: Contact | None = None
+    # The provider's change merged here, kept with a failure so that the next pass
+    # replays it (the incremental cursor moves past it).
+    record: ProviderRecord | None = None
     kind: str = "sync"
     side: ClassVar[Side] = Side.PROVIDER
 
@@ -198,26 +202,58 @@ class SkipContact:
 
 @dataclass(frozen=True)
 class DropFailure:
-    """A failed copy of a CRM person that no longer exists: nothing left to retry."""
+    """A failed copy of a CRM person that no longer exists (or is no longer the user's): nothing to retry."""
 
-    provider_id: str
+    crm_id: int
     kind: str = "drop-failure"
     side: ClassVar[Side] = Side.STORE
+
+    @property
+    def provider_id(self) -> str:
+        return f"(person {self.crm_id})"
+
+
+@dataclass(frozen=True)
+class DropPendingCopy:
+    """A copy to the provider that an interrupted pass began and never made: forget it."""
+
+    crm_id: int
+    kind: str = "drop-pending-copy"
+    side: ClassVar[Side] = Side.STORE
+
+    @property
+    def provider_id(self) -> str:
+        return f"(copy of person {self.crm_id})"
 
 
 Action = (
     CreatePerson | AdoptPerson | UpdatePerson | DeletePerson | ForgetLink
     | SyncBoth | CreateContact | DeleteContact | ClaimContact
-    | RecordVersion | RecordCrmVersion | SetLinkState | SkipContact | DropFailure
+    | RecordVersion | RecordCrmVersion | SetLinkState | SkipContact | DropFailure | DropPendingCopy
 )
 
 # Held back until the end of the pass, where the safety rails see them all.
-DELETIONS = (DeletePerson, ForgetLink, DeleteContact)
+DELETIONS = (DeletePerson, ForgetLink, DeleteContact, DropPendingCopy)
 # The deletions of a person or a contact, counted by the mass-deletion guard.
 REAL_DELETIONS = (DeletePerson, DeleteContact)
-# Actions a dry run counts (the others only move version tokens or states in the store).
-COUNTED = (CreatePerson, AdoptPerson, UpdatePerson, DeletePerson, SyncBoth, CreateContact, DeleteContact,
-           ClaimContact, SkipContact)
+
+
+def planned_events(action: Action) -> list[str]:
+    """The tally keys (events.py) a dry run counts for a planned action: what the real pass would record."""
+    if isinstance(action, SyncBoth):
+        return ([tally_key(EventSide.PROVIDER, EventKind.UPDATE)] if action.write_provider else []) \
+            + ([EventKind.UPDATE.value] if action.write_crm else []) + [EventKind.CONFLICT.value] * len(action.conflicts)
+    kind = _PLANNED.get(type(action))
+    return [kind] if kind else []
+
+
+_PLANNED: dict[type, str] = {
+    CreatePerson: EventKind.CREATE.value, AdoptPerson: EventKind.ADOPT.value, UpdatePerson: EventKind.UPDATE.value,
+    DeletePerson: EventKind.DELETE.value, SkipContact: EventKind.SKIP.value,
+    CreateContact: tally_key(EventSide.PROVIDER, EventKind.CREATE),
+    DeleteContact: tally_key(EventSide.PROVIDER, EventKind.DELETE),
+    ClaimContact: tally_key(EventSide.PROVIDER, EventKind.CLAIM),
+}
 
 
 def field_changes(before: Contact | None, after: Contact) -> list[tuple[str, Any, Any]]:

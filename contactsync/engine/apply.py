@@ -35,6 +35,7 @@ from contactsync.engine.actions import (
     UpdatePerson,
 )
 from contactsync.engine.apply_provider import ProviderWrites, record_to_dict
+from contactsync.engine.events import EventKind, EventSide, tally_key
 from contactsync.engine.rules import SyncSettings, record_hash
 from contactsync.errors import ApiError, ContactSyncError, Interrupted, NotFound
 from contactsync.model import Contact
@@ -55,7 +56,8 @@ def record_from_dict(data: dict[str, Any]) -> ProviderRecord | ProviderDeletion:
     """A change kept with a failure, replayed by the next pass."""
     if data.get("deleted"):
         return ProviderDeletion(data["id"])
-    return ProviderRecord(data["id"], data["version"], Contact.from_dict(data["contact"]))
+    # `updated` weighs the change under the "newest" policy when it is merged again.
+    return ProviderRecord(data["id"], data["version"], Contact.from_dict(data["contact"]), updated=data.get("updated"))
 
 
 @dataclass
@@ -72,12 +74,12 @@ class Outcome:
     """What one remote call did, handed from a worker to the committing thread."""
 
     action: Action
-    event: str | None = None
+    event: EventKind | None = None
     person: CrmPerson | None = None
     detail: str | None = None
     error: ContactSyncError | None = None
-    # What became of the contact's photo: ("photo", None) uploaded, ("photo-skip", reason).
-    photo: tuple[str, str | None] | None = None
+    # What became of the contact's photo: (PHOTO, None) uploaded, (PHOTO_SKIP, reason).
+    photo: tuple[EventKind, str | None] | None = None
 
 
 # Called after every applied action with (done, total).
@@ -199,12 +201,12 @@ class Executor:
             return outcome
         except NotFound as exc:
             if isinstance(action, UpdatePerson):
-                return Outcome(action, "gone", detail="deleted in the CRM; not re-created")
+                return Outcome(action, EventKind.GONE, detail="deleted in the CRM; not re-created")
             return Outcome(action, error=exc)
         except ContactSyncError as exc:
             return Outcome(action, error=exc)
 
-    def _photo(self, action: Action, person: CrmPerson) -> tuple[str, str | None] | None:
+    def _photo(self, action: Action, person: CrmPerson) -> tuple[EventKind, str | None] | None:
         """Upload the contact's photo when the person has none yet (DESIGN §7: one-way only)."""
         provider, ref = self.photos_from, getattr(action, "photo", None)
         if provider is None or ref is None or person.has_picture:
@@ -214,12 +216,12 @@ class Executor:
             return None
         decision = plan_photo(image)
         if decision.skip is not None or decision.mime is None:
-            return ("photo-skip", decision.skip)
+            return (EventKind.PHOTO_SKIP, decision.skip)
         try:
             self.crm.set_picture(person.id, image, decision.mime, decision.crop)
         except ApiError as exc:
-            return ("photo-skip", f"Pipedrive refused the photo: {exc.message}")
-        return ("photo", None)
+            return (EventKind.PHOTO_SKIP, f"Pipedrive refused the photo: {exc.message}")
+        return (EventKind.PHOTO, None)
 
     def _call(self, action: Action, write: PersonWrite | None) -> Outcome:
         crm = self.crm
@@ -227,24 +229,24 @@ class Executor:
             assert write is not None
             found = crm.find_by_stamp(action.stamp) if action.recover else None
             if found is not None:
-                return Outcome(action, "recover", crm.update(found.id, write), "found by its Contact sync ID")
+                return Outcome(action, EventKind.RECOVER, crm.update(found.id, write), "found by its Contact sync ID")
             detail = "name taken from e-mail or phone" if action.contact.name_derived else None
-            return Outcome(action, "create", crm.create(write), detail)
+            return Outcome(action, EventKind.CREATE, crm.create(write), detail)
         if isinstance(action, AdoptPerson):
             assert write is not None
-            return Outcome(action, "adopt", crm.update(action.crm_id, write), action.reason)
+            return Outcome(action, EventKind.ADOPT, crm.update(action.crm_id, write), action.reason)
         if isinstance(action, UpdatePerson):
             assert write is not None
-            return Outcome(action, "update", crm.update(action.crm_id, write))
+            return Outcome(action, EventKind.UPDATE, crm.update(action.crm_id, write))
         if isinstance(action, DeletePerson):
             crm.delete(action.crm_id)
-            return Outcome(action, "delete")
+            return Outcome(action, EventKind.DELETE)
         if isinstance(action, ForgetLink):
             if action.stamp:
                 found = crm.find_by_stamp(action.stamp)
                 if found is not None:
                     crm.delete(found.id)
-                    return Outcome(action, "delete", detail="created by an interrupted pass")
+                    return Outcome(action, EventKind.DELETE, detail="created by an interrupted pass")
             return Outcome(action)
         raise AssertionError(f"not a remote action: {action!r}")
 
@@ -261,7 +263,7 @@ class Executor:
             return
         if isinstance(action, SkipContact):
             record = record_to_dict(action.record) if action.record else None
-            self.record_failure(action.provider_id, action.reason, action, record=record, event="skip")
+            self.record_failure(action.provider_id, action.reason, action, record=record, event=EventKind.SKIP)
             return
         if isinstance(action, RecordVersion):
             link = store.link(account, action.provider_id)
@@ -290,28 +292,32 @@ class Executor:
             crm_id = outcome.person.id if outcome.person else getattr(action, "crm_id", None)
             log.info("%s: crm %s %s -> person %s%s", account, outcome.event, action.provider_id, crm_id,
                      f" ({outcome.detail})" if outcome.detail else "")
-            store.add_event(account, self.run_id, "crm", outcome.event, action.provider_id, crm_id, outcome.detail)
-            self.tally[outcome.event] += 1
-            if outcome.event != "gone":
+            self.event(outcome.event, action.provider_id, crm_id, outcome.detail)
+            if outcome.event is not EventKind.GONE:
                 for cut in getattr(action, "cuts", ()):
-                    store.add_event(account, self.run_id, "crm", "truncate", action.provider_id, crm_id, cut)
-                    self.tally["truncate"] += 1
+                    self.event(EventKind.TRUNCATE, action.provider_id, crm_id, cut)
             if outcome.photo is not None:
-                event, detail = outcome.photo
-                store.add_event(account, self.run_id, "crm", event, action.provider_id, crm_id, detail)
-                self.tally[event] += 1
+                self.event(outcome.photo[0], action.provider_id, crm_id, outcome.photo[1])
 
     def record_failure(
         self, provider_id: str, reason: str, action: Action,
-        record: dict[str, Any] | None = None, event: str = "fail",
+        record: dict[str, Any] | None = None, event: EventKind = EventKind.FAIL, crm_id: int | None = None,
     ) -> None:
+        """Record a failure the next pass retries; `crm_id` for a CRM person's (its name is only shown)."""
         if record is None and isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
             record = record_to_dict(ProviderRecord(provider_id, action.version, action.contact))
         elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
             record = record_to_dict(ProviderDeletion(provider_id))
         log.warning("%s: %s %s: %s", self.target.account, event, provider_id, reason)
         known = self.store.failure_reason(self.target.account, provider_id)
-        self.store.add_failure(self.target.account, provider_id, reason, record)
+        self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
         if known != reason:
-            self.store.add_event(self.target.account, self.run_id, "crm", event, provider_id, None, reason)
-        self.tally[event] += 1
+            self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value, provider_id,
+                                 None, reason)
+        self.tally[tally_key(EventSide.CRM, event)] += 1
+
+    def event(self, kind: EventKind, provider_id: str, crm_id: int | None, detail: str | None,
+              side: EventSide = EventSide.CRM) -> None:
+        """Record one event of the pass in the store and count it in the tally."""
+        self.store.add_event(self.target.account, self.run_id, side.value, kind.value, provider_id, crm_id, detail)
+        self.tally[tally_key(side, kind)] += 1

@@ -20,14 +20,15 @@ from contactsync.engine.actions import (
     CreateContact,
     DeleteContact,
     DropFailure,
+    DropPendingCopy,
     RecordCrmVersion,
     SetLinkState,
     Side,
     SyncBoth,
 )
+from contactsync.engine.events import EventKind, EventSide
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
-from contactsync.engine.snapshot import PENDING_COPY
 from contactsync.errors import ApiError, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
@@ -44,7 +45,8 @@ STALE_RETRIES = 3
 def record_to_dict(record: ProviderRecord | ProviderDeletion) -> dict[str, Any]:
     if isinstance(record, ProviderDeletion):
         return {"id": record.id, "deleted": True}
-    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict()}
+    return {"id": record.id, "version": record.version, "contact": record.contact.to_dict(),
+            "updated": record.updated}
 
 
 @dataclass
@@ -64,14 +66,16 @@ class ProviderWrites:
         if isinstance(action, RecordCrmVersion):
             self._record_crm_version(action)
         elif isinstance(action, DropFailure):
-            self.store.clear_failure(self.account, action.provider_id)
+            self.store.clear_person_failure(self.account, action.crm_id)
+        elif isinstance(action, DropPendingCopy):
+            self.store.drop_pending_copy(self.account, action.crm_id)
         elif isinstance(action, SetLinkState):
             link = self.store.link(self.account, action.provider_id)
             if link is not None:
                 self.store.put_link(replace(link, state=action.state))
                 detail = "handed to another owner: no longer synced back" if action.state == "foreign" \
                     else "handed back: synced again"
-                self._event("crm", "owner", action.provider_id, link.crm_id, detail)
+                self._event(EventSide.CRM, EventKind.OWNER, action.provider_id, link.crm_id, detail)
         elif action.side is Side.PROVIDER:
             try:
                 self._apply(action)
@@ -92,7 +96,7 @@ class ProviderWrites:
         elif isinstance(action, DeleteContact):
             self.provider.delete(action.provider_id)
             self.store.delete_link(self.account, action.provider_id)
-            self._event("provider", "delete", action.provider_id, action.crm_id, "deleted in the CRM")
+            self._event(EventSide.PROVIDER, EventKind.DELETE, action.provider_id, action.crm_id, "deleted in the CRM")
 
     def _sync(self, action: SyncBoth) -> None:
         link = self.store.link(self.account, action.provider_id)
@@ -106,9 +110,9 @@ class ProviderWrites:
         if action.write_crm or final != action.contact:
             person = self.crm.update(action.crm_id, self._write(final, action.stamp))
             crm_version = person.version
-            self._event("crm", "update", action.provider_id, action.crm_id, None)
+            self._event(EventSide.CRM, EventKind.UPDATE, action.provider_id, action.crm_id, None)
         for conflict in action.conflicts:
-            self._event("crm", "conflict", action.provider_id, action.crm_id, conflict.describe())
+            self._event(EventSide.CRM, EventKind.CONFLICT, action.provider_id, action.crm_id, conflict.describe())
         self.store.put_link(replace(
             link, provider_version=provider_version, crm_version=crm_version,
             hash=record_hash(final, None), base=final.to_dict(),
@@ -131,20 +135,18 @@ class ProviderWrites:
                 contact, _ = merge(base, mine, contact, "crm")
                 version = current.version
                 continue
-            self._event("provider", "update", action.provider_id, action.crm_id, None)
+            self._event(EventSide.PROVIDER, EventKind.UPDATE, action.provider_id, action.crm_id, None)
             self._overflow(action.provider_id, action.crm_id, contact)
             return record, contact
         raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
 
     def _create(self, action: CreateContact) -> None:
-        marker = f"{PENDING_COPY}{action.crm_id}"
         # Written before the call: if we die after the create, the next pass finds
         # this pending copy and claims the new contact instead of creating another.
-        # (No crm_id on it: the person may still be linked to the contact it replaces.)
-        self.store.put_link(Link(self.account, marker, None, "pending", "", base=action.contact.to_dict()))
+        self.store.put_pending_copy(self.account, action.crm_id, action.contact.to_dict())
         record = self.provider.create(action.contact, self.group)
         stamp = make_stamp(self.settings.provider, self.settings.account_email, record.id)
-        self.store.delete_link(self.account, marker)
+        self.store.drop_pending_copy(self.account, action.crm_id)
         if action.replaces:
             self.store.delete_link(self.account, action.replaces)
         # Linked before the CRM is stamped: if we stop in between, the link exists and
@@ -157,16 +159,16 @@ class ProviderWrites:
         link = self.store.link(self.account, record.id)
         assert link is not None
         self.store.put_link(replace(link, crm_version=person.version))
-        self.store.clear_failure(self.account, f"crm:{action.crm_id}")
+        self.store.clear_person_failure(self.account, action.crm_id)
         if action.replaces:
             self.store.clear_failure(self.account, action.replaces)
         detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
-        self._event("provider", "create", record.id, action.crm_id, detail)
+        self._event(EventSide.PROVIDER, EventKind.CREATE, record.id, action.crm_id, detail)
         self._overflow(record.id, action.crm_id, action.contact)
 
     def _claim(self, action: ClaimContact) -> None:
         stamp = make_stamp(self.settings.provider, self.settings.account_email, action.provider_id)
-        self.store.delete_link(self.account, f"{PENDING_COPY}{action.crm_id}")
+        self.store.drop_pending_copy(self.account, action.crm_id)
         old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
         if old is not None:
             self.store.delete_link(self.account, old.provider_id)
@@ -175,8 +177,8 @@ class ProviderWrites:
             self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, person.version,
             record_hash(action.contact, None), action.contact.to_dict(),
         ))
-        self.store.clear_failure(self.account, f"crm:{action.crm_id}")
-        self._event("provider", "claim", action.provider_id, action.crm_id,
+        self.store.clear_person_failure(self.account, action.crm_id)
+        self._event(EventSide.PROVIDER, EventKind.CLAIM, action.provider_id, action.crm_id,
                     "created by an interrupted pass; linked instead of created again")
 
     def _overflow(self, provider_id: str, crm_id: int, contact: Contact) -> None:
@@ -184,7 +186,7 @@ class ProviderWrites:
         held = self.settings.held(contact)
         ignored = set() if self.provider.capabilities.syncs_notes else {"notes"}
         for name in sorted(changed_fields(contact, held) - ignored):
-            self._event("provider", "overflow", provider_id, crm_id,
+            self._event(EventSide.PROVIDER, EventKind.OVERFLOW, provider_id, crm_id,
                         f"{name}: the address book cannot hold all of it; the rest stays in Pipedrive only")
 
     def _failed(self, action: Action, reason: str) -> None:
@@ -195,8 +197,10 @@ class ProviderWrites:
                                 record=record_to_dict(ProviderDeletion(action.replaces)))
         elif isinstance(action, CreateContact):
             # A new CRM person: the CRM cursor moves on, so keep its id to fetch it again.
-            self.crm_side.record_failure(f"crm:{action.crm_id}", reason, action,
-                                record={"crm_id": action.crm_id})
+            self.crm_side.record_failure(f"crm:{action.crm_id}", reason, action, crm_id=action.crm_id)
+        elif isinstance(action, SyncBoth) and action.record is not None:
+            # The provider's side of a merge: replayed by the next pass, which merges again.
+            self.crm_side.record_failure(action.provider_id, reason, action, record=record_to_dict(action.record))
         else:
             self.crm_side.record_failure(action.provider_id, reason, action)
 
@@ -213,11 +217,11 @@ class ProviderWrites:
             org_id = self.crm.find_or_create_org(contact.organization, self.crm_side.target.visible_to)
         return PersonWrite(contact=contact, org_id=org_id, stamp=stamp)
 
-    def _event(self, side: str, action: str, provider_id: str, crm_id: int | None, detail: str | None) -> None:
-        log.info("%s: %s %s %s -> person %s%s", self.account, side, action, provider_id, crm_id,
+    def _event(self, side: EventSide, kind: EventKind, provider_id: str, crm_id: int | None,
+               detail: str | None) -> None:
+        log.info("%s: %s %s %s -> person %s%s", self.account, side.value, kind.value, provider_id, crm_id,
                  f" ({detail})" if detail else "")
-        self.store.add_event(self.account, self.crm_side.run_id, side, action, provider_id, crm_id, detail)
-        self.crm_side.tally[f"provider-{action}" if side == "provider" else action] += 1
+        self.crm_side.event(kind, provider_id, crm_id, detail, side)
 
     @property
     def store(self) -> LinkStore:

@@ -27,6 +27,7 @@ from contactsync.engine.actions import (
     CreatePerson,
     DeleteContact,
     DeletePerson,
+    DropPendingCopy,
     ForgetLink,
     RecordCrmVersion,
     RecordVersion,
@@ -221,7 +222,7 @@ def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone:
             link.provider_id, link.crm_id, link.stamp, merged, record.version, person.version,
             write_crm=bool(changed_fields(c_contact, merged)),
             write_provider=bool(changed_fields(held(p_contact), held(merged))),
-            conflicts=tuple(conflicts), before=base,
+            conflicts=tuple(conflicts), before=base, record=record,
         )]
 
     actions: list[Action] = []
@@ -257,7 +258,7 @@ def _foreign(link: Link, change: Change | None) -> list[Action]:
 
 def _claim(record: ProviderRecord, crm: CrmSnapshot, claimed: set[int], settings: SyncSettings) -> ClaimContact | None:
     """The contact an interrupted copy made, recognised by its content."""
-    open_copies = [(i, c) for i, (_, c) in crm.pending_copies.items() if i not in claimed]
+    open_copies = [(i, c) for i, c in crm.pending_copies.items() if i not in claimed]
     if not open_copies:
         return None
     named = prepare(record.contact)
@@ -277,11 +278,11 @@ def _plan_rest(links: Mapping[str, Link], crm: CrmSnapshot, settings: SyncSettin
     by_crm = {link.crm_id: link for link in links.values() if link.crm_id is not None}
     changes = {i: p for i, p in crm.changes.items() if i not in handled.crm_ids}
     actions: list[Action] = []
-    for crm_id, (marker, _) in sorted(crm.pending_copies.items()):
+    for crm_id in sorted(crm.pending_copies):
         if crm_id in handled.claimed:
             continue
-        # The interrupted create never happened: drop the marker, copy the person again.
-        actions.append(ForgetLink(marker))
+        # The interrupted create never happened: forget it, copy the person again.
+        actions.append(DropPendingCopy(crm_id))
         person = crm.unclaimed.get(crm_id)
         if person is not None:
             changes.setdefault(crm_id, person)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
 from contactsync.crm.pipedrive_plans import effective_visibility
-from contactsync.engine.actions import COUNTED, DELETIONS, Action
+from contactsync.engine.actions import DELETIONS, Action, planned_events
 from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
 from contactsync.engine.rules import Policy, SyncSettings
@@ -173,6 +173,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
 
     for page in _pages(feed, retries):
         seen.update(c.id for c in page if isinstance(c, ProviderRecord))
+        if not options.dry_run:
+            _follow_renames(store, key, page)
         links = store.links_for(key, (c.id for c in page))
         actions, handled = plan_step(links, page, snapshot, settings, handled)
         step(actions)
@@ -191,10 +193,18 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
     step(actions)
     if feed.complete and not options.dry_run:
         for provider_id, failure in retries.items():  # left the group: nothing to retry
-            if is_change_record(failure.record):
+            if failure.kind == "contact" and is_change_record(failure.record):
                 store.clear_failure(key, provider_id)
     check_deletions(key, deletions, counts["linked"], options.allow_mass_delete)
     _apply(deletions, executor, options, result)
+
+
+def _follow_renames(store: LinkStore, key: str, page: list[Change]) -> None:
+    """A contact the provider gave a new id keeps its link: an update, not a delete and a create."""
+    for change in page:
+        for old in change.previous_ids if isinstance(change, ProviderRecord) else ():
+            if store.rename_link(key, old, change.id):
+                log.info("%s: contact %s is now %s in the provider; its link follows it", key, old, change.id)
 
 
 def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassResult) -> ChangeFeed:
@@ -227,7 +237,7 @@ def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Chang
         # contact it did not show has left the group, and its stored copy is stale.
         return
     leftover: list[Change] = [record_from_dict(f.record) for f in retries.values()
-                              if f.record and is_change_record(f.record)]
+                              if f.kind == "contact" and f.record and is_change_record(f.record)]
     if leftover:
         yield leftover
 
@@ -235,6 +245,6 @@ def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Chang
 def _apply(actions: list[Action], executor: Executor, options: PassOptions, result: PassResult) -> None:
     if options.dry_run:
         result.plan.extend(actions)
-        result.counts.update(a.kind for a in actions if isinstance(a, COUNTED))
+        result.counts.update(key for a in actions for key in planned_events(a))
         return
     executor.apply(actions)

@@ -28,10 +28,6 @@ OVERLAP = timedelta(hours=1)
 CURSOR = "crm"
 # When two-way sync began: unlinked persons last changed before it are not copied.
 START = "crm-start"
-# A pending link named after the CRM person, written before a contact is created
-# for it in the provider: if the pass dies before the link, the next pass claims
-# the contact the create made instead of copying the person again.
-PENDING_COPY = "crm-pending:"
 
 
 @dataclass(frozen=True)
@@ -73,8 +69,10 @@ class CrmSnapshot:
     reclaimed: frozenset[int] = frozenset()
     # Link state changes found while reading (owner changes, dropped failures).
     transitions: tuple[Action, ...] = ()
-    # Copies to the provider that an interrupted pass may have made: crm id -> (marker, contact).
-    pending_copies: Mapping[int, tuple[str, Contact]] = field(default_factory=dict)
+    # Copies to the provider that an interrupted pass may have made: crm id -> the contact sent.
+    # (Written before each create: if the pass dies before the link, this pass claims
+    # the contact that create made instead of copying the person again.)
+    pending_copies: Mapping[int, Contact] = field(default_factory=dict)
     # The persons of those pending copies that still exist and are the user's.
     unclaimed: Mapping[int, CrmPerson] = field(default_factory=dict)
     # The CRM cursor and start to store when the pass ends.
@@ -126,20 +124,16 @@ def read_snapshot(store: LinkStore, crm: Crm, settings: SyncSettings, owner_id: 
             foreign.add(crm_id)
         elif person.version != link.crm_version:
             changes[crm_id] = person
-    pending_copies: dict[int, tuple[str, Contact]] = {}
-    for link in store.iter_links(key, ("pending",)):
-        if link.provider_id.startswith(PENDING_COPY) and link.base is not None:
-            crm_id = int(link.provider_id.removeprefix(PENDING_COPY))
-            pending_copies[crm_id] = (link.provider_id, Contact.from_dict(link.base))
+    pending_copies = {i: Contact.from_dict(c) for i, c in store.pending_copies(key).items()}
     unclaimed = {i: p for i, p in crm.get_many(list(pending_copies)).items() if p.owner_id == owner_id}
     # New persons whose copy to the provider failed: fetched again by id, as the
     # CRM cursor has moved past them.
-    retry = [f.record["crm_id"] for f in store.failures(key) if f.record and "crm_id" in f.record]
+    retry = [f.crm_id for f in store.failures(key) if f.kind == "person" and f.crm_id is not None]
     found = crm.get_many(retry)
     for crm_id in retry:
         person = found.get(crm_id)
         if person is None or person.owner_id != owner_id:
-            transitions.append(DropFailure(f"crm:{crm_id}"))
+            transitions.append(DropFailure(crm_id))
         elif crm_id not in linked:
             changes[crm_id] = person
     row, start_row = store.cursor(key, CURSOR), store.cursor(key, START)

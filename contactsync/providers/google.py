@@ -248,7 +248,8 @@ class GoogleProvider(Provider):
 
     def __init__(self, grant: GoogleGrant, account: str, endpoint: str | None = None,
                  retries: int = 3, page_size: int = PAGE_SIZE, sleep: Callable[[float], None] = time.sleep,
-                 rate_backoff: tuple[float, ...] = RATE_BACKOFF) -> None:
+                 rate_backoff: tuple[float, ...] = RATE_BACKOFF,
+                 on_refresh: Callable[[GoogleGrant], None] | None = None) -> None:
         self.grant = grant
         self.account = account
         self.retries = retries
@@ -256,7 +257,8 @@ class GoogleProvider(Provider):
         self.sleep = sleep
         self.rate_backoff = rate_backoff
         self._merge: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
-        http = AuthorizedHttp(credentials(grant), http=SessionHttp(make_session(retries=0)))
+        # on_refresh: where each refreshed access token is saved (providers/registry.py).
+        http = AuthorizedHttp(credentials(grant, on_refresh), http=SessionHttp(make_session(retries=0)))
         document = DISCOVERY.read_text(encoding="utf-8")
         options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
         self.service = build_from_document(document, http=http, client_options=options)

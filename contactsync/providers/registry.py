@@ -11,7 +11,9 @@ from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.config import AccountConfig
 from contactsync.engine.lock import account_lock
-from contactsync.errors import ConfigError, ContactSyncError, SecretStoreError, UsageError
+from contactsync.errors import (
+    AuthError, ConfigError, ContactSyncError, LockHeld, SecretStoreError, TemporaryError, UsageError,
+)
 from contactsync.providers.base import Provider
 
 KINDS = ("google", "microsoft")
@@ -26,7 +28,7 @@ def readd_hint(account: AccountConfig) -> str:
 
 
 def sign_in_google(email: str, client_secrets: Path | dict[str, Any], open_browser: bool) -> str:
-    """Run Google's installed-app flow; returns the small secret to keep in the keyring."""
+    """Run Google's installed-app flow; returns the small secret to keep in the secret store."""
     from contactsync.auth.google import sign_in
 
     return sign_in(client_secrets, email, open_browser=open_browser).to_json()
@@ -64,23 +66,41 @@ def _secret(account: AccountConfig) -> str:
 def _refresh_lock(account: AccountConfig) -> Iterator[None]:
     # One refresh at a time per account across processes; separate from the pass lock,
     # which the pass itself holds while it refreshes.
-    with account_lock(cfg.state_dir(), f"refresh-{account.key}", wait=True):
-        yield
+    try:
+        with account_lock(cfg.state_dir(), f"refresh-{account.key}", wait=True):
+            yield  # the body is a token refresh, which never raises LockHeld itself
+    except LockHeld:  # Windows gives up waiting after about 10 s
+        raise TemporaryError(f"{account.key}: another contactsync process is refreshing this sign-in",
+                             "run again in a moment") from None
 
 
 @contextmanager
 def provider_session(account: AccountConfig, secret: str | None = None) -> Iterator[Provider]:
-    """The account's provider adapter; credentials a provider rotated are stored back on exit."""
+    """The account's provider adapter; each refreshed credential is saved before it is used."""
     if account.provider == "google":
-        from contactsync.auth.google import GoogleGrant
+        from contactsync.auth.google import TESTING_GRANT_DAYS, GoogleGrant
         from contactsync.providers.google import GoogleProvider
 
-        secret = secret or _secret(account)
+        name = secrets.provider_secret_name(account.provider, account.email)
+        found = None if secret else secrets.find(name)
+        secret = secret or (found.value if found else _secret(account))
         try:
             grant = GoogleGrant.from_json(secret)
-        except (ValueError, KeyError, TypeError):
+        except ContactSyncError:
             raise UsageError(f"{account.key}: the stored Google grant is unreadable", readd_hint(account)) from None
-        yield GoogleProvider(grant, account=account.email, endpoint=account.endpoint or None)
+        # The access token is kept with the grant so that the next pass reuses it; a grant
+        # given in an environment variable cannot be written back, and is refreshed every pass.
+        writable = found is not None and found.kind != "env"
+        on_refresh = (lambda new: secrets.put(name, new.to_json())) if writable else None
+        try:
+            yield GoogleProvider(grant, account=account.email, endpoint=account.endpoint or None,
+                                 on_refresh=on_refresh)
+        except AuthError as exc:
+            age = grant.age_days()
+            if account.key in (exc.fix or "") and age is not None and age >= TESTING_GRANT_DAYS - 0.5:
+                exc.message += (f" — it was signed in {age:.0f} days ago, and Google expires the sign-ins of an "
+                                "OAuth client in Testing after 7 days (the README tells how to publish it)")
+            raise
         return
     if account.provider == "microsoft":
         from contactsync.auth.microsoft import MicrosoftSession

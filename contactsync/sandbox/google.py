@@ -172,6 +172,7 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
             result["revoked"] = self.revoke_grants(value if isinstance(value, str) else None)
         if data.get("expire_access_tokens"):
             self.oauth.expire_access_tokens()
+        self.oauth.control(data)
         if "sign_in_as" in data:
             self.oauth.sign_in_as = data["sign_in_as"] or None
         if "default_email" in data:

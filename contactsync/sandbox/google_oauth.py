@@ -5,6 +5,12 @@ Shapes follow Google's installed-app flow
 authorization endpoint redirects to the loopback ``redirect_uri`` with ``code``,
 ``state`` and ``scope``; the token endpoint takes a form POST and answers JSON,
 with ``{"error": "invalid_grant", ...}`` for a revoked or expired grant.
+
+``publishing_status = "testing"`` models an OAuth client whose consent screen is left
+in Testing: "A Google Cloud Platform project with an OAuth consent screen configured
+for an external user type and a publishing status of 'Testing' is issued a refresh
+token expiring in 7 days" (https://developers.google.com/identity/protocols/oauth2#expiration).
+Its clock (`clock`) can be moved on so that a test sees the eighth day.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 CONTACTS_SCOPE = "https://www.googleapis.com/auth/contacts"
 READONLY_SCOPE = "https://www.googleapis.com/auth/contacts.readonly"
 ACCESS_TOKEN_LIFETIME = 3599  # what Google's token endpoint answers
+TESTING_REFRESH_TOKEN_LIFETIME = 7 * 86400
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Grant:
     scope: str
     revoked: bool = False
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (epoch)
+    issued_at: float = 0.0  # by the emulator's clock
 
 
 @dataclass
@@ -63,6 +72,9 @@ class GoogleOAuth:
         self.client_id = "sandbox-client.apps.googleusercontent.com"
         self.client_secret = "GOCSPX-sandbox-secret"
         self.grants: dict[str, Grant] = {}  # refresh token -> grant
+        # "in_production" or "testing" (refresh tokens expire after 7 days, see the module docstring).
+        self.publishing_status = "in_production"
+        self.clock: Callable[[], float] = time.time
         self.codes: dict[str, PendingCode] = {}
         emulator.route("GET", r"/o/oauth2/auth", self.authorize)
         emulator.route("GET", r"/o/oauth2/v2/auth", self.authorize)
@@ -121,7 +133,7 @@ class GoogleOAuth:
             if computed != pending.challenge:
                 return Response(400, {"error": "invalid_grant", "error_description": "Invalid code verifier."})
         refresh_token = "1//0" + secrets.token_urlsafe(32)
-        grant = Grant(pending.email, pending.client_id, pending.scope)
+        grant = Grant(pending.email, pending.client_id, pending.scope, issued_at=self.clock())
         self.grants[refresh_token] = grant
         body = self._access(grant)
         body["refresh_token"] = refresh_token
@@ -129,7 +141,9 @@ class GoogleOAuth:
 
     def _refresh(self, form: dict[str, str]) -> Response:
         grant = self.grants.get(form.get("refresh_token", ""))
-        if grant is None or grant.revoked:
+        expired = (grant is not None and self.publishing_status == "testing"
+                   and self.clock() - grant.issued_at >= TESTING_REFRESH_TOKEN_LIFETIME)
+        if grant is None or grant.revoked or expired:
             # Google's answer for a revoked or expired refresh token.
             return Response(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
         return Response(200, self._access(grant))
@@ -185,7 +199,8 @@ class GoogleOAuth:
         refresh_token = "1//0" + secrets.token_urlsafe(32)
         with self.emulator.lock:
             self.grants[refresh_token] = Grant(
-                email, self.client_id, scope or f"{CONTACTS_SCOPE} openid https://www.googleapis.com/auth/userinfo.email"
+                email, self.client_id, scope or f"{CONTACTS_SCOPE} openid https://www.googleapis.com/auth/userinfo.email",
+                issued_at=self.clock(),
             )
         return refresh_token
 
@@ -199,6 +214,14 @@ class GoogleOAuth:
                     grant.access_tokens.clear()
                     count += 1
         return count
+
+    def control(self, data: dict[str, Any]) -> None:
+        with self.emulator.lock:
+            if "publishing_status" in data:
+                self.publishing_status = str(data["publishing_status"])
+            if "advance_clock" in data:  # seconds; the grants age, nothing else moves
+                start, offset = self.clock, float(data["advance_clock"])
+                self.clock = lambda: start() + offset
 
     def expire_access_tokens(self) -> None:
         with self.emulator.lock:

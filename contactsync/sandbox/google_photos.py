@@ -138,6 +138,7 @@ class GooglePhotos:
     def serve(self, req: Request) -> Response:
         token = req.params["token"]
         with self.emulator.lock:
+            image: bytes | None
             if token.startswith("default-"):
                 image = generated_image(PLACEHOLDER_SIZE, PLACEHOLDER_SIZE, "PNG", token)
             else:

@@ -278,7 +278,7 @@ class GraphEmulator(Emulator):
     def _create(self, folder_id: str, body: dict[str, Any], id: str | None = None) -> dict[str, Any]:
         changes = gm.check_body(body)
         stamp = gm.now_iso(self.clock.time())
-        record = {"id": id if id and id not in self.contacts else gm.new_id(), "folder_id": folder_id,
+        record: dict[str, Any] = {"id": id if id and id not in self.contacts else gm.new_id(), "folder_id": folder_id,
                   "data": gm.empty_contact(), "createdDateTime": stamp, "photo": None}
         gm.apply(record, changes, self.clock.time())
         self.contacts[record["id"]] = record
@@ -438,10 +438,10 @@ class GraphEmulator(Emulator):
             self.skip_tokens[skip] = dict(state, items=rest)
             out["@odata.nextLink"] = f"{base}?$skiptoken={skip}"
         else:
-            token = secrets.token_urlsafe(24)
-            self.delta_tokens[token] = {"folder": folder, "seq": state["seq"], "select": state["select"],
+            delta = secrets.token_urlsafe(24)
+            self.delta_tokens[delta] = {"folder": folder, "seq": state["seq"], "select": state["select"],
                                         "expired": None}
-            out["@odata.deltaLink"] = f"{base}?$deltatoken={token}"
+            out["@odata.deltaLink"] = f"{base}?$deltatoken={delta}"
         return out
 
     def _round(self, folder: str, select: list[str] | None, since: int | None) -> dict[str, Any]:

@@ -178,6 +178,12 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         if "quirks" in data:
             with self.lock:
                 self.quirks.update(dict(data["quirks"]))
+        if "cloudflare_block" in data:  # Cloudflare's block page for the next N requests of any token
+            with self.lock:
+                if data["cloudflare_block"]:
+                    self.cloudflare.block(int(data["cloudflare_block"]))
+                else:
+                    self.cloudflare.unblock()
         if "custom_field_limit" in data:
             self.custom_field_limit = data["custom_field_limit"]
         if "edit_person" in data:

@@ -43,7 +43,8 @@ def parse_form(content_type: str | None, body: bytes) -> dict[str, FormPart]:
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             continue
-        data = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
         parts[name] = FormPart(name, data, part.get_filename(), part.get_content_type())
     return parts
 

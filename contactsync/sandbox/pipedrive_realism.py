@@ -62,12 +62,24 @@ class CloudflareGate:
         self.quirks = quirks
         self._in_a_row: dict[str, int] = {}
         self._blocked: dict[str, int] = {}
+        self._everyone = 0
+
+    def block(self, requests: int) -> None:
+        """Block every token for its next `requests` requests, as after a burst of 429s."""
+        self._everyone = requests
+
+    def unblock(self) -> None:
+        self._blocked.clear()
+        self._everyone = 0
 
     def blocked(self, token: str) -> Response | None:
         left = self._blocked.get(token, 0)
-        if left <= 0:
+        if left <= 0 and self._everyone <= 0:
             return None
-        self._blocked[token] = left - 1
+        if left > 0:
+            self._blocked[token] = left - 1
+        else:
+            self._everyone -= 1
         return Response(403, raw=CLOUDFLARE_PAGE, content_type="text/html; charset=UTF-8",
                         headers={"cf-ray": "8a1b2c3d4e5f6a7b-TLL", "server": "cloudflare"})
 

@@ -53,6 +53,12 @@ class Link:
 
 @dataclass(frozen=True)
 class Failure:
+    """A contact or person that did not sync; retried by the next pass.
+
+    kind 'contact': a provider change (`record` replays it); kind 'person': a CRM
+    person whose copy to the provider failed (`crm_id` fetches it again).
+    """
+
     account: str
     provider_id: str
     reason: str
@@ -60,6 +66,8 @@ class Failure:
     first_at: str
     last_at: str
     attempts: int
+    kind: str = "contact"
+    crm_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -211,11 +219,40 @@ class LinkStore:
             ),
         )
 
+    def rename_link(self, account: str, old_id: str, new_id: str) -> bool:
+        """Move the link of `old_id` to `new_id` (the provider renamed the contact);
+        False when there is no such link or `new_id` is linked already."""
+        cur = self.conn.execute(
+            "UPDATE links SET provider_id = ? WHERE account = ? AND provider_id = ? "
+            "AND NOT EXISTS (SELECT 1 FROM links WHERE account = ? AND provider_id = ?)",
+            (new_id, account, old_id, account, new_id),
+        )
+        self.conn.execute("UPDATE failures SET provider_id = ? WHERE account = ? AND provider_id = ? "
+                          "AND NOT EXISTS (SELECT 1 FROM failures WHERE account = ? AND provider_id = ?)",
+                          (new_id, account, old_id, account, new_id))
+        return cur.rowcount > 0
+
     def delete_link(self, account: str, provider_id: str) -> None:
         self.conn.execute("DELETE FROM links WHERE account = ? AND provider_id = ?", (account, provider_id))
 
+    # -- pending copies (two-way: a CRM person being created in the provider) --
+
+    def pending_copies(self, account: str) -> dict[int, dict[str, Any]]:
+        rows = self.conn.execute("SELECT crm_id, contact FROM pending_copies WHERE account = ? ORDER BY crm_id",
+                                 (account,))
+        return {crm_id: json.loads(contact) for crm_id, contact in rows}
+
+    def put_pending_copy(self, account: str, crm_id: int, contact: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO pending_copies (account, crm_id, contact, created_at) VALUES (?,?,?,?)",
+            (account, crm_id, json.dumps(contact, ensure_ascii=False), now()),
+        )
+
+    def drop_pending_copy(self, account: str, crm_id: int) -> None:
+        self.conn.execute("DELETE FROM pending_copies WHERE account = ? AND crm_id = ?", (account, crm_id))
+
     def delete_account(self, account: str) -> None:
-        for table in ("links", "cursors", "failures", "events", "runs"):
+        for table in ("links", "cursors", "failures", "events", "runs", "pending_copies"):
             self.conn.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
 
     # -- cursors -------------------------------------------------------------
@@ -239,12 +276,12 @@ class LinkStore:
 
     def failures(self, account: str) -> list[Failure]:
         rows = self.conn.execute(
-            "SELECT account, provider_id, reason, record, first_at, last_at, attempts FROM failures "
+            "SELECT account, provider_id, reason, record, first_at, last_at, attempts, kind, crm_id FROM failures "
             "WHERE account = ? ORDER BY provider_id",
             (account,),
         )
         return [
-            Failure(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4], r[5], r[6]) for r in rows
+            Failure(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None, r[4], r[5], r[6], r[7], r[8]) for r in rows
         ]
 
     def failure_reason(self, account: str, provider_id: str) -> str | None:
@@ -253,15 +290,24 @@ class LinkStore:
         ).fetchone()
         return row[0] if row else None
 
-    def add_failure(self, account: str, provider_id: str, reason: str, record: dict[str, Any] | None) -> None:
+    def add_failure(self, account: str, provider_id: str, reason: str, record: dict[str, Any] | None,
+                    crm_id: int | None = None) -> None:
+        """Record a failure; with `crm_id` it is a CRM person's (kind 'person'), else a contact's."""
         stamp = now()
+        kind = "person" if crm_id is not None else "contact"
         self.conn.execute(
-            "INSERT INTO failures (account, provider_id, reason, record, first_at, last_at) VALUES (?,?,?,?,?,?) "
+            "INSERT INTO failures (account, provider_id, reason, record, first_at, last_at, kind, crm_id) "
+            "VALUES (?,?,?,?,?,?,?,?) "
             "ON CONFLICT (account, provider_id) DO UPDATE SET reason = excluded.reason, "
             "record = COALESCE(excluded.record, failures.record), last_at = excluded.last_at, "
             "attempts = failures.attempts + 1",
-            (account, provider_id, reason, json.dumps(record, ensure_ascii=False) if record else None, stamp, stamp),
+            (account, provider_id, reason, json.dumps(record, ensure_ascii=False) if record else None, stamp, stamp,
+             kind, crm_id),
         )
+
+    def clear_person_failure(self, account: str, crm_id: int) -> None:
+        self.conn.execute("DELETE FROM failures WHERE account = ? AND kind = 'person' AND crm_id = ?",
+                          (account, crm_id))
 
     def clear_failure(self, account: str, provider_id: str) -> None:
         self.conn.execute("DELETE FROM failures WHERE account = ? AND provider_id = ?", (account, provider_id))

@@ -96,6 +96,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # No magic strings: a copy of a CRM person to the provider that may have
+        # happened was a 'pending' link named "crm-pending:N"; it gets its own table.
+        # A failure's kind (a provider change to replay, or a CRM person whose copy
+        # failed, once told apart by a "crm:N" name) gets its own columns.
+        "0003_pending_copies_and_failure_kinds",
+        """
+        CREATE TABLE pending_copies (
+            account TEXT NOT NULL,
+            crm_id INTEGER NOT NULL,
+            contact TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (account, crm_id)
+        );
+        INSERT OR REPLACE INTO pending_copies (account, crm_id, contact, created_at)
+            SELECT account, CAST(substr(provider_id, 13) AS INTEGER), base, updated_at FROM links
+            WHERE provider_id LIKE 'crm-pending:%' AND base IS NOT NULL;
+        DELETE FROM links WHERE provider_id LIKE 'crm-pending:%';
+        ALTER TABLE failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'contact' CHECK (kind IN ('contact', 'person'));
+        ALTER TABLE failures ADD COLUMN crm_id INTEGER;
+        UPDATE failures SET kind = 'person', crm_id = CAST(json_extract(record, '$.crm_id') AS INTEGER)
+            WHERE provider_id LIKE 'crm:%' AND record IS NOT NULL AND json_extract(record, '$.crm_id') IS NOT NULL;
+        """,
+    ),
+    (
         # What the CRM told us that rarely changes, kept across passes so that a quiet
         # pass asks nothing: the connected user, its permissions, the organizations by
         # name (refreshed by their update time) and the listing cursor. `crm` names the
@@ -122,14 +146,14 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not yet recorded, each in its own transaction."""
+def migrate(conn: sqlite3.Connection, migrations: list[tuple[str, str]] | None = None) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction (`migrations`: a prefix, for tests)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
     done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
     applied = []
-    for name, sql in MIGRATIONS:
+    for name, sql in MIGRATIONS if migrations is None else migrations:
         if name in done:
             continue
         # The connection is in autocommit mode; DDL joins this explicit transaction,
