@@ -99,7 +99,7 @@ def _account_check(account: cfg.AccountConfig) -> Check:
 
 def _grant(account: cfg.AccountConfig) -> str:
     with provider_session(account) as provider:
-        provider.check()
+        provider.verify()
     return f"signed in; group {account.group_name or account.group or 'default'}, {account.direction}"
 
 

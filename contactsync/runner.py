@@ -9,6 +9,7 @@ from contactsync import config as cfg
 from contactsync.paths import local_failure
 from contactsync.cleaning import clean_text
 from contactsync.config import AccountConfig
+from contactsync.crm.cache import CrmCache, cache_key
 from contactsync.crm.registry import open_crm
 from contactsync.engine.lock import account_lock
 from contactsync.engine.run import PassOptions, PassResult, Progress, sync_account
@@ -83,6 +84,14 @@ def select_accounts(config: cfg.Config, names: list[str] | None) -> list[Account
     return sorted(config.accounts.values(), key=lambda a: a.key)
 
 
+def save_cache(store: LinkStore, cache: CrmCache, key: str, dry_run: bool) -> None:
+    """What the CRM told us this pass, for the next (also after a failed pass: it was true)."""
+    keys = cache.get("field_keys")
+    if not dry_run and isinstance(keys, dict) and keys != store.crm_fields():
+        store.set_crm_fields(keys)
+    cache.save(store, key)
+
+
 def run_once(
     names: list[str] | None = None,
     options: PassOptions | None = None,
@@ -107,11 +116,16 @@ def run_once(
         for account in accounts:
             try:
                 with account_lock(cfg.state_dir(), account.key, wait):
-                    crm = open_crm(crm_config, store.crm_fields())
-                    with provider_session(account) as provider:
-                        result = sync_account(
-                            store, provider, crm, account, crm_config, options, progress(account) if progress else None
-                        )
+                    cache = CrmCache.load(store, cache_key(crm_config))
+                    crm = open_crm(crm_config, store.crm_fields(), cache=cache)
+                    try:
+                        with provider_session(account) as provider:
+                            result = sync_account(
+                                store, provider, crm, account, crm_config, options,
+                                progress(account) if progress else None,
+                            )
+                    finally:
+                        save_cache(store, cache, cache_key(crm_config), options.dry_run)
             except Exception as raw:  # noqa: BLE001 - the per-account boundary (issue 11)
                 exc = _as_error(raw, reraise)
                 if account.email not in exc.message:

@@ -46,6 +46,8 @@ def test_a_full_tour_never_writes_a_secret_anywhere(box, isolated_home):
         assert r.exit_code == 0, (args, r.output)
         outputs.append(r.stdout + r.stderr)
     box.pipedrive.revoke_token(box.api_token)
+    # A quiet pass asks Pipedrive nothing (issue 13): a change makes the pass use the token.
+    box.google.edit_person(google_rn(box, "Lena Fischer"), {"organizations": [{"name": "Fabrikam"}]})
     r = cli("-v", "--log-file", str(log_file), "run", "--once")
     assert r.exit_code == 3
     outputs.append(r.stdout + r.stderr)
