@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from contactsync.clock import ManualClock
 from contactsync.crm.base import Crm, CrmUser, PersonWrite
 from contactsync.errors import NotFound
 from contactsync.model import Contact, Email
@@ -45,7 +46,7 @@ def _pipedrive() -> Iterator[CrmSubject]:
     emulator.load_seed()
     server = serve(emulator)
     try:
-        crm = PipedriveCrm(server.url, ADMIN_TOKEN, sleep=lambda s: None)
+        crm = PipedriveCrm(server.url, ADMIN_TOKEN, clock=ManualClock())
         crm.field_keys = crm.ensure_fields({})
         yield CrmSubject(crm, crm.me())
     finally:

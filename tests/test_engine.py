@@ -198,7 +198,8 @@ def test_dry_run_names_what_it_would_create_and_change(world):
     a = provider.put(Contact(name="Ann", organization="Acme"))
     provider.put(Contact(name="Bo", emails=(Email("bo@x.org"),), organization="Globex"))
     dry = sync(world, dry_run=True)
-    assert dry.new_fields == ["Contact sync ID"] and dry.new_organizations == ["Globex"]
+    assert dry.described is not None
+    assert dry.described.custom_fields == ["Contact sync ID"] and dry.described.organizations == ["Globex"]
     assert sorted(a.contact.name for a in dry.plan) == ["Ann", "Bo"] and crm.persons == {}
     assert dry.counts["create"] == 2
     sync(world)

@@ -28,6 +28,7 @@ For other parts (CLI, runner):
   (`contact.name`, `contact.primary_email`), updates carry `before`, and
   `actions.field_changes(before, after)` gives field-level (field, old, new);
   `contact.organization` names the organization found or created by name;
-  `PassResult.new_organizations` and `PassResult.new_fields` list the
-  organizations and custom fields the real pass would create (read, not made).
+  `PassResult.described` (engine/dry_run.py) lists each action with its name,
+  e-mail and field changes, and the organizations and custom fields the real
+  pass would create (read, not made).
 """

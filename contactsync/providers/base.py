@@ -65,6 +65,9 @@ class ChangeFeed(ABC):
 
     complete: bool
     cursor: str | None
+    # How many entries the pages will hold, when the provider says so up front
+    # (Google's totalPeople); a progress display's total, never a decision's input.
+    expected: int | None = None
 
     @abstractmethod
     def pages(self) -> Iterator[list[Change]]:
@@ -113,7 +116,11 @@ class Provider(ABC):
 
     @abstractmethod
     def check(self) -> None:
-        """Prove the grant still works (one cheap call); raise AuthError if not."""
+        """Prove the grant still works (one cheap call, or none); raise AuthError if not."""
+
+    def verify(self) -> None:
+        """What `doctor` runs: a real API call that proves the grant and the access to contacts."""
+        self.check()
 
     @abstractmethod
     def groups(self) -> list[Group]:
