@@ -50,7 +50,7 @@ def test_an_unknown_choice_is_refused_with_the_choices():
 def test_completion_offers_the_choices_and_the_accounts(box, isolated_home):
     assert complete("contactsync configure x --direction ") == choices(Direction)
     assert complete("contactsync crm connect --plan p") == ["premium", "professional", "power"]
-    assert complete("contactsync add-account ") == ["google", "microsoft"]
+    assert complete("contactsync add-account ") == ["google", "microsoft", "carddav"]
     assert complete("contactsync add-account microsoft a --tenant c") == ["common", "consumers"]
     setup_account(box)
     assert complete("contactsync status goo") == ["google:ann@example.com"]
