@@ -26,6 +26,7 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
+from contactsync.auth import SIGN_IN_AGAIN
 from contactsync.errors import AuthError, UsageError
 
 SCOPES = [
@@ -181,11 +182,11 @@ def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser
     except (OAuth2Error, WSGITimeoutError, requests.RequestException, OSError, Warning) as exc:
         # oauthlib raises a bare Warning when Google grants other scopes than asked.
         raise AuthError(f"Google sign-in for {email} failed: {type(exc).__name__}: {exc}",
-                        "run `contactsync add-account google` again") from exc
+                        SIGN_IN_AGAIN) from exc
     signed_in = id_token_email(getattr(creds, "id_token", None))
     if signed_in is None:
         raise AuthError(f"Google did not say which account signed in (expected {email})",
-                        "run `contactsync add-account google` again")
+                        SIGN_IN_AGAIN)
     if signed_in.lower() != email.lower():
         raise UsageError(
             f"signed in to Google as {signed_in}, but the account being added is {email}",

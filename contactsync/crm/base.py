@@ -81,7 +81,7 @@ class Crm(ABC):
 
     @abstractmethod
     def missing_fields(self, known: dict[str, str]) -> list[str]:
-        """The names of the custom fields `ensure_fields` would create; reads only (for the dry run)."""
+        """The names of the custom fields `ensure_fields` would create; reads only (a dry run)."""
 
     @abstractmethod
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
@@ -89,7 +89,7 @@ class Crm(ABC):
 
     @abstractmethod
     def find_org(self, name: str) -> int | None:
-        """The id of the organization with exactly this name, or None; reads only (for the dry run)."""
+        """The id of the organization with exactly this name, or None; reads only (a dry run)."""
 
     @abstractmethod
     def create(self, write: PersonWrite) -> CrmPerson:

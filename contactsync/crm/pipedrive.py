@@ -184,11 +184,10 @@ class PipedriveCrm(Crm):
         return result
 
     def missing_fields(self, known: dict[str, str]) -> list[str]:
-        found = self._found_fields(known)
-        return [name for name in PERSON_FIELDS if name not in found]
+        return [name for name in PERSON_FIELDS if name not in self._found_fields(known)]
 
     def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
-        """The keys of the custom fields that exist, by name; a missing one is left out."""
+        """The keys of the fields that exist, by name (those missing are absent)."""
         existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
@@ -222,17 +221,6 @@ class PipedriveCrm(Crm):
 
     # --- organizations ----------------------------------------------------------------
 
-    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
-        name = " ".join(unicodedata.normalize("NFC", name).split())
-        found = self.find_org(name)
-        if found is not None:
-            return found
-        payload: dict[str, Any] = {"name": name}
-        if visible_to is not None:
-            payload["visible_to"] = visible_to
-        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
-        return self._remember_org(data["id"], name)
-
     def find_org(self, name: str) -> int | None:
         name = " ".join(unicodedata.normalize("NFC", name).split())
         key = org_key(name)
@@ -245,6 +233,17 @@ class PipedriveCrm(Crm):
             if found is not None:
                 return self._remember_org(found, name)
         return None
+
+    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        found = self.find_org(name)
+        if found is not None:
+            return found
+        name = " ".join(unicodedata.normalize("NFC", name).split())
+        payload: dict[str, Any] = {"name": name}
+        if visible_to is not None:
+            payload["visible_to"] = visible_to
+        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
+        return self._remember_org(data["id"], name)
 
     def _search_org(self, term: str, key: str) -> int | None:
         params: dict[str, Any] = {"term": term, "fields": "name", "exact_match": "true", "limit": 100}
