@@ -65,6 +65,8 @@ class PipedriveCrm(Crm):
         self._sleep = sleep
         self._orgs_by_name: dict[str, int] = {}
         self._org_names: dict[int, str] = {}
+        # The burst limit of the token's plan, as the last answer announced it (x-ratelimit-limit).
+        self.burst_limit_seen: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -95,6 +97,9 @@ class PipedriveCrm(Crm):
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
             self._note_rate(resp)
+            if not path.endswith("/search"):  # search has its own, lower limit
+                limit = resp.headers.get("x-ratelimit-limit", "")
+                self.burst_limit_seen = int(limit) if limit.isdigit() else self.burst_limit_seen
             if resp.status_code != 429:
                 return self._check(resp, what)
             if _budget_spent(resp):
