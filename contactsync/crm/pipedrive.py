@@ -77,6 +77,8 @@ class PipedriveCrm(Crm):
         self._org_lock = threading.Lock()  # one resolution at a time: never two creates of one name
         self._fields_lock = threading.Lock()
         self._fields_read = False  # the field list was read by this adapter (at most once more when stale)
+        # The burst limit of the token's plan, as the last answer announced it (x-ratelimit-limit).
+        self.burst_limit_seen: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -106,6 +108,9 @@ class PipedriveCrm(Crm):
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
             _note_rate(limiter, resp)
+            if not path.endswith("/search"):  # search has its own, lower limit
+                limit = resp.headers.get("x-ratelimit-limit", "")
+                self.burst_limit_seen = int(limit) if limit.isdigit() else self.burst_limit_seen
             if resp.status_code != 429:
                 return self._check(resp, what)
             if _budget_spent(resp):
