@@ -50,7 +50,7 @@ def test_an_unknown_choice_is_refused_with_the_choices():
 def test_completion_offers_the_choices_and_the_accounts(box, isolated_home):
     assert complete("contactsync configure x --direction ") == choices(Direction)
     assert complete("contactsync crm connect --plan p") == ["premium", "professional", "power"]
-    assert complete("contactsync add-account ") == ["google", "microsoft"]
+    assert complete("contactsync add-account ") == ["google", "microsoft", "carddav"]
     assert complete("contactsync add-account microsoft a --tenant c") == ["common", "consumers"]
     setup_account(box)
     assert complete("contactsync status goo") == ["google:ann@example.com"]
@@ -62,17 +62,22 @@ def test_completion_can_be_installed():
     assert r.exit_code == 0 and "_CONTACTSYNC_COMPLETE" in r.stdout
 
 
-def test_crm_connect_off_a_terminal_needs_the_plan(box):
-    r = cli("crm", "connect", "--domain", box.domain, "--base-url", box.pipedrive_url, "--api-token-stdin",
-            input=box.api_token + "\n")
-    assert r.exit_code == 2
-    assert "--plan" in r.stderr and "growth" in r.stderr
-    r = cli("crm", "connect", "--domain", box.domain, "--plan", "LITE", "--base-url", box.pipedrive_url,
-            "--api-token-stdin", input=box.api_token + "\n")
-    assert r.exit_code == 0, r.output
+def test_crm_connect_off_a_terminal_takes_the_plan_from_the_burst_limit_or_needs_it(box):
     from contactsync import config
 
+    connect = ["crm", "connect", "--domain", box.domain, "--base-url", box.pipedrive_url, "--api-token-stdin"]
+    box.pipedrive.set_burst_limit(33)  # no plan has it: nothing to go by, so --plan is needed
+    r = cli(*connect, input=box.api_token + "\n")
+    assert r.exit_code == 2
+    assert "--plan" in r.stderr and "33 requests per 2 s" in r.stderr and config.load().crm is None
+    box.pipedrive.set_burst_limit(20)  # Lite's (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)
+    r = cli(*connect, input=box.api_token + "\n")
+    assert r.exit_code == 0, r.output
+    assert "Plan: lite" in r.stderr and "20 requests per 2 s" in r.stderr
     assert config.load().require_crm().plan == "lite"
+    r = cli(*connect[:4], "--plan", "ULTIMATE", *connect[4:], input=box.api_token + "\n")
+    assert r.exit_code == 0, r.output
+    assert "Plan:" not in r.stderr and config.load().require_crm().plan == "ultimate"
 
 
 def test_the_cli_starts_without_the_emulators_or_the_engine():

@@ -67,3 +67,17 @@ def test_off_a_terminal_run_prints_a_line_per_write_with_a_total_from_the_start(
     assert "(first)" in r.stdout
     r = cli("run", "--once")
     assert "(incremental)" in r.stdout
+
+
+def test_a_pass_says_what_it_is():
+    from contactsync.engine.run import pass_kind
+    from contactsync.store.db import RunRecord
+
+    def run(outcome: str | None) -> RunRecord:
+        return RunRecord(1, "google:ann@example.com", "2026-01-01T00:00:00+00:00", None, True, outcome, None)
+
+    assert pass_kind(None, first_sync=True, complete=True) == "first"
+    assert pass_kind(run(None), first_sync=True, complete=True) == "continued"  # killed mid-pass
+    assert pass_kind(run("interrupted"), first_sync=False, complete=False) == "continued"
+    assert pass_kind(run("ok"), first_sync=False, complete=False) == "incremental"
+    assert pass_kind(run("partial"), first_sync=False, complete=True) == "full"

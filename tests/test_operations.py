@@ -127,6 +127,13 @@ def test_sigterm_stops_the_interval_loop_cleanly(box):
 
 def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     setup_account(box)
+    # More contacts than calls in flight (they follow the plan's rate × the round trip),
+    # so that the stop lands with some not yet sent.
+    for i in range(48):
+        box.google.add_person({"names": [{"givenName": "Extra", "familyName": f"Person {i:02}"}],
+                               "memberships": [{"contactGroupMembership": {
+                                   "contactGroupResourceName": "contactGroups/myContacts"}}]})
+    total = 12 + 48
     box.pipedrive.latency = 0.3
     proc = subprocess.Popen([sys.executable, "-m", "contactsync", "run", "--once"],
                             env=subprocess_env(box), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -139,11 +146,11 @@ def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     assert proc.returncode == 75 and "stopped on request" in err
     box.pipedrive.latency = 0
     created = len(crm_persons(box))
-    assert created < 12  # it stopped before the end
+    assert created < total  # it stopped before the end
     r = cli("run", "--once")
     assert r.exit_code == 0
     persons = crm_persons(box)  # raises on a duplicate name
-    assert len(persons) == 12
+    assert len(persons) == total
 
 
 def test_dry_run_makes_no_write_on_either_side(box):

@@ -104,3 +104,15 @@ def test_concurrent_writers_draw_under_one_percent_429s() -> None:
     statuses = [e.status for e in emu.log if e.path == "/api/v2/persons"]
     assert statuses.count(200) == 200
     assert statuses.count(429) <= 2, f"{statuses.count(429)} of {len(statuses)} answered 429"
+
+
+def test_calls_in_flight_follow_the_plans_rate_and_the_round_trip() -> None:
+    """Little's law: requests per second × round trip, a quarter more for jitter."""
+    growth = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(40, 2.0))
+    ultimate = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(120, 2.0))
+    assert growth.concurrency() is None  # nothing measured yet: the executor's default
+    for crm in (growth, ultimate):
+        crm._observe(0.1)
+    assert (growth.concurrency(), ultimate.concurrency()) == (4, 9)
+    ultimate._observe(0.6)  # the round trip grows (a moving average: 0.2 s): more in flight
+    assert ultimate.concurrency() == 16

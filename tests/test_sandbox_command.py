@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 
@@ -84,11 +85,15 @@ def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
     assert server.returncode == 0
 
 
-def test_add_account_without_a_browser_prints_the_url_and_waits(tmp_path):
-    """No --no-browser on a machine without a browser: the URL is printed, not a traceback."""
+@pytest.mark.parametrize("browser", [None, "/nonexistent/browser"])
+def test_add_account_without_a_browser_prints_the_url_and_waits(tmp_path, browser):
+    """No --no-browser on a machine without a browser (none at all, or a BROWSER that cannot run):
+    the URL is printed, not a traceback."""
     from contactsync.sandbox import launch
 
     env = no_browser_env(tmp_path)
+    if browser:
+        env["BROWSER"] = browser
     box = launch.start(tmp_path / "sandbox")
     try:
         args = ["add-account", "google", box.google_email, "--client-secrets", str(box.client_secrets),
@@ -103,7 +108,8 @@ def test_add_account_without_a_browser_prints_the_url_and_waits(tmp_path):
             seen.append(line)
             if line.startswith("http"):
                 url = line.strip()
-        assert any("No web browser found" in line for line in seen)
+        if browser is None:
+            assert any("No web browser found" in line for line in seen)
         requests.get(url, timeout=30)
         out, err = signin.communicate(timeout=60)
         assert signin.returncode == 0, err

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from contactsync.cli.render import counts_line, id_table, out, plural
+from contactsync.cli.render import id_table, out, plural
 from contactsync.errors import SafetyStop
 
 if TYPE_CHECKING:
@@ -59,8 +59,10 @@ def render_plan(result: PassResult) -> None:
     described = result.described
     if described is None:
         return
-    counts = {k: n for k, n in result.counts.items()}
-    out.print(f"\n[bold]{escape(result.account)}[/bold]: dry run, nothing written — {escape(counts_line(counts))}",
+    planned = [a.action for a in described.actions]
+    summary = ", ".join(f"{planned.count(kind)} to {heading[0].lower()}{heading[1:]}"
+                        for kind, heading in HEADINGS.items() if kind in planned) or "nothing to do"
+    out.print(f"\n[bold]{escape(result.account)}[/bold]: dry run, nothing written — {escape(summary)}",
               soft_wrap=True)
     stop = result.error if isinstance(result.error, SafetyStop) else None
     if stop is not None:

@@ -44,15 +44,23 @@ VISIBILITY_HELP = (
 )
 
 
-def ask_plan() -> Plan:
-    """The plan, asked on a terminal: it sets the burst limit, and a wrong guess draws 429s or wastes time."""
+def choose_plan(detected: Plan | None, limit: int | None) -> Plan:
+    """The plan when --plan was not given: asked on a terminal (what Pipedrive's burst limit suggests is
+    the default), else the detected one, said aloud; never a guess. It sets the burst limit and the
+    visibility choices."""
+    names = ", ".join(choices(Plan))
     if not sys.stdin.isatty():
-        raise UsageError(
-            "which Pipedrive plan the company has is not known",
-            f"add --plan with one of: {', '.join(choices(Plan))} (Pipedrive: Settings > Billing)",
-        )
+        if detected is None:
+            seen = f"Pipedrive announced a limit of {limit} requests per 2 s, which no plan has" if limit \
+                else "Pipedrive's answer did not say (no x-ratelimit-limit header)"
+            raise UsageError(f"which Pipedrive plan the company has is not known: {seen}",
+                             f"add --plan with one of: {names} (Pipedrive: Settings > Billing)")
+        err.print(f"Plan: {detected} — Pipedrive allows this API token {limit} requests per 2 s, as on that plan; "
+                  "--plan chooses another.", soft_wrap=True, markup=False)
+        return detected
     while True:
-        answer = typer.prompt(f"Your Pipedrive plan, as Settings > Billing names it ({', '.join(choices(Plan))})")
+        answer = typer.prompt(f"Your Pipedrive plan, as Settings > Billing names it ({names})",
+                              default=str(detected) if detected else None)
         try:
             return parse(Plan, answer, "plan")
         except SettingError as exc:
@@ -65,8 +73,9 @@ def crm_connect(
     domain: str = typer.Option(..., "--domain", metavar="DOMAIN", help="Your company domain: acme for acme.pipedrive.com."),
     plan: Plan = typer.Option(
         None, "--plan", case_sensitive=False,
-        help="Your Pipedrive plan (legacy names too); asked on a terminal, needed otherwise. It sets the "
-        "visibility choices and the request rate contactsync allows itself.",
+        help="Your Pipedrive plan (legacy names too). Without it, asked on a terminal, else taken from the "
+        "burst limit Pipedrive announces for the token. It sets the visibility choices and the request rate "
+        "contactsync allows itself.",
     ),
     api_token_stdin: bool = typer.Option(False, "--api-token-stdin", help="Read the API token from standard input."),
     base_url: str = typer.Option("", "--base-url", metavar="URL",
@@ -77,13 +86,14 @@ def crm_connect(
     from contactsync.auth import secrets
 
     start_logging()
-    plan = plan or ask_plan()
     if api_token_stdin:
         token = sys.stdin.readline()
     elif sys.stdin.isatty():
         token = typer.prompt("Pipedrive API token", hide_input=True)
     else:
         raise UsageError("no API token: stdin is not a terminal", "pass --api-token-stdin and pipe the token in")
+    if plan is None:
+        plan = choose_plan(*account_setup.detect_plan(domain, token, base_url))
     before, _ = account_setup.accounts()
     user = account_setup.connect_crm(domain, token, plan.value, base_url)
     same = before is not None and before.domain == domain.removesuffix(".pipedrive.com")

@@ -63,6 +63,10 @@ class Crm(ABC):
     # engine cuts longer values there (and only there) and records the cut.
     text_limits: ClassVar[dict[str, int]] = {}
 
+    def concurrency(self) -> int | None:
+        """How many calls in flight would use the CRM's whole rate budget (None: no opinion)."""
+        return None
+
     @abstractmethod
     def me(self) -> CrmUser:
         """The connected user; raises AuthError when the token is refused."""

@@ -6,6 +6,7 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 
 from __future__ import annotations
 
+import math
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -76,7 +77,10 @@ class PipedriveCrm(Crm):
         self._orgs_listed = False  # the organizations were listed (since the cache's cursor) in this pass
         self._org_lock = threading.Lock()  # one resolution at a time: never two creates of one name
         self._fields_lock = threading.Lock()
+        self._rtt: float | None = None  # a moving average of the round trip, seconds
         self._fields_read = False  # the field list was read by this adapter (at most once more when stale)
+        # The burst limit of the token's plan, as the last answer announced it (x-ratelimit-limit).
+        self.burst_limit_seen: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -106,6 +110,10 @@ class PipedriveCrm(Crm):
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
             _note_rate(limiter, resp)
+            if not path.endswith("/search"):  # search has its own, lower limit
+                limit = resp.headers.get("x-ratelimit-limit", "")
+                self.burst_limit_seen = int(limit) if limit.isdigit() else self.burst_limit_seen
+            self._observe(resp.elapsed.total_seconds())
             if resp.status_code != 429:
                 return self._check(resp, what)
             if _budget_spent(resp):
@@ -121,6 +129,16 @@ class PipedriveCrm(Crm):
                 self.clock.sleep(wait)
         raise TemporaryError(f"Pipedrive kept answering 'too many requests' while trying to {what}",
                              fix="retry later")
+
+    def _observe(self, seconds: float) -> None:
+        self._rtt = seconds if self._rtt is None else 0.8 * self._rtt + 0.2 * seconds
+
+    def concurrency(self) -> int | None:
+        """Calls in flight to send the plan's whole budget: requests per second × round trip
+        (Little's law), a quarter more for jitter. The limiter keeps the rate."""
+        if self.limiter is None or self._rtt is None:
+            return None
+        return math.ceil(self.limiter.limit / self.limiter.period * self._rtt * 1.25) + 1
 
     def _check(self, resp: requests.Response, what: str) -> requests.Response:
         status = resp.status_code

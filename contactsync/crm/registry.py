@@ -36,6 +36,13 @@ BURST_BY_PLAN = {
 }
 
 
+def plan_for_burst_limit(limit: int | None) -> Plan | None:
+    """The plan whose burst limit Pipedrive announced in `x-ratelimit-limit` ("the maximum number of
+    requests current api_token can perform per 2-second window", same page), by its current name;
+    None for a value no plan has (a header missing, or limits Pipedrive changed)."""
+    return next((plan for plan, burst in BURST_BY_PLAN.items() if burst == limit), None)
+
+
 def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None,
              cache: CrmCache | None = None) -> Crm:
     if config.kind != "pipedrive":
