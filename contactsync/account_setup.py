@@ -40,6 +40,24 @@ def _setting(kind: type[E], value: str, option: str) -> E:
         raise UsageError(str(exc)) from None
 
 
+def detect_plan(domain: str, token: str, base_url: str = "") -> tuple[Plan | None, int | None]:
+    """The company's plan as Pipedrive's burst limit tells it (one read of the user), and that limit.
+
+    (None, limit) when the answer carries no limit of a known plan; the token is checked either way.
+    """
+    from contactsync.crm.registry import plan_for_burst_limit
+
+    domain = domain.strip().removesuffix(".pipedrive.com")
+    if not domain or not token.strip():
+        raise UsageError("a company domain and an API token are needed",
+                         "pass --domain and pipe the token in: `echo TOKEN | contactsync crm connect --api-token-stdin`")
+    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"))
+    crm = open_crm(crm_config, token=token.strip())
+    crm.me()
+    limit = getattr(crm, "burst_limit_seen", None)
+    return plan_for_burst_limit(limit), limit
+
+
 def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "") -> CrmUser:
     """Check the token against the CRM, then keep it in the keyring and the rest in the config."""
     domain = domain.strip().removesuffix(".pipedrive.com")

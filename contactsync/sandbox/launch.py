@@ -12,6 +12,7 @@ from contactsync.sandbox.faults import RandomFaults
 from contactsync.sandbox.google import GoogleEmulator
 from contactsync.sandbox.graph import GraphEmulator
 from contactsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
+from contactsync.sandbox.pipedrive_realism import BURST_BY_PLAN
 from contactsync.sandbox.server import RunningServer, serve
 
 if TYPE_CHECKING:
@@ -19,13 +20,8 @@ if TYPE_CHECKING:
 
 SEED_DIR = Path(__file__).parent / "seed"
 SEED_FILES = ("google.json", "microsoft.json", "pipedrive.json")
-# Requests per 2-second window by plan (legacy names with their successors), from
-# Pipedrive's "Rate limiting" page (pipedrive.readme.io/docs/core-api-concepts-rate-limiting):
-# Lite 20, Growth 40, Premium 80, Power 100, Ultimate 120 (DESIGN §12).
-PLAN_BURST_LIMITS = {
-    "lite": 20, "essential": 20, "growth": 40, "advanced": 40, "premium": 80, "professional": 80,
-    "power": 100, "ultimate": 120, "enterprise": 120,
-}
+# Requests per 2-second window by plan: the emulator's one table, with its source.
+PLAN_BURST_LIMITS = BURST_BY_PLAN
 GOOGLE_EMAIL = "ann@example.com"
 MICROSOFT_EMAIL = "ann@outlook.example"
 # Any id works against the emulator; a real one comes from the Entra app registration.
@@ -111,7 +107,7 @@ def start(
     """
     google = GoogleEmulator(_seed("google.json", seed_dir) if seed else None, default_email=GOOGLE_EMAIL)
     pipedrive = PipedriveEmulator(_seed("pipedrive.json", seed_dir) if seed else None, plan=plan,
-                                  burst_limit=PLAN_BURST_LIMITS.get(plan, 80))
+                                  burst_limit=PLAN_BURST_LIMITS[plan])
     graph = GraphEmulator(_seed("microsoft.json", seed_dir) if seed else None, email=MICROSOFT_EMAIL)
     for offset, emulator in enumerate((google, pipedrive, graph)):
         emulator.latency = latency
