@@ -80,6 +80,8 @@ class Outcome:
     error: ContactSyncError | None = None
     # What became of the contact's photo: (PHOTO, None) uploaded, (PHOTO_SKIP, reason).
     photo: tuple[EventKind, str | None] | None = None
+    # False when the call failed before anything reached the CRM (resolving the organization).
+    sent: bool = True
 
 
 # The most CRM calls in flight at once, whatever the plan: Ultimate's 120 requests per
@@ -162,6 +164,8 @@ class Executor:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()
+                    if not outcome.sent:
+                        self._forget_unsent(outcome.action)
                     if outcome.error is not None and not isinstance(outcome.error, ApiError):
                         fatal = fatal or outcome.error
                         continue
@@ -204,9 +208,17 @@ class Executor:
             raise ApiError(f"organization {organization!r}: {exc.message}", status=exc.status) from exc
         return replace(write, org_id=org_id)
 
+    def _forget_unsent(self, action: Action) -> None:
+        """A create that never reached the CRM leaves no pending link: the next pass creates, not looks up."""
+        if isinstance(action, CreatePerson) and not action.recover:
+            self.store.delete_link(self.target.account, action.provider_id)
+
     def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
         try:
             write = self._organization(action, write)
+        except ContactSyncError as exc:
+            return Outcome(action, error=exc, sent=False)
+        try:
             outcome = self._call(action, write)
             if outcome.person is not None and getattr(action, "photo", None):
                 outcome.photo = self._photo(action, outcome.person)
