@@ -126,10 +126,9 @@ class PipedriveCrm(Crm):
             raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
                                     fix="delete unused custom fields or upgrade the Pipedrive plan")
         if status == 403 and not _is_json(resp):
-            # Not Pipedrive's JSON error: Cloudflare's block page after repeated 429s
-            # (pipedrive.readme.io/docs/core-api-concepts-rate-limiting). Temporary.
-            if self.limiter is not None:
-                self.limiter.pause(MAX_RATE_WAIT)
+            # Not Pipedrive's JSON error: Cloudflare, in front of the API, blocks a client
+            # that kept drawing 429s with an HTML 403 page (docs/real-api.md). Temporary:
+            # the pass stops (exit 75) and the next one resumes.
             raise TemporaryError(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
                                  f"HTTP 403 from Cloudflare) while trying to {what}",
                                  fix="wait a few minutes and run again; progress is kept")
