@@ -97,7 +97,7 @@ class PipedriveCrm(Crm):
             self._note_rate(resp)
             if resp.status_code != 429:
                 return self._check(resp, what)
-            if _budget_spent(resp):
+            if _budget_spent(resp, search=path.endswith("/search")):
                 raise TemporaryError("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
@@ -455,17 +455,18 @@ def _is_json(resp: requests.Response) -> bool:
         return False
 
 
-def _budget_spent(resp: requests.Response) -> bool:
+def _budget_spent(resp: requests.Response, search: bool = False) -> bool:
     """Whether a 429 is the daily token budget rather than the 2-second burst limit.
 
     `x-daily-ratelimit-token-remaining` says so when sent, but it is undocumented and
     may be missing; a 429 while the burst window still has requests left
-    (`x-ratelimit-remaining` above 0) cannot be the burst limit either, and the error
-    text may name the daily budget.
+    (`x-ratelimit-remaining` above 0) cannot be the burst limit either — except for a
+    search, whose own, lower limit (10 per 2 s) those headers may not describe — and
+    the error text may name the daily budget.
     """
     if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
         return True
-    if _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
+    if not search and _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
         return True
     return "daily" in _error_text(resp).lower()
 
