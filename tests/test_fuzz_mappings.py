@@ -143,7 +143,7 @@ def test_generated_graph_contacts_never_crash(item: dict[str, Any]) -> None:
 @given(pipedrive_person)
 def test_generated_pipedrive_persons_never_crash(data: dict[str, Any]) -> None:
     crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
-    crm._org_names[1] = "Acme"
+    crm.cache.put_org(1, "Acme")
     person = crm._to_person(data)
     assert_sound(person.contact)
 

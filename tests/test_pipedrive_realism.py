@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, call, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, call, clock, crm, emulator, server  # noqa: F401
 
+from contactsync.clock import ManualClock
 from contactsync.config import CrmConfig
 from contactsync.crm import registry
 from contactsync.crm.base import PersonWrite
@@ -48,7 +49,7 @@ def test_v1_is_served_under_api_v1_and_the_adapter_uses_it(crm, emulator):  # no
 def test_cloudflare_block_after_repeated_429s_is_temporary(server, emulator):  # noqa: F811
     emulator.control({"quirks": {"cloudflare_after": 2, "cloudflare_block": 2}, "burst_limit": 1,
                       "burst_window": 60})
-    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, sleep=lambda s: None)
+    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, clock=ManualClock())
     adapter.me()
     with pytest.raises(TemporaryError, match="rate-limit block") as info:
         adapter.me()

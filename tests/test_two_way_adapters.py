@@ -13,8 +13,9 @@ from google_support import ANN, CLIENTS, JOSE, Sandbox, sandbox  # noqa: F401
 from microsoft_support import CLIENTS as FOLDER
 from microsoft_support import MARIA, OLEG, GraphSandbox, graph  # noqa: F401
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import crm, emulator, server  # noqa: F401
+from pipedrive_support import clock, crm, emulator, server  # noqa: F401
 
+from contactsync.clock import ManualClock
 from contactsync.crm.base import PersonWrite
 from contactsync.crm.pipedrive import IDS_BATCH
 from contactsync.model import Address, Contact, Email, Im, Phone, normalise, synced_fields
@@ -118,12 +119,13 @@ def test_graph_updated_is_last_modified_and_moves_on_edits(graph: GraphSandbox) 
     assert listed and all(c.updated for c in listed.values())
     before = instant(listed[MARIA].updated)
 
-    time.sleep(1.05)  # lastModifiedDateTime has whole seconds
+    graph.emulator.clock = clock = ManualClock()
+    clock.advance(1.05)  # lastModifiedDateTime has whole seconds
     graph.emulator.edit_contact(MARIA, {"jobTitle": "CFO"})
     edited = provider.get(MARIA)
     assert edited is not None and instant(edited.updated) > before
 
-    time.sleep(1.05)
+    clock.advance(1.05)
     written = provider.update(MARIA, Contact(name="Maria Kowalski", first_name="Maria", last_name="Kowalski"),
                               edited.version)
     now = provider.get(MARIA)

@@ -82,6 +82,10 @@ class Outcome:
     photo: tuple[EventKind, str | None] | None = None
 
 
+# The most CRM calls in flight at once, whatever the plan: Ultimate's 120 requests per
+# 2 s at a 0.25 s round trip need about 15; the limiter holds the rest back.
+MAX_IN_FLIGHT = 32
+
 # Called after every applied action with (done, total).
 OnApplied = Callable[[int, int], None]
 
@@ -127,13 +131,17 @@ class Executor:
 
     def _apply_crm(self, actions: list[Action]) -> None:
         fatal: ContactSyncError | None = None
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crm") as pool:
+        # As many calls in flight as the CRM's rate limit and round trip allow (its
+        # limiter keeps the rate), at least `workers`; re-read as the round trip is measured.
+        most = max(self.workers, MAX_IN_FLIGHT)
+        with ThreadPoolExecutor(max_workers=most, thread_name_prefix="crm") as pool:
             running: set[Future[Outcome]] = set()
             queue = list(actions)
             while queue or running:
                 if self.stop is not None and self.stop.is_set():
                     queue.clear()
-                while queue and fatal is None and len(running) < self.workers * 2:
+                in_flight = min(most, max(self.workers, self.crm.concurrency() or 0))
+                while queue and fatal is None and len(running) < in_flight + 2:
                     action = queue.pop(0)
                     try:
                         write = self._prepare(action)
@@ -170,14 +178,7 @@ class Executor:
     def _prepare(self, action: Action) -> PersonWrite | None:
         if not isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
             return None
-        org_id = None
-        if action.contact.organization:
-            try:
-                org_id = self.crm.find_or_create_org(action.contact.organization, self.target.visible_to)
-            except ApiError as exc:
-                reason = f"organization {action.contact.organization!r}: {exc.message}"
-                self.record_failure(action.provider_id, reason, action)
-                return None
+        org_id = None  # resolved by the worker (_organization): a new one never stalls this thread
         if isinstance(action, CreatePerson) and not action.recover:
             # Written before the call: if we die after the create, the next pass
             # finds this pending link and looks the stamp up instead of creating again.
@@ -193,8 +194,19 @@ class Executor:
 
     # -- worker thread: the API call -----------------------------------------
 
+    def _organization(self, action: Action, write: PersonWrite | None) -> PersonWrite | None:
+        if write is None or not write.contact.organization:
+            return write
+        organization = write.contact.organization
+        try:
+            org_id = self.crm.find_or_create_org(organization, self.target.visible_to)
+        except ApiError as exc:
+            raise ApiError(f"organization {organization!r}: {exc.message}", status=exc.status) from exc
+        return replace(write, org_id=org_id)
+
     def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
         try:
+            write = self._organization(action, write)
             outcome = self._call(action, write)
             if outcome.person is not None and getattr(action, "photo", None):
                 outcome.photo = self._photo(action, outcome.person)
@@ -253,7 +265,8 @@ class Executor:
     # -- main thread: after the call -----------------------------------------
 
     def _commit(self, outcome: Outcome) -> None:
-        self._commit_one(outcome)
+        with self.store.transaction():  # the action's link, failure and events: all or none
+            self._commit_one(outcome)
         self.applied()
 
     def _commit_one(self, outcome: Outcome) -> None:
@@ -309,11 +322,12 @@ class Executor:
         elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
             record = record_to_dict(ProviderDeletion(provider_id))
         log.warning("%s: %s %s: %s", self.target.account, event, provider_id, reason)
-        known = self.store.failure_reason(self.target.account, provider_id)
-        self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
-        if known != reason:
-            self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value, provider_id,
-                                 None, reason)
+        with self.store.transaction():
+            known = self.store.failure_reason(self.target.account, provider_id)
+            self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
+            if known != reason:
+                self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value,
+                                     provider_id, None, reason)
         self.tally[tally_key(EventSide.CRM, event)] += 1
 
     def event(self, kind: EventKind, provider_id: str, crm_id: int | None, detail: str | None,

@@ -9,13 +9,13 @@ that got it (https://learn.microsoft.com/graph/throttling#best-practices-to-hand
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.errors import (
     ApiError, AuthError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
 )
@@ -62,12 +62,13 @@ class GraphClient:
     """One mailbox's HTTP client: the bearer token, the in-flight cap and the shared pause gate."""
 
     def __init__(self, token_source: Callable[[], str], account: str, endpoint: str | None,
-                 retries: int = 4, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 retries: int = 4, max_in_flight: int = MAX_IN_FLIGHT, clock: Clock = SYSTEM_CLOCK) -> None:
         self.token_source = token_source
         self.account = account
         self.base = (endpoint or GRAPH).rstrip("/") + "/v1.0"
         self.session = make_session(retries=0)  # retries are ours: they must honour the shared gate
         self.retries = retries
+        self.clock = clock
         self.slots = threading.BoundedSemaphore(max_in_flight)
         self._gate_lock = threading.Lock()
         self._resume_at = 0.0
@@ -78,15 +79,15 @@ class GraphClient:
 
     def pause(self, seconds: float) -> None:
         with self._gate_lock:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+            self._resume_at = max(self._resume_at, self.clock.monotonic() + seconds)
 
     def _wait_gate(self) -> None:
         while True:
             with self._gate_lock:
-                wait = self._resume_at - time.monotonic()
+                wait = self._resume_at - self.clock.monotonic()
             if wait <= 0:
                 return
-            time.sleep(wait)
+            self.clock.sleep(wait)
 
     def request(self, method: str, path_or_url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
         """Send one request; map failures to the core's errors. Statuses in `ok` are returned as is."""
@@ -106,7 +107,7 @@ class GraphClient:
                 if method != "POST" and attempt < self.retries:
                     attempt += 1
                     kwargs["headers"] = headers
-                    time.sleep(min(0.5 * 2 ** attempt, 8))
+                    self.clock.sleep(min(0.5 * 2 ** attempt, 8))
                     continue
                 raise TemporaryError(f"cannot reach Microsoft Graph for {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from exc
@@ -249,9 +250,9 @@ class MicrosoftProvider(Provider):
                                 syncs_notes=False, max_emails=MAX_EMAILS, max_phones=MAX_BUSINESS_PHONES)
 
     def __init__(self, token_source: Callable[[], str], account: str, endpoint: str | None = None,
-                 retries: int = 4, page_size: int = 100) -> None:
+                 retries: int = 4, page_size: int = 100, clock: Clock = SYSTEM_CLOCK) -> None:
         self.account = account
-        self.client = GraphClient(token_source, account, endpoint, retries=retries)
+        self.client = GraphClient(token_source, account, endpoint, retries=retries, clock=clock)
         self.page_size = page_size
         # Values left out of the last create/update because Graph cannot hold them.
         self.last_overflow: list[Overflow] = []

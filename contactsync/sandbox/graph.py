@@ -139,7 +139,7 @@ class GraphEmulator(Emulator):
         """Change properties (Graph format); returns the new changeKey."""
         with self.lock:
             record = self._record(id)
-            gm.apply(record, gm.check_body(changes))
+            gm.apply(record, gm.check_body(changes), self.clock.time())
             self._touch(record)
             return record["changeKey"]
 
@@ -164,7 +164,7 @@ class GraphEmulator(Emulator):
         with self.lock:
             record = self._record(id)
             record["photo"] = data
-            gm.apply(record, {})
+            gm.apply(record, {}, self.clock.time())
 
     def contact(self, id: str) -> dict[str, Any]:
         with self.lock:
@@ -283,10 +283,10 @@ class GraphEmulator(Emulator):
 
     def _create(self, folder_id: str, body: dict[str, Any], id: str | None = None) -> dict[str, Any]:
         changes = gm.check_body(body)
-        stamp = gm.now_iso()
+        stamp = gm.now_iso(self.clock.time())
         record: dict[str, Any] = {"id": id if id and id not in self.contacts else gm.new_id(), "folder_id": folder_id,
                   "data": gm.empty_contact(), "createdDateTime": stamp, "photo": None}
-        gm.apply(record, changes)
+        gm.apply(record, changes, self.clock.time())
         self.contacts[record["id"]] = record
         self._touch(record)
         return record
@@ -384,7 +384,7 @@ class GraphEmulator(Emulator):
     def update_contact(self, req: Request) -> dict[str, Any]:
         record = self._record(req.params["id"], req.params.get("folder"))
         self._check_if_match(req, record)
-        gm.apply(record, gm.check_body(req.json()))
+        gm.apply(record, gm.check_body(req.json()), self.clock.time())
         self._touch(record)
         return gm.render(record, None, self._context(req, "contacts/$entity"))
 
@@ -405,7 +405,7 @@ class GraphEmulator(Emulator):
         if not req.body:
             raise GraphFailure(400, "ErrorInvalidRequest", "The request body is empty.")
         record["photo"] = req.body
-        gm.apply(record, {})  # not a delta entry: see set_photo
+        gm.apply(record, {}, self.clock.time())  # not a delta entry: see set_photo
         return Response(200)
 
     # -- delta ---------------------------------------------------------------------------

@@ -46,8 +46,8 @@ class GraphFailure(Exception):
         }}, {"request-id": request_id, **self.headers})
 
 
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def now_iso(at: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 def new_change_key() -> str:
@@ -111,7 +111,7 @@ def empty_contact() -> dict[str, Any]:
     return data
 
 
-def apply(record: dict[str, Any], changes: dict[str, Any]) -> None:
+def apply(record: dict[str, Any], changes: dict[str, Any], at: float | None = None) -> None:
     """Set properties; a changed name without a displayName regenerates it, as Outlook does."""
     data = record["data"]
     for key, value in changes.items():
@@ -119,7 +119,7 @@ def apply(record: dict[str, Any], changes: dict[str, Any]) -> None:
     if "displayName" not in changes and ({"givenName", "surname"} & set(changes)):
         data["displayName"] = " ".join(p for p in (data.get("givenName"), data.get("surname")) if p) or None
     record["changeKey"] = new_change_key()
-    record["lastModifiedDateTime"] = now_iso()
+    record["lastModifiedDateTime"] = now_iso(at)
     record["changed"] = sorted(changes)  # for partial delta items (graph_realism.GraphQuirks)
 
 

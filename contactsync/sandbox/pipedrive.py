@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,6 +139,21 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
             self._persons[id]["is_deleted"] = False
             self._touch(self._persons[id])
 
+    def add_org(self, org: dict[str, Any]) -> int:
+        """An organization made by someone else (another user, the web app)."""
+        with self.lock:
+            return int(self._store_org(dict(org))["id"])
+
+    def edit_org(self, id: int, changes: dict[str, Any]) -> None:
+        with self.lock:
+            self.orgs[id].update(changes)
+            self._touch(self.orgs[id])
+
+    def delete_org(self, id: int) -> None:
+        with self.lock:
+            self.orgs[id]["is_deleted"] = True
+            self._touch(self.orgs[id])
+
     def persons(self) -> list[dict[str, Any]]:
         """The current, non-deleted persons in the v2 shape."""
         with self.lock:
@@ -201,7 +215,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     def _tick(self) -> int:
         # update_time has one-second resolution; keep it strictly increasing so that
         # every change moves the version, as it would across real edits.
-        self._last_time = max(int(time.time()), self._last_time + 1)
+        self._last_time = max(int(self.clock.time()), self._last_time + 1)
         return self._last_time
 
     def _touch(self, record: dict[str, Any]) -> None:
@@ -331,7 +345,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     def _rate(self, token: str, bucket: str) -> tuple[dict[str, str], Response | None]:
         """A fixed 2-second window per token (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)."""
         limit = self.search_burst_limit if bucket == "search" else self.burst_limit
-        now = time.monotonic()
+        now = self.clock.monotonic()
         start, count = self._windows.get((token, bucket), (now, 0))
         if now - start >= self.burst_window:
             start, count = now, 0
@@ -468,6 +482,14 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         if req.args("ids"):
             wanted = {pd.int_arg(i, "ids") for i in req.args("ids")}
             items = [o for o in items if o["id"] in wanted]
+        # As for persons: "updated_since: If set, only organizations with an update_time later
+        # than or equal to this time are returned. In RFC3339 format" (v2 getOrganizations).
+        if req.arg("updated_since"):
+            since = pd.parse_rfc3339(req.arg("updated_since") or "", "updated_since")
+            items = [o for o in items if o["_update"] >= since]
+        if req.arg("updated_until"):
+            until = pd.parse_rfc3339(req.arg("updated_until") or "", "updated_until")
+            items = [o for o in items if o["_update"] < until]
         return self._paged(req, items, self._org_out)
 
     def _get_org(self, req: Request, user: dict[str, Any]) -> Response:
