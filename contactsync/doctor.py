@@ -117,7 +117,7 @@ def _google_age(account: cfg.AccountConfig) -> float | None:
 
 def _crm_checks(config: Config) -> list[Check]:
     if config.crm is None:
-        return [Check("CRM", False, "no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY`")]
+        return [Check("CRM", False, "no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY --plan PLAN`")]
     crm_config = config.crm
     store = LinkStore.open(cfg.state_path())
     try:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contactsync import config as cfg
+from contactsync.paths import local_failure
 from contactsync.cleaning import clean_text
 from contactsync.config import AccountConfig
 from contactsync.crm.cache import CrmCache, cache_key
@@ -58,6 +59,9 @@ def _as_error(exc: Exception, reraise: bool) -> ContactSyncError:
         return busy
     if reraise:
         raise exc
+    local = local_failure(exc, cfg.state_path())  # a full disk, a file that cannot be written
+    if local is not None:
+        return local
     first_line = clean_text((str(exc).splitlines() or [""])[0][:200])[0]
     return UnexpectedError(f"unexpected {type(exc).__name__}: {first_line}".rstrip(": "),
                            "the other accounts ran; run again with --debug for the traceback and report it")

@@ -120,6 +120,7 @@ def test_create_update_delete(graph: GraphSandbox) -> None:
 
 def test_stale_version_raises_stale_version(graph: GraphSandbox) -> None:
     provider = graph.provider()
+    provider.changes(None, CLIENTS)  # items are addressed through the folder of the pass
     version = graph.emulator.contact(MARIA)["changeKey"]
     graph.emulator.edit_contact(MARIA, {"companyName": "Moved On"})
     with pytest.raises(StaleVersion):
@@ -142,8 +143,10 @@ def test_caps_are_respected_and_the_overflow_reported(graph: GraphSandbox) -> No
 
 def test_photo(graph: GraphSandbox) -> None:
     provider = graph.provider()
+    provider.changes(None, CLIENTS)  # items are addressed through the folder of the pass
     data = provider.photo(MARIA, MARIA)
     assert data is not None and data[:2] == b"\xff\xd8"
+    provider.changes(None, "contacts")
     assert provider.photo(FATIMA, FATIMA) is None
 
 
@@ -169,6 +172,7 @@ def test_retry_after_pauses_every_request_of_the_mailbox(graph: GraphSandbox) ->
 
 def test_never_more_than_four_in_flight(graph: GraphSandbox) -> None:
     provider = graph.provider()
+    provider.changes(None, CLIENTS)
     graph.emulator.work_time = 0.15
     threads = [threading.Thread(target=provider.photo, args=(MARIA, MARIA)) for _ in range(12)]
     for t in threads:

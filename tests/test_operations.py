@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, box, cli, crm_persons, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, box, cli, cli_json, crm_persons, envelope, google_rn, setup_account  # noqa: F401
 from contactsync import config as cfg
 from contactsync.auth.secrets import MemoryKeyring
 from contactsync.engine.lock import account_lock
@@ -78,7 +77,7 @@ def test_exit_1_when_a_contact_fails_and_the_rest_sync(box):
                                         "additional_data": None}))
     r = cli("run", "--once", "--json")
     assert r.exit_code == 1
-    summary = json.loads(r.stdout)
+    summary = envelope(r.stdout, "run")["data"]
     assert summary["exit_code"] == 1 and summary["accounts"][0]["outcome"] == "partial"
     assert summary["accounts"][0]["counts"]["create"] == 8
     failing = [f for f in summary["accounts"][0]["failures"] if "Invalid email" in f["reason"]]
@@ -159,7 +158,7 @@ def test_dry_run_makes_no_write_on_either_side(box):
     box.google.log.clear()
     box.pipedrive.log.clear()
     r = cli("run", "--once", "--dry-run")
-    assert r.exit_code == 0 and "planned (dry run" in r.stdout
+    assert r.exit_code == 0 and "dry run, nothing written" in r.stdout
     assert [e for e in box.google.log if e.method in WRITES and e.path != "/token"] == []  # /token: a refresh
     assert [e for e in box.pipedrive.log if e.method in WRITES] == []
     assert cli("status", "--json").exit_code == 0
@@ -175,7 +174,7 @@ def test_doctor_lists_each_check_with_its_fix(box):
     assert cli("doctor").exit_code == 0
     box.google.revoke_grants()
     r = cli("doctor", "--json")
-    checks = {c["name"]: c for c in json.loads(r.stdout)}
+    checks = {c["name"]: c for c in envelope(r.stdout, "doctor")["data"]["checks"]}
     assert r.exit_code == 1 and not checks[f"account google:{EMAIL}"]["ok"]
     assert f"contactsync reconnect google:{EMAIL}" in checks[f"account google:{EMAIL}"]["fix"]
 

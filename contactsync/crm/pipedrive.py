@@ -79,6 +79,8 @@ class PipedriveCrm(Crm):
         self._fields_lock = threading.Lock()
         self._rtt: float | None = None  # a moving average of the round trip, seconds
         self._fields_read = False  # the field list was read by this adapter (at most once more when stale)
+        # The burst limit of the token's plan, as the last answer announced it (x-ratelimit-limit).
+        self.burst_limit_seen: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -108,6 +110,9 @@ class PipedriveCrm(Crm):
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
             _note_rate(limiter, resp)
+            if not path.endswith("/search"):  # search has its own, lower limit
+                limit = resp.headers.get("x-ratelimit-limit", "")
+                self.burst_limit_seen = int(limit) if limit.isdigit() else self.burst_limit_seen
             self._observe(resp.elapsed.total_seconds())
             if resp.status_code != 429:
                 return self._check(resp, what)
@@ -227,6 +232,21 @@ class PipedriveCrm(Crm):
     def _read_fields(self, known: dict[str, str]) -> dict[str, str]:
         """The list is read afresh, so a field another account or user of the company
         created since is found, not created twice."""
+        result = self._found_fields(known)
+        for name, field_type in PERSON_FIELDS.items():
+            if name not in result:
+                result[name] = self._create_field(name, field_type)
+        self.field_keys.update(result)
+        self.cache.put("fields_checked", True)
+        self.cache.put("field_keys", dict(self.field_keys))
+        self._fields_read = True
+        return result
+
+    def missing_fields(self, known: dict[str, str]) -> list[str]:
+        return [name for name in PERSON_FIELDS if name not in self._found_fields(known)]
+
+    def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """The keys of the fields that exist, by name (those missing are absent)."""
         existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
@@ -239,12 +259,6 @@ class PipedriveCrm(Crm):
             if same:
                 # Two made at once by racing setups: everyone settles on the oldest.
                 result[name] = min(same, key=lambda f: f.get("id") or 0)["key"]
-                continue
-            result[name] = self._create_field(name, field_type)
-        self.field_keys.update(result)
-        self.cache.put("fields_checked", True)
-        self.cache.put("field_keys", dict(self.field_keys))
-        self._fields_read = True
         return result
 
     def _create_field(self, name: str, field_type: str) -> str:
@@ -266,6 +280,20 @@ class PipedriveCrm(Crm):
 
     # --- organizations ----------------------------------------------------------------
 
+    def find_org(self, name: str) -> int | None:
+        """The organization of this name (whatever its case, spacing or Unicode form), from the
+        cache, else after listing the organizations changed since the cache's cursor (once a pass)."""
+        name = " ".join(unicodedata.normalize("NFC", name).split())
+        with self._org_lock:
+            return self._cached_org(name)
+
+    def _cached_org(self, name: str) -> int | None:
+        found = self.cache.org_id(name)
+        if found is None and not self._orgs_listed:
+            self._list_orgs()
+            found = self.cache.org_id(name)
+        return found
+
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
         """The organization of exactly this name, from the cache; else after listing the
         organizations changed since the cache's cursor (once a pass); else created.
@@ -276,10 +304,7 @@ class PipedriveCrm(Crm):
         # One organization whatever its case, spacing or Unicode form (org_key).
         name = " ".join(unicodedata.normalize("NFC", name).split())
         with self._org_lock:
-            found = self.cache.org_id(name)
-            if found is None and not self._orgs_listed:
-                self._list_orgs()
-                found = self.cache.org_id(name)
+            found = self._cached_org(name)
             if found is not None:
                 return found
             payload: dict[str, Any] = {"name": name}

@@ -21,7 +21,7 @@ def token_name(config: CrmConfig) -> str:
 
 def reconnect_hint(config: CrmConfig) -> str:
     extra = f" --base-url {config.base_url}" if config.base_url else ""
-    return f"run `contactsync crm connect --domain {config.domain}{extra}` with a valid API token"
+    return f"run `contactsync crm connect --domain {config.domain} --plan {config.plan}{extra}` with a valid API token"
 
 
 # Requests per 2-second window and api_token by plan: "Essential 20, Advanced 40,
@@ -34,6 +34,13 @@ BURST_BY_PLAN = {
     Plan.LITE: 20, Plan.ESSENTIAL: 20, Plan.GROWTH: 40, Plan.ADVANCED: 40, Plan.PREMIUM: 80,
     Plan.PROFESSIONAL: 80, Plan.POWER: 100, Plan.ULTIMATE: 120, Plan.ENTERPRISE: 120,
 }
+
+
+def plan_for_burst_limit(limit: int | None) -> Plan | None:
+    """The plan whose burst limit Pipedrive announced in `x-ratelimit-limit` ("the maximum number of
+    requests current api_token can perform per 2-second window", same page), by its current name;
+    None for a value no plan has (a header missing, or limits Pipedrive changed)."""
+    return next((plan for plan, burst in BURST_BY_PLAN.items() if burst == limit), None)
 
 
 def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None,

@@ -27,5 +27,8 @@ For other parts (CLI, runner):
 * dry run: `PassResult.plan` holds the planned actions. Each carries its contact
   (`contact.name`, `contact.primary_email`), updates carry `before`, and
   `actions.field_changes(before, after)` gives field-level (field, old, new);
-  `contact.organization` names the organization found or created by name.
+  `contact.organization` names the organization found or created by name;
+  `PassResult.described` (engine/dry_run.py) lists each action with its name,
+  e-mail and field changes, and the organizations and custom fields the real
+  pass would create (read, not made).
 """

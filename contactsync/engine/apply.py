@@ -276,7 +276,8 @@ class Executor:
     # -- main thread: after the call -----------------------------------------
 
     def _commit(self, outcome: Outcome) -> None:
-        self._commit_one(outcome)
+        with self.store.transaction():  # the action's link, failure and events: all or none
+            self._commit_one(outcome)
         self.applied()
 
     def _commit_one(self, outcome: Outcome) -> None:
@@ -332,11 +333,12 @@ class Executor:
         elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
             record = record_to_dict(ProviderDeletion(provider_id))
         log.warning("%s: %s %s: %s", self.target.account, event, provider_id, reason)
-        known = self.store.failure_reason(self.target.account, provider_id)
-        self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
-        if known != reason:
-            self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value, provider_id,
-                                 None, reason)
+        with self.store.transaction():
+            known = self.store.failure_reason(self.target.account, provider_id)
+            self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
+            if known != reason:
+                self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value,
+                                     provider_id, None, reason)
         self.tally[tally_key(EventSide.CRM, event)] += 1
 
     def event(self, kind: EventKind, provider_id: str, crm_id: int | None, detail: str | None,

@@ -208,6 +208,10 @@ class GoogleChangeFeed(ChangeFeed):
         self.cursor = None
         # The first page is read now so that an expired cursor surfaces from changes().
         self._first = self._fetch(None)
+        # people.connections.list returns totalPeople, the number of connections a full
+        # listing pages through (https://developers.google.com/people/api/rest/v1/people.connections/list).
+        total = self._first.get("totalPeople")
+        self.expected = int(total) if self.complete and isinstance(total, int) else None
 
     def _fetch(self, page_token: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {

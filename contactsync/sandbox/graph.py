@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlencode
 from contactsync.sandbox import graph_model as gm
 from contactsync.sandbox.graph_identity import GraphIdentity, required_scopes
 from contactsync.sandbox.graph_model import GraphFailure
+from contactsync.sandbox.graph_realism import GraphQuirks
 from contactsync.sandbox.server import Emulator, Request, Response
 
 DEFAULT_FOLDER_ID = "AQMkADAwATM0MDAAMS1kZWZhdWx0LWNvbnRhY3RzAC4AAAMAAAA="
@@ -74,6 +75,7 @@ class GraphEmulator(Emulator):
         self.in_flight = 0
         self.max_in_flight = 0
         self._recent: collections.deque[float] = collections.deque()
+        self.quirks = GraphQuirks()
         api = self._api
         self.route("GET", ME, api(self.get_me))
         self.route("GET", r"/v1.0/me/contactFolders", api(self.list_folders))
@@ -156,11 +158,14 @@ class GraphEmulator(Emulator):
             return moved["id"]
 
     def set_photo(self, id: str, data: bytes | None) -> None:
+        """Change a contact's photo as the user would. Like the service, this changes the
+        item (a new changeKey) but is not a delta entry: photo-only changes are not
+        tracked by contact delta (issue audit; the contact-delta and profilePhoto pages
+        name no photo property among what delta tracks)."""
         with self.lock:
             record = self._record(id)
             record["photo"] = data
             gm.apply(record, {}, self.clock.time())
-            self._touch(record)
 
     def contact(self, id: str) -> dict[str, Any]:
         with self.lock:
@@ -199,6 +204,8 @@ class GraphEmulator(Emulator):
             if data.get("approve_device_codes"):
                 result["approved"] = self.identity.approve_device_code()
             self.identity.control(data, result)
+            if "quirks" in data:
+                self.quirks.update(dict(data["quirks"]))
             if data.get("reset_concurrency"):
                 self.max_in_flight = 0
         return result
@@ -399,8 +406,7 @@ class GraphEmulator(Emulator):
         if not req.body:
             raise GraphFailure(400, "ErrorInvalidRequest", "The request body is empty.")
         record["photo"] = req.body
-        gm.apply(record, {}, self.clock.time())
-        self._touch(record)
+        gm.apply(record, {}, self.clock.time())  # not a delta entry: see set_photo
         return Response(200)
 
     # -- delta ---------------------------------------------------------------------------
@@ -414,6 +420,8 @@ class GraphEmulator(Emulator):
                 raise GraphFailure(400, "syncStateInvalid", EXPIRED["syncStateInvalid"][1])
         elif req.arg("$deltatoken"):
             token = self.delta_tokens.get(req.arg("$deltatoken") or "")
+            if token is None and self.quirks.malformed_token_plain_400:
+                raise GraphFailure(400, "ErrorInvalidUrlQuery", "The parameter '$deltatoken' is invalid.")
             if token is None or token["folder"] != folder:
                 raise GraphFailure(400, "syncStateInvalid", EXPIRED["syncStateInvalid"][1])
             if token["expired"]:
@@ -429,6 +437,8 @@ class GraphEmulator(Emulator):
             record = self.contacts.get(id)
             if kind == "removed" or record is None or record["folder_id"] != folder:
                 value.append({"@odata.type": "#microsoft.graph.contact", "id": id, "@removed": {"reason": "deleted"}})
+            elif state.get("since") is not None and self.quirks.partial_delta_items:
+                value.append({"@odata.type": "#microsoft.graph.contact", **gm.render_partial(record, state["select"])})
             else:
                 value.append({"@odata.type": "#microsoft.graph.contact", **gm.render(record, state["select"])})
         out: dict[str, Any] = {"@odata.context": self._context(req, "contacts(delta)"), "value": value}
@@ -451,7 +461,9 @@ class GraphEmulator(Emulator):
         if since is not None:
             items += [("removed", id) for seq, fid, id in self.tombstones if fid == folder and seq > since]
         items += [("changed", r["id"]) for r in live if since is None or r["seq"] > since]
-        return {"folder": folder, "select": select, "seq": self.seq, "items": items}
+        if since is not None and self.quirks.repeat_delta_items:
+            items += [item for item in items if item[0] == "changed"]  # GraphQuirks.repeat_delta_items
+        return {"folder": folder, "select": select, "seq": self.seq, "items": items, "since": since}
 
     @staticmethod
     def _page_size(req: Request) -> int:

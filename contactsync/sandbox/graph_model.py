@@ -95,7 +95,12 @@ def _birthday(value: Any) -> str:
     if len(text) < 10 or text[4] != "-" or text[7] != "-":
         raise GraphFailure(400, "BadRequest", f"Cannot convert the literal '{text}' to the expected type "
                            "'Edm.DateTimeOffset'.")
-    return text if "T" in text else text[:10] + "T00:00:00Z"
+    # Outlook keeps a birthday as a date at 11:59 (an all-day value): one written at
+    # midnight reads back as "…T11:59:00Z" (issue audit of contactsync; Outlook's own
+    # birthday calendar events sit at that time). A reader must keep the date only.
+    if "T" not in text or text[10:19] == "T00:00:00":
+        return text[:10] + "T11:59:00Z"
+    return text
 
 
 def empty_contact() -> dict[str, Any]:
@@ -115,6 +120,7 @@ def apply(record: dict[str, Any], changes: dict[str, Any], at: float | None = No
         data["displayName"] = " ".join(p for p in (data.get("givenName"), data.get("surname")) if p) or None
     record["changeKey"] = new_change_key()
     record["lastModifiedDateTime"] = now_iso(at)
+    record["changed"] = sorted(changes)  # for partial delta items (graph_realism.GraphQuirks)
 
 
 def parse_select(value: str | None) -> list[str] | None:
@@ -126,6 +132,13 @@ def parse_select(value: str | None) -> list[str] | None:
             raise GraphFailure(400, "RequestBroker--ParseUri",
                                f"Could not find a property named '{name}' on type 'microsoft.graph.contact'.")
     return fields
+
+
+def render_partial(record: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    """An updated contact as a partial delta item: id, etag, changeKey and what changed last."""
+    full = render(record, select)
+    keep = {"@odata.etag", "id", "changeKey", "lastModifiedDateTime", *record.get("changed", ())}
+    return {k: v for k, v in full.items() if k in keep}
 
 
 def render(record: dict[str, Any], select: list[str] | None, context: str | None = None) -> dict[str, Any]:

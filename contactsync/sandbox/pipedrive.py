@@ -431,41 +431,8 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         return self._ok(self._person_out(self._person(req, deleted_ok=True), self._custom_field_filter(req)))
 
     def _validate_person(self, body: dict[str, Any], creating: bool) -> dict[str, Any]:
-        out: dict[str, Any] = pd.check_person_name(body, creating)
-        for key in ("owner_id", "org_id", "visible_to"):
-            if key not in body:
-                continue
-            value = body[key]
-            if value is None and key == "org_id":
-                out[key] = None
-                continue
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ApiReject(400, f"Validation failed: {key}: Must be an integer")
-            if key == "owner_id" and value not in self.users:
-                raise ApiReject(400, f"Validation failed: owner_id: User {value} not found")
-            if key == "org_id" and (value not in self.orgs or self.orgs[value]["is_deleted"]):
-                raise ApiReject(400, f"Validation failed: org_id: Organization {value} not found")
-            if key == "visible_to" and value not in pd.VISIBILITY[self.plan]:
-                allowed = ", ".join(str(v) for v in sorted(pd.VISIBILITY[self.plan]))
-                raise ApiReject(400, f"Validation failed: visible_to: Must be one of {allowed}")
-            out[key] = value
-        if "emails" in body:
-            out["emails"] = pd.check_channels(body["emails"], "emails", pd.EMAIL_LABELS)
-        if "phones" in body:
-            out["phones"] = pd.check_channels(body["phones"], "phones", pd.PHONE_LABELS)
-        if "label_ids" in body:
-            out["label_ids"] = body["label_ids"]
-        if "custom_fields" in body:
-            custom = body["custom_fields"]
-            if not isinstance(custom, dict):
-                raise ApiReject(400, "Validation failed: custom_fields: Must be an object")
-            known = self._custom_fields()
-            out["custom_fields"] = {}
-            for key, value in custom.items():
-                if key not in known:
-                    raise ApiReject(400, f"Validation failed: custom_fields: Unknown custom field key '{key}'")
-                out["custom_fields"][key] = pd.check_custom_value(key, known[key], value)
-        return out
+        return pd.check_person(body, creating, set(self.users), self.orgs, pd.VISIBILITY[self.plan],
+                               self._custom_fields())
 
     def _add_person(self, req: Request, user: dict[str, Any]) -> Response:
         body = pd.check_body_keys(req.json(), pd.PERSON_BODY_KEYS)

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,6 +141,20 @@ class LinkStore:
         conn.row_factory = sqlite3.Row
         migrate(conn)
         return cls(conn, None)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around the writes of one action: all of them or none (a nested one joins it)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
