@@ -40,6 +40,24 @@ def _setting(kind: type[E], value: str, option: str) -> E:
         raise UsageError(str(exc)) from None
 
 
+def detect_plan(domain: str, token: str, base_url: str = "") -> tuple[Plan | None, int | None]:
+    """The company's plan as Pipedrive's burst limit tells it (one read of the user), and that limit.
+
+    (None, limit) when the answer carries no limit of a known plan; the token is checked either way.
+    """
+    from contactsync.crm.registry import plan_for_burst_limit
+
+    domain = domain.strip().removesuffix(".pipedrive.com")
+    if not domain or not token.strip():
+        raise UsageError("a company domain and an API token are needed",
+                         "pass --domain and pipe the token in: `echo TOKEN | contactsync crm connect --api-token-stdin`")
+    crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"))
+    crm = open_crm(crm_config, token=token.strip())
+    crm.me()
+    limit = getattr(crm, "burst_limit_seen", None)
+    return plan_for_burst_limit(limit), limit
+
+
 def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "") -> CrmUser:
     """Check the token against the CRM, then keep it in the keyring and the rest in the config."""
     domain = domain.strip().removesuffix(".pipedrive.com")
@@ -74,6 +92,9 @@ def add_account(
     client_id: str | None = None,
     tenant: str = "common",
     authority: str = "",
+    url: str = "",
+    username: str = "",
+    password: str = "",
 ) -> AccountConfig:
     """Sign in to the provider as `email`, keep the secret in the keyring, add the account."""
     provider = provider.lower()
@@ -94,6 +115,13 @@ def add_account(
         secret = sign_in_google(email, client, open_browser)
         if client["installed"]["auth_uri"] != DEFAULT_AUTH_URI:
             options["auth_uri"] = client["installed"]["auth_uri"]  # for reconnect (the sandbox)
+    elif provider == "carddav":
+        if not url:
+            raise UsageError("CardDAV needs the server's URL",
+                             "pass --url https://SERVER/ (or --url icloud, --url fastmail)")
+        from contactsync.providers.carddav_setup import sign_in as sign_in_carddav
+
+        options, secret = sign_in_carddav(email, url, username, password), password.strip()
     else:
         if not client_id:
             raise UsageError(
@@ -124,7 +152,13 @@ def has_account(provider: str, email: str) -> bool:
     return f"{provider.lower()}:{email.lower()}" in cfg.load().accounts
 
 
-def reconnect_account(name: str, *, client_secrets: Path | None = None, open_browser: bool = True) -> AccountConfig:
+def provider_of(name: str) -> str:
+    """The provider of an existing account (the CLI asks CardDAV accounts for a password)."""
+    return cfg.load().account(name).provider
+
+
+def reconnect_account(name: str, *, client_secrets: Path | None = None, open_browser: bool = True,
+                      password: str = "") -> AccountConfig:
     """Sign in again to an existing account (expired, revoked, or moved to another machine).
 
     Only its secret is replaced: its links, settings, endpoint and history stay.
@@ -149,6 +183,12 @@ def reconnect_account(name: str, *, client_secrets: Path | None = None, open_bro
                              f"add it again: `contactsync add-account microsoft {account.email} --client-id APP_ID`")
         secret = sign_in_microsoft(account.email, client_id, account.options.get("tenant", "common"),
                                    account.options.get("authority") or None)
+    elif account.provider == "carddav":
+        from contactsync.providers.carddav_setup import sign_in as sign_in_carddav
+
+        account.options = sign_in_carddav(account.email, account.options.get("url", ""),
+                                          account.options.get("username", ""), password)
+        secret = password.strip()
     else:
         raise UsageError(f"{account.key}: unknown provider {account.provider!r}", f"use one of: {', '.join(KINDS)}")
     secrets.put(secrets.provider_secret_name(account.provider, account.email), secret)

@@ -12,7 +12,6 @@ visibility and plan of every entry, and an unknown value is a ConfigError (exit
 from __future__ import annotations
 
 import os
-import sys
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import tomli_w
 
+from contactsync import paths
 from contactsync.errors import ConfigError
 from contactsync.settings import ConflictPolicy, Direction, Plan, SettingError, Visibility, choices, parse
 
@@ -29,44 +29,17 @@ CONFLICT_POLICIES = tuple(choices(ConflictPolicy))
 SECRET_STORES = ("keyring", "file")
 
 
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
-    return Path(value) if value else Path.home() / fallback
-
-
 def config_dir() -> Path:
-    home = os.environ.get("CONTACTSYNC_HOME")
-    if home:
-        return Path(home)
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "contactsync"
-    if os.name == "nt":
-        return Path(os.environ.get("APPDATA", Path.home())) / "contactsync"
-    return _xdg("XDG_CONFIG_HOME", ".config") / "contactsync"
+    return paths.config_dir()
 
 
 def state_dir() -> Path:
-    home = os.environ.get("CONTACTSYNC_HOME")
-    if home:
-        return Path(home)
-    if sys.platform == "darwin" or os.name == "nt":
-        return config_dir()
-    return _xdg("XDG_DATA_HOME", ".local/share") / "contactsync"
+    return paths.state_dir()
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone.
-
-    Everything contactsync keeps (config, state, locks, logs) is the user's alone.
-    """
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)
+    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone."""
+    paths._private_mkdir(path)  # the one implementation, beside the other path rules
     return path
 
 
@@ -130,7 +103,7 @@ class Config:
 
     def require_crm(self) -> CrmConfig:
         if self.crm is None:
-            raise ConfigError("no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY` first")
+            raise ConfigError("no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY --plan PLAN` first")
         return self.crm
 
 
@@ -177,7 +150,7 @@ def load(path: Path | None = None) -> Config:
 
 def save(config: Config, path: Path | None = None) -> None:
     path = path or config_path()
-    private_dir(path.parent)
+    paths.ensure_dir(path.parent, "config folder")
     data: dict[str, Any] = {}
     if config.secrets_store:
         data["secrets"] = {"store": config.secrets_store}

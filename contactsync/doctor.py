@@ -99,7 +99,7 @@ def _account_check(account: cfg.AccountConfig) -> Check:
 
 def _grant(account: cfg.AccountConfig) -> str:
     with provider_session(account) as provider:
-        provider.check()
+        provider.verify()
     return f"signed in; group {account.group_name or account.group or 'default'}, {account.direction}"
 
 
@@ -117,7 +117,7 @@ def _google_age(account: cfg.AccountConfig) -> float | None:
 
 def _crm_checks(config: Config) -> list[Check]:
     if config.crm is None:
-        return [Check("CRM", False, "no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY`")]
+        return [Check("CRM", False, "no CRM is connected", "run `contactsync crm connect --domain YOURCOMPANY --plan PLAN`")]
     crm_config = config.crm
     store = LinkStore.open(cfg.state_path())
     try:

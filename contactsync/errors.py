@@ -31,6 +31,10 @@ class ConfigError(UsageError):
     """A config file that cannot be read, or an account that does not exist."""
 
 
+class LocalEnvironmentError(UsageError):
+    """A local file or folder contactsync needs cannot be used: home, log file, disk full."""
+
+
 class AuthError(ContactSyncError):
     """A token that is missing, expired or revoked."""
 
@@ -38,9 +42,18 @@ class AuthError(ContactSyncError):
 
 
 class SafetyStop(ContactSyncError):
-    """A safety rail stopped the run before it wrote anything dangerous."""
+    """A safety rail stopped the run before it wrote anything dangerous.
+
+    `rail` names the rail (`mass-delete`, `empty-listing`); `allow_with` is the
+    option of `run` that lets the pass go ahead.
+    """
 
     exit_code = 4
+
+    def __init__(self, message: str, fix: str | None = None, *, rail: str = "", allow_with: str = "") -> None:
+        super().__init__(message, fix)
+        self.rail = rail
+        self.allow_with = allow_with
 
 
 class LockHeld(ContactSyncError):
@@ -57,6 +70,10 @@ class TemporaryError(ContactSyncError):
 
 class BudgetExhausted(TemporaryError):
     """A daily API budget is used up: no retry inside the pass can help; the next pass resumes."""
+
+
+class ServiceBlocked(TemporaryError):
+    """The service blocks this client for a while (an edge's rate-limit block): the pass stops, no retries."""
 
 
 class Interrupted(ContactSyncError):

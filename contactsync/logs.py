@@ -13,6 +13,9 @@ import os
 import threading
 from pathlib import Path
 
+from contactsync.errors import LocalEnvironmentError
+from contactsync.paths import os_error
+
 LOGGER = "contactsync"
 MAX_BYTES = 1_000_000
 BACKUPS = 3
@@ -46,23 +49,37 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def _private_file(path: Path) -> None:
+def _private_file(path: Path, chosen: bool) -> None:
+    """Create the log file with mode 0600 in a 0700 folder; an unusable path is one line naming it and the fix."""
     from contactsync.config import private_dir
 
-    private_dir(path.parent)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    fix = "give --log-file a file in a folder you can write" if chosen else None
+    try:
+        private_dir(path.parent)
+        if path.is_dir():
+            raise LocalEnvironmentError(f"the log file {path} is a folder", fix or f"move {path} aside")
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except (FileExistsError, NotADirectoryError):
+        raise LocalEnvironmentError(
+            f"cannot create the log file {path}: a file is in the way of its folder", fix or f"move {path.parent} aside"
+        ) from None
+    except OSError as exc:
+        error = os_error(exc, "log file", path)
+        raise LocalEnvironmentError(error.message, fix or error.fix) from None
 
 
-def setup(path: Path, verbose: int = 0, stderr: bool = False) -> None:
-    """Log to `path` (INFO, or DEBUG with -v); with `stderr` also to the terminal."""
+def setup(path: Path, verbose: int = 0, stderr: bool = False, chosen: bool = False) -> None:
+    """Log to `path` (INFO, or DEBUG with -v); with `stderr` also to the terminal.
+
+    `chosen`: the user named the path (--log-file), so a failure names that option.
+    """
     logger = logging.getLogger(LOGGER)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    _private_file(path)
+    _private_file(path, chosen)
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())

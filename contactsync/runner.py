@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contactsync import config as cfg
+from contactsync.paths import local_failure
 from contactsync.cleaning import clean_text
 from contactsync.config import AccountConfig
+from contactsync.crm.cache import CrmCache, cache_key
 from contactsync.crm.registry import open_crm
 from contactsync.engine.lock import account_lock
 from contactsync.engine.run import PassOptions, PassResult, Progress, failures_and_skips, sync_account
@@ -57,6 +59,9 @@ def _as_error(exc: Exception, reraise: bool) -> ContactSyncError:
         return busy
     if reraise:
         raise exc
+    local = local_failure(exc, cfg.state_path())  # a full disk, a file that cannot be written
+    if local is not None:
+        return local
     first_line = clean_text((str(exc).splitlines() or [""])[0][:200])[0]
     return UnexpectedError(f"unexpected {type(exc).__name__}: {first_line}".rstrip(": "),
                            "the other accounts ran; run again with --debug for the traceback and report it")
@@ -77,6 +82,14 @@ def select_accounts(config: cfg.Config, names: list[str] | None) -> list[Account
     if not config.accounts:
         raise UsageError("no accounts to sync", "add one with `contactsync add-account google EMAIL --client-secrets FILE`")
     return sorted(config.accounts.values(), key=lambda a: a.key)
+
+
+def save_cache(store: LinkStore, cache: CrmCache, key: str, dry_run: bool) -> None:
+    """What the CRM told us this pass, for the next (also after a failed pass: it was true)."""
+    keys = cache.get("field_keys")
+    if not dry_run and isinstance(keys, dict) and keys != store.crm_fields():
+        store.set_crm_fields(keys)
+    cache.save(store, key)
 
 
 def run_once(
@@ -103,11 +116,16 @@ def run_once(
         for account in accounts:
             try:
                 with account_lock(cfg.state_dir(), account.key, wait):
-                    crm = open_crm(crm_config, store.crm_fields())
-                    with provider_session(account) as provider:
-                        result = sync_account(
-                            store, provider, crm, account, crm_config, options, progress(account) if progress else None
-                        )
+                    cache = CrmCache.load(store, cache_key(crm_config))
+                    crm = open_crm(crm_config, store.crm_fields(), cache=cache)
+                    try:
+                        with provider_session(account) as provider:
+                            result = sync_account(
+                                store, provider, crm, account, crm_config, options,
+                                progress(account) if progress else None,
+                            )
+                    finally:
+                        save_cache(store, cache, cache_key(crm_config), options.dry_run)
             except Exception as raw:  # noqa: BLE001 - the per-account boundary (issue 11)
                 exc = _as_error(raw, reraise)
                 if account.email not in exc.message:

@@ -62,6 +62,14 @@ class Plan(Setting):
     ENTERPRISE = "enterprise"
 
 
+class Tenant(str, Enum):
+    """Microsoft's named sign-in audiences; a tenant's own id or domain is accepted too."""
+
+    COMMON = "common"
+    CONSUMERS = "consumers"
+    ORGANIZATIONS = "organizations"
+
+
 E = TypeVar("E", bound=Enum)
 
 

@@ -27,8 +27,51 @@ def _age_seconds(stamp: str | None) -> int | None:
     return int((datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds())
 
 
+def _name_in(record: dict[str, Any] | None) -> str | None:
+    """The contact's name in a stored record: a link's base, or a failure's replayed change."""
+    if not record:
+        return None
+    contact = record.get("contact", record)
+    name = contact.get("name") if isinstance(contact, dict) else None
+    return name or None
+
+
+def _names(store: LinkStore, key: str, provider_ids: set[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for provider_id in provider_ids:
+        link = store.link(key, provider_id)
+        name = _name_in(link.base) if link else None
+        if name:
+            names[provider_id] = name
+    return names
+
+
+def pass_running(account: AccountConfig) -> bool:
+    """Whether another process holds the account's lock now: a pass is running, not interrupted.
+
+    The lock is taken and let go at once; a pass starting in that instant would see
+    it held and exit 5, a window of microseconds.
+    """
+    from contactsync.engine.lock import account_lock
+    from contactsync.errors import LockHeld
+
+    try:
+        with account_lock(cfg.state_dir(), account.key, wait=False):
+            return False
+    except LockHeld:
+        return True
+
+
 def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -> dict[str, Any]:
     key = account.key
+    events = store.recent_events(key, 10)
+    failures = store.failures(key)
+    names = _names(store, key, {e.provider_id for e in events if e.provider_id})
+    for failure in failures:
+        name = _name_in(failure.record)
+        if name:
+            names.setdefault(failure.provider_id, name)
+    running = pass_running(account)
     links = store.count_links(key)
     last = store.last_run(key)
     cursor = store.cursor(key)
@@ -52,28 +95,30 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
         else {
             "started_at": last.started_at,
             "finished_at": last.finished_at,
-            "outcome": last.outcome or "running or interrupted",
+            "outcome": last.outcome or ("running" if running else "interrupted"),
             "full": last.full,
             "message": last.message,
         },
         "last_run_counts": {"to_crm": _counts(last_counts, EventSide.CRM),
                             "to_provider": _counts(last_counts, EventSide.PROVIDER)},
         "last_7_days": {"to_crm": _counts(week, EventSide.CRM), "to_provider": _counts(week, EventSide.PROVIDER)},
+        "running": running,
         "conflicts": week.get("crm:conflict", 0) + week.get("provider:conflict", 0),
         # Failing: retried by every pass. Skipped: cannot be synced as it is (issue 11).
         "failures": [
-            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "attempts": f.attempts}
-            for f in store.failures(key) if not is_skipped(f.record)
+            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "attempts": f.attempts,
+             "name": names.get(f.provider_id)}
+            for f in failures if not is_skipped(f.record)
         ],
         "skipped": [
-            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at}
-            for f in store.failures(key) if is_skipped(f.record)
+            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "name": names.get(f.provider_id)}
+            for f in failures if is_skipped(f.record)
         ],
         "cursor_age_seconds": _age_seconds(cursor[1]) if cursor else None,
         "recent": [
             {"at": e.at, "side": e.side, "action": e.action, "contact": e.provider_id, "crm_id": e.crm_id,
-             "detail": e.detail}
-            for e in store.recent_events(key, 10)
+             "detail": e.detail, "name": names.get(e.provider_id or "")}
+            for e in events
         ],
     }
 

@@ -29,6 +29,26 @@ def cli(*args: str, input: str | None = None) -> Any:
     return result
 
 
+def envelope(text: str, kind: str) -> dict[str, Any]:
+    """A --json output checked against its shipped JSON Schema; the whole envelope."""
+    import json
+
+    import jsonschema
+
+    from contactsync import schemas
+
+    document = json.loads(text)
+    jsonschema.validate(document, schemas.load(kind))
+    assert document["schema"] == f"contactsync/{kind}/1"
+    return document
+
+
+def cli_json(kind: str, *args: str) -> Any:
+    """Run a command with --json; its envelope checked against the schema; returns `data`."""
+    result = cli(*args, "--json")
+    return envelope(result.stdout, kind)["data"]
+
+
 def setup_account(box: launch.Sandbox) -> None:
     r = cli("crm", "connect", "--domain", box.domain, "--plan", box.plan, "--base-url", box.pipedrive_url,
             "--api-token-stdin", input=box.api_token + "\n")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from contactsync.clock import ManualClock
 from contactsync.crm.base import Crm, CrmUser, PersonWrite
 from contactsync.errors import NotFound
 from contactsync.model import Contact, Email
@@ -45,7 +46,7 @@ def _pipedrive() -> Iterator[CrmSubject]:
     emulator.load_seed()
     server = serve(emulator)
     try:
-        crm = PipedriveCrm(server.url, ADMIN_TOKEN, sleep=lambda s: None)
+        crm = PipedriveCrm(server.url, ADMIN_TOKEN, clock=ManualClock())
         crm.field_keys = crm.ensure_fields({})
         yield CrmSubject(crm, crm.me())
     finally:
@@ -69,6 +70,7 @@ def test_the_connected_user_may_add_people_and_organizations(crm_subject: CrmSub
 def test_custom_fields_are_found_again_not_created_twice(crm_subject: CrmSubject) -> None:
     first = crm_subject.crm.ensure_fields({})
     assert crm_subject.crm.ensure_fields(first) == first == crm_subject.crm.ensure_fields({})
+    assert crm_subject.crm.missing_fields(first) == []
 
 
 def test_a_created_person_reads_back_with_owner_and_stamp(crm_subject: CrmSubject) -> None:
@@ -106,8 +108,9 @@ def test_get_many_returns_the_living_persons_only(crm_subject: CrmSubject) -> No
 
 def test_an_organization_is_found_by_its_exact_name(crm_subject: CrmSubject) -> None:
     crm = crm_subject.crm
+    assert crm.find_org("Contract Industries") is None  # reading creates nothing
     org = crm.find_or_create_org("Contract Industries")
-    assert crm.find_or_create_org("Contract Industries") == org
+    assert crm.find_or_create_org("Contract Industries") == org == crm.find_org("Contract Industries")
     assert crm.find_or_create_org("Contract Industries Ltd") != org
 
 

@@ -189,6 +189,12 @@ class FakeCrm(Crm):
         self.fields.setdefault(STAMP_FIELD, "stampkey")
         return dict(self.fields)
 
+    def missing_fields(self, known: dict[str, str]) -> list[str]:
+        return [] if STAMP_FIELD in self.fields else [STAMP_FIELD]
+
+    def find_org(self, name: str) -> int | None:
+        return self.orgs.get(name)
+
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
         if name not in self.orgs:
             self.orgs[name] = next(self._ids)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from contactsync.clock import ManualClock
 from contactsync.crm.pipedrive import PipedriveCrm
 from contactsync.sandbox.pipedrive import PipedriveEmulator
 from contactsync.sandbox.server import RunningServer, serve
@@ -31,8 +32,15 @@ def server(emulator: PipedriveEmulator) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def crm(server: RunningServer) -> PipedriveCrm:
-    return PipedriveCrm(server.url, ADMIN_TOKEN, sleep=lambda s: None)
+def clock(emulator: PipedriveEmulator) -> ManualClock:
+    """One clock for the emulator's windows and the adapter's waits: no test sleeps for real."""
+    emulator.clock = ManualClock()
+    return emulator.clock
+
+
+@pytest.fixture
+def crm(server: RunningServer, clock: ManualClock) -> PipedriveCrm:
+    return PipedriveCrm(server.url, ADMIN_TOKEN, clock=clock)
 
 
 def call(server: RunningServer, method: str, path: str, token: str | None = ADMIN_TOKEN,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from cli_support import EMAIL, box, cli, crm_persons, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, box, cli, cli_json, crm_persons, envelope, google_rn, setup_account  # noqa: F401
 from pipedrive_openapi import assert_log_valid
 
 MY_CONTACTS = "contactGroups/myContacts"
@@ -31,7 +30,7 @@ def test_add_configure_run_edit_run_delete_run(box):
     assert jose["owner_id"] == 1 and jose["visible_to"] == 3
     stamp_key = next(iter(k for k, v in (jose.get("custom_fields") or {}).items() if v and str(v).startswith("google:")))
     assert jose["custom_fields"][stamp_key].startswith(f"google:{EMAIL}:people/")
-    status = json.loads(cli("status", "--json").stdout)["accounts"][0]
+    status = cli_json("status", "status")["accounts"][0]
     assert status["linked"] == len(synced) + 1 and status["failures"] == []
     assert status["skipped"][0]["reason"].startswith("has no name")  # skipped, not failing
 
@@ -49,7 +48,7 @@ def test_add_configure_run_edit_run_delete_run(box):
     final = crm_persons(box)
     assert "Ольга Петрова" not in final and len(final) == len(persons) - 1
 
-    status = json.loads(cli("status", "--json").stdout)["accounts"][0]
+    status = cli_json("status", "status")["accounts"][0]
     assert status["last_run_counts"]["to_crm"]["delete"] == 1
     assert status["last_7_days"]["to_crm"]["update"] == 1
     assert status["visibility"] == "company" and status["group"]["id"] == MY_CONTACTS
@@ -74,7 +73,7 @@ def test_first_sync_adopts_the_owned_person_with_the_same_email(box):
     after = crm_persons(box)
     assert after["Ann Lee"]["id"] == before["Ann Lee"]["id"]
     assert sum(1 for p in after.values() if "ann.lee@example.com" in emails(p)) == 1
-    status = json.loads(cli("status", "--json").stdout)["accounts"][0]
+    status = cli_json("status", "status")["accounts"][0]
     assert status["last_run_counts"]["to_crm"]["adopt"] == 1
 
 
@@ -92,7 +91,7 @@ def test_dry_run_writes_nothing(box):
     box.pipedrive.log.clear()
     r = cli("run", "--once", "--dry-run", "--json")
     assert r.exit_code == 0, r.output
-    plan = json.loads(r.stdout)["accounts"][0]["plan"]
+    plan = envelope(r.stdout, "run")["data"]["accounts"][0]["plan"]
     assert {a["action"] for a in plan} >= {"create"}
     assert [e for e in box.pipedrive.log if e.method != "GET"] == []
     assert len(crm_persons(box)) == 3
@@ -109,7 +108,7 @@ def test_photos_follow_the_rules(box):
     uploads = [e for e in box.pipedrive.log if e.method == "POST" and e.path.endswith("/picture")]
     crops = sorted(str((e.body.get("crop_x"), e.body.get("crop_width"))) for e in uploads)
     assert crops == [str(("50", "300")), str((None, None))]
-    status = json.loads(cli("status", "--json").stdout)["accounts"][0]
+    status = cli_json("status", "status")["accounts"][0]
     assert status["last_run_counts"]["to_crm"]["create"] == 9
     from contactsync.store import LinkStore
     from contactsync import config as cfg

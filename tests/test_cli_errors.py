@@ -57,7 +57,7 @@ def test_run_without_crm_says_how_to_connect():
 
 def test_no_keyring_backend_explains_the_ways_out(box):
     keyring.set_keyring(fail.Keyring())
-    r = cli("crm", "connect", "--domain", box.domain, "--base-url", box.pipedrive_url, "--api-token-stdin",
+    r = cli("crm", "connect", "--domain", box.domain, "--plan", "growth", "--base-url", box.pipedrive_url, "--api-token-stdin",
             input=box.api_token + "\n")
     assert r.exit_code == 2
     line = one_line(r.stderr)
@@ -77,7 +77,7 @@ def test_secret_from_environment_when_no_keyring(box, monkeypatch):
 
 
 def test_wrong_token_at_connect_is_refused_and_not_stored(box):
-    r = cli("crm", "connect", "--domain", box.domain, "--base-url", box.pipedrive_url, "--api-token-stdin",
+    r = cli("crm", "connect", "--domain", box.domain, "--plan", "growth", "--base-url", box.pipedrive_url, "--api-token-stdin",
             input="0" * 40 + "\n")
     assert r.exit_code == 3 and "refused the API token" in one_line(r.stderr)
     assert keyring.get_password("contactsync", "pipedrive:acme-sandbox") is None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from cli_support import box, cli, crm_persons, graph_id, setup_account, setup_microsoft  # noqa: F401
+from cli_support import box, cli, crm_persons, envelope, graph_id, setup_account, setup_microsoft  # noqa: F401
 from pipedrive_openapi import assert_log_valid
 
 MS = "ann@outlook.example"
@@ -18,7 +17,7 @@ def test_add_run_edit_run_delete_run(box):
     setup_account(box)
     setup_microsoft(box)
     r = cli("groups", MS, "--json")
-    groups = {g["name"]: g for g in json.loads(r.stdout)}
+    groups = {g["name"]: g for g in envelope(r.stdout, "groups")["data"]["groups"]}
     assert groups["Contacts"]["is_default"] and "Clients" in groups
     r = cli("configure", MS, "--group", "Clients")
     assert r.exit_code == 0, r.output

@@ -190,3 +190,31 @@ def test_dry_run_writes_nothing(world):
     result = sync(world, dry_run=True)
     assert [a.kind for a in result.plan] == ["create"] and crm.persons == {}
     assert store.count_links(ACCOUNT.key)["pending"] == 0 and store.cursor(ACCOUNT.key) is None
+
+
+def test_dry_run_names_what_it_would_create_and_change(world):
+    from contactsync.engine.actions import UpdatePerson, field_changes
+
+    store, provider, crm = world
+    crm.orgs["Acme"] = 900  # exists already
+    a = provider.put(Contact(name="Ann", organization="Acme"))
+    provider.put(Contact(name="Bo", emails=(Email("bo@x.org"),), organization="Globex"))
+    dry = sync(world, dry_run=True)
+    assert dry.described is not None
+    assert dry.described.custom_fields == ["Contact sync ID"] and dry.described.organizations == ["Globex"]
+    assert sorted(a.contact.name for a in dry.plan) == ["Ann", "Bo"] and crm.persons == {}
+    assert dry.counts["create"] == 2
+    sync(world)
+    provider.put(Contact(name="Ann", organization="Acme", job_title="CEO"), id=a)
+    [update] = sync(world, dry_run=True).plan
+    assert isinstance(update, UpdatePerson)
+    assert field_changes(update.before, update.contact) == [("job_title", "", "CEO")]
+
+
+def test_the_executor_reports_progress_after_every_action(world):
+    store, provider, crm = world
+    for name in ("Ann", "Bo", "Cy"):
+        provider.put(Contact(name=name))
+    seen: list[tuple[int, int]] = []
+    sync(world, on_applied=lambda done, total: seen.append((done, total)))
+    assert [done for done, _ in seen] == [1, 2, 3] and seen[-1][1] == 3

@@ -3,7 +3,7 @@
 Hypothesis strategies over the raw JSON of a People API Person, a Graph contact and
 a Pipedrive v2 person: well-formed shapes, wrong JSON types anywhere, nulls, lone
 surrogates, control characters, huge values, impossible dates. Each provider gets
-CONTACTSYNC_FUZZ_EXAMPLES generated contacts (1,000 by default, CI-sized).
+CONTACTSYNC_FUZZ_EXAMPLES generated contacts (200 by default, 1,000 with CONTACTSYNC_HYPOTHESIS=thorough).
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from contactsync.providers.microsoft import item_change
 from contactsync.providers.microsoft_mapping import contact_to_graph
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
-EXAMPLES = int(os.environ.get("CONTACTSYNC_FUZZ_EXAMPLES", "1000"))
+# 1,000 per API in the thorough profile (CONTACTSYNC_HYPOTHESIS=thorough, tests/conftest.py);
+# 200 by default keeps the suite within its time (issue 13). CONTACTSYNC_FUZZ_EXAMPLES wins.
+THOROUGH = os.environ.get("CONTACTSYNC_HYPOTHESIS") == "thorough"
+EXAMPLES = int(os.environ.get("CONTACTSYNC_FUZZ_EXAMPLES") or (1000 if THOROUGH else 200))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -143,7 +146,7 @@ def test_generated_graph_contacts_never_crash(item: dict[str, Any]) -> None:
 @given(pipedrive_person)
 def test_generated_pipedrive_persons_never_crash(data: dict[str, Any]) -> None:
     crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
-    crm._org_names[1] = "Acme"
+    crm.cache.put_org(1, "Acme")
     person = crm._to_person(data)
     assert_sound(person.contact)
 

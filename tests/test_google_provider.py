@@ -181,9 +181,9 @@ def test_revoked_grant_is_an_auth_error_naming_the_fix(sandbox: Sandbox) -> None
 
 def test_expired_access_token_is_refreshed_transparently(sandbox: Sandbox) -> None:
     provider = sandbox.provider()
-    provider.check()
+    provider.verify()
     sandbox.emulator.oauth.expire_access_tokens()
-    provider.check()
+    provider.verify()
     token_calls = [e for e in sandbox.emulator.log if e.path == "/token"]
     assert len(token_calls) == 2
     assert [e.status for e in sandbox.emulator.log if e.path.startswith("/v1/")] == [200, 401, 200]
@@ -404,3 +404,14 @@ def test_sized_photo_url_replaces_the_size_option_of_the_last_segment() -> None:
     assert sized_photo_url(base + "=s408-p-k-rw-no") == base + "=s1024"
     assert sized_photo_url(base) == base + "=s1024"
     assert sized_photo_url("https://h.example/a=b/p=s100?k=v") == "https://h.example/a=b/p=s1024?k=v"
+
+
+def test_check_mints_a_token_but_asks_the_api_nothing(sandbox: Sandbox) -> None:
+    """A quiet pass is one connections read (issue 13): the preflight only needs a working grant."""
+    provider, later = sandbox.provider(), sandbox.provider()
+    provider.check()
+    provider.check()
+    assert [e.path for e in sandbox.emulator.log] == ["/token"]
+    sandbox.emulator.oauth.revoke()
+    with pytest.raises(AuthError):
+        later.check()  # the next pass: its refresh is refused

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from cli_support import EMAIL, box, cli, setup_account  # noqa: F401
+from cli_support import EMAIL, box, cli, envelope, setup_account  # noqa: F401
 from contactsync.auth import secrets
 from contactsync.auth.google import GoogleGrant
 
@@ -62,7 +61,7 @@ def test_a_grant_of_a_client_in_testing_expires_after_7_days_and_doctor_warns_be
     store(GoogleGrant(grant.client_id, grant.client_secret, grant.refresh_token, grant.token_uri,
                       grant.issued_at - 6.5 * DAY, grant.access_token, time.time() - 60))
     r = cli("doctor", "--json")
-    check = {c["name"]: c for c in json.loads(r.stdout)}[f"account {GOOGLE}"]
+    check = {c["name"]: c for c in envelope(r.stdout, "doctor")["data"]["checks"]}[f"account {GOOGLE}"]
     assert check["ok"] and check["warning"] and "Publish app" in check["fix"]
     assert "signed in 6.5 days ago" in check["detail"]
     # The eighth day: Google refuses the refresh token.
@@ -74,7 +73,7 @@ def test_a_grant_of_a_client_in_testing_expires_after_7_days_and_doctor_warns_be
     assert r.exit_code == 3
     assert f"contactsync reconnect {GOOGLE}" in r.stderr and "Testing after 7 days" in r.stderr
     r = cli("doctor", "--json")
-    check = {c["name"]: c for c in json.loads(r.stdout)}[f"account {GOOGLE}"]
+    check = {c["name"]: c for c in envelope(r.stdout, "doctor")["data"]["checks"]}[f"account {GOOGLE}"]
     assert not check["ok"] and "Publish app" in check["fix"] and f"reconnect {GOOGLE}" in check["fix"]
     assert "kept in the keyring" in check["detail"]
     assert cli("reconnect", GOOGLE).exit_code == 0  # a new grant: 7 more days, or forever once published

@@ -4,8 +4,9 @@ organizations; a free-form address kept whole; impossible dates, digit-less phon
 from __future__ import annotations
 
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, clock, crm, emulator, server  # noqa: F401
 
+from contactsync.clock import ManualClock
 from contactsync.crm.base import PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm, org_key
 from contactsync.crm.pipedrive_fields import ADDRESS_FIELD, address_value
@@ -28,10 +29,10 @@ def test_one_organization_whatever_case_spacing_or_form(crm, emulator):  # noqa:
     first = crm.find_or_create_org("Acme s.r.o.")
     assert crm.find_or_create_org("ACME  S.R.O.") == first
     # Another process (another pass) finds it through the API, not a cache.
-    fresh = PipedriveCrm(crm.base_url, ADMIN_TOKEN, sleep=lambda s: None)
+    fresh = PipedriveCrm(crm.base_url, ADMIN_TOKEN, clock=ManualClock())
     assert fresh.find_or_create_org("acme S.R.O.") == first
     cafe = fresh.find_or_create_org("Cafe\u0301 Noir")  # typed with a combining accent (NFD)
-    assert PipedriveCrm(crm.base_url, ADMIN_TOKEN, sleep=lambda s: None).find_or_create_org("CAF\u00c9 NOIR") == cafe
+    assert PipedriveCrm(crm.base_url, ADMIN_TOKEN, clock=ManualClock()).find_or_create_org("CAF\u00c9 NOIR") == cafe
     assert len(posts(emulator, "/api/v2/organizations")) == 2
     assert_log_valid(emulator)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 
 import pytest
 from microsoft_support import CLIENT_ID, CLIENTS, EMAIL, FATIMA, MARIA, MISAKI, OLEG, GraphSandbox, aged, graph  # noqa: F401
 
 from contactsync.auth.microsoft import MicrosoftSession, sign_in
+from contactsync.clock import ManualClock
 from contactsync.errors import AuthError, CursorExpired, StaleVersion, UsageError
 from contactsync.model import Address, Contact, Email, Phone
 from contactsync.providers.base import ProviderDeletion, ProviderRecord
@@ -120,6 +120,7 @@ def test_create_update_delete(graph: GraphSandbox) -> None:
 
 def test_stale_version_raises_stale_version(graph: GraphSandbox) -> None:
     provider = graph.provider()
+    provider.changes(None, CLIENTS)  # items are addressed through the folder of the pass
     version = graph.emulator.contact(MARIA)["changeKey"]
     graph.emulator.edit_contact(MARIA, {"companyName": "Moved On"})
     with pytest.raises(StaleVersion):
@@ -142,33 +143,36 @@ def test_caps_are_respected_and_the_overflow_reported(graph: GraphSandbox) -> No
 
 def test_photo(graph: GraphSandbox) -> None:
     provider = graph.provider()
+    provider.changes(None, CLIENTS)  # items are addressed through the folder of the pass
     data = provider.photo(MARIA, MARIA)
     assert data is not None and data[:2] == b"\xff\xd8"
+    provider.changes(None, "contacts")
     assert provider.photo(FATIMA, FATIMA) is None
 
 
 # -- throttling and errors ---------------------------------------------------------------
 
 def test_retry_after_pauses_and_retries(graph: GraphSandbox) -> None:
-    provider = graph.provider()
+    clock = ManualClock()
+    provider = graph.provider(clock=clock)
     graph.emulator.add_fault(Fault(status=429, headers={"Retry-After": "1"}, path=r"contactFolders$",
                                    body={"error": {"code": "ApplicationThrottled", "message": "slow down"}}))
-    started = time.monotonic()
     assert len(provider.groups()) == 2
-    assert time.monotonic() - started >= 1.0
+    assert sum(clock.sleeps) >= 1.0
     assert [e.status for e in graph.emulator.log if e.path.endswith("contactFolders")] == [429, 200]
 
 
 def test_retry_after_pauses_every_request_of_the_mailbox(graph: GraphSandbox) -> None:
-    provider = graph.provider()
+    clock = ManualClock()
+    provider = graph.provider(clock=clock)
     provider.client.pause(1.0)
-    started = time.monotonic()
     provider.check()
-    assert time.monotonic() - started >= 0.9
+    assert clock.sleeps == [1.0]
 
 
 def test_never_more_than_four_in_flight(graph: GraphSandbox) -> None:
     provider = graph.provider()
+    provider.changes(None, CLIENTS)
     graph.emulator.work_time = 0.15
     threads = [threading.Thread(target=provider.photo, args=(MARIA, MARIA)) for _ in range(12)]
     for t in threads:

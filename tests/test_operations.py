@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, box, cli, crm_persons, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, box, cli, cli_json, crm_persons, envelope, google_rn, setup_account  # noqa: F401
 from contactsync import config as cfg
 from contactsync.auth.secrets import MemoryKeyring
 from contactsync.engine.lock import account_lock
@@ -47,6 +46,8 @@ def test_a_full_tour_never_writes_a_secret_anywhere(box, isolated_home):
         assert r.exit_code == 0, (args, r.output)
         outputs.append(r.stdout + r.stderr)
     box.pipedrive.revoke_token(box.api_token)
+    # A quiet pass asks Pipedrive nothing (issue 13): a change makes the pass use the token.
+    box.google.edit_person(google_rn(box, "Lena Fischer"), {"organizations": [{"name": "Fabrikam"}]})
     r = cli("-v", "--log-file", str(log_file), "run", "--once")
     assert r.exit_code == 3
     outputs.append(r.stdout + r.stderr)
@@ -76,7 +77,7 @@ def test_exit_1_when_a_contact_fails_and_the_rest_sync(box):
                                         "additional_data": None}))
     r = cli("run", "--once", "--json")
     assert r.exit_code == 1
-    summary = json.loads(r.stdout)
+    summary = envelope(r.stdout, "run")["data"]
     assert summary["exit_code"] == 1 and summary["accounts"][0]["outcome"] == "partial"
     assert summary["accounts"][0]["counts"]["create"] == 8
     failing = [f for f in summary["accounts"][0]["failures"] if "Invalid email" in f["reason"]]
@@ -126,6 +127,13 @@ def test_sigterm_stops_the_interval_loop_cleanly(box):
 
 def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     setup_account(box)
+    # More contacts than calls in flight (they follow the plan's rate × the round trip),
+    # so that the stop lands with some not yet sent.
+    for i in range(48):
+        box.google.add_person({"names": [{"givenName": "Extra", "familyName": f"Person {i:02}"}],
+                               "memberships": [{"contactGroupMembership": {
+                                   "contactGroupResourceName": "contactGroups/myContacts"}}]})
+    total = 12 + 48
     box.pipedrive.latency = 0.3
     proc = subprocess.Popen([sys.executable, "-m", "contactsync", "run", "--once"],
                             env=subprocess_env(box), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -138,11 +146,11 @@ def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     assert proc.returncode == 75 and "stopped on request" in err
     box.pipedrive.latency = 0
     created = len(crm_persons(box))
-    assert created < 12  # it stopped before the end
+    assert created < total  # it stopped before the end
     r = cli("run", "--once")
     assert r.exit_code == 0
     persons = crm_persons(box)  # raises on a duplicate name
-    assert len(persons) == 12
+    assert len(persons) == total
 
 
 def test_dry_run_makes_no_write_on_either_side(box):
@@ -150,7 +158,7 @@ def test_dry_run_makes_no_write_on_either_side(box):
     box.google.log.clear()
     box.pipedrive.log.clear()
     r = cli("run", "--once", "--dry-run")
-    assert r.exit_code == 0 and "planned (dry run" in r.stdout
+    assert r.exit_code == 0 and "dry run, nothing written" in r.stdout
     assert [e for e in box.google.log if e.method in WRITES and e.path != "/token"] == []  # /token: a refresh
     assert [e for e in box.pipedrive.log if e.method in WRITES] == []
     assert cli("status", "--json").exit_code == 0
@@ -166,7 +174,7 @@ def test_doctor_lists_each_check_with_its_fix(box):
     assert cli("doctor").exit_code == 0
     box.google.revoke_grants()
     r = cli("doctor", "--json")
-    checks = {c["name"]: c for c in json.loads(r.stdout)}
+    checks = {c["name"]: c for c in envelope(r.stdout, "doctor")["data"]["checks"]}
     assert r.exit_code == 1 and not checks[f"account google:{EMAIL}"]["ok"]
     assert f"contactsync reconnect google:{EMAIL}" in checks[f"account google:{EMAIL}"]["fix"]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from cli_support import EMAIL, box, cli, crm_persons, setup_account  # noqa: F401
+from cli_support import EMAIL, box, cli, cli_json, crm_persons, setup_account  # noqa: F401
 from pipedrive_support import SELLER_TOKEN
 
 from contactsync import config as cfg
@@ -13,7 +12,7 @@ from contactsync.store import LinkStore
 
 
 def connect_as_seller(box):
-    r = cli("crm", "connect", "--domain", box.domain, "--base-url", box.pipedrive_url, "--api-token-stdin",
+    r = cli("crm", "connect", "--domain", box.domain, "--plan", "growth", "--base-url", box.pipedrive_url, "--api-token-stdin",
             input=SELLER_TOKEN + "\n")
     assert r.exit_code == 0, r.output
 
@@ -56,5 +55,5 @@ def test_api_access_revoked_is_refused_before_the_first_pass(box):
     r = cli("configure", EMAIL, "--visibility", "company")
     assert r.exit_code == 1
     assert "use api" in r.stderr.lower() and "Permission sets" in r.stderr
-    status = json.loads(cli("status", "--json").stdout)["accounts"][0]
+    status = cli_json("status", "status")["accounts"][0]
     assert status["visibility"] != "company"  # refused: nothing changed

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, clock, crm, emulator, server  # noqa: F401
 
 from contactsync.crm.base import STAMP_FIELD, PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm
@@ -137,31 +136,25 @@ def test_missing_permissions(server, emulator, crm):  # noqa: F811
     assert_log_valid(emulator)
 
 
-def test_429_retry_after_is_honoured(server, emulator):  # noqa: F811
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        time.sleep(seconds)
-
+def test_429_retry_after_is_honoured(server, emulator, clock):  # noqa: F811
     emulator.set_burst_limit(1, window=1.0)
-    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, sleep=sleep)
+    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, clock=clock)
     first = adapter.create(PersonWrite(Contact(name="First")))
     second = adapter.create(PersonWrite(Contact(name="Second")))  # a 429 was not processed: re-sent
     assert second.id == first.id + 1
     assert [e.status for e in emulator.log] == [200, 429, 200]
-    assert waits and waits[0] >= 1
+    assert clock.sleeps and clock.sleeps[0] >= 1
     assert [p["name"] for p in emulator.persons()].count("Second") == 1
     assert_log_valid(emulator)
 
 
-def test_limiter_pauses_before_a_429(server, emulator):  # noqa: F811
+def test_limiter_waits_before_a_429(server, emulator, clock):  # noqa: F811
     emulator.set_burst_limit(2, window=1.0)
-    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, limiter=SlidingWindow(50, 1.0),
-                           sleep=lambda s: pytest.fail("no 429 expected"))
-    for _ in range(3):
+    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, limiter=SlidingWindow(50, 1.0, clock=clock), clock=clock)
+    for _ in range(5):
         adapter.me()
-    assert [e.status for e in emulator.log] == [200, 200, 200]
+    assert [e.status for e in emulator.log] == [200] * 5
+    assert adapter.limiter is not None and adapter.limiter.limit == 2  # x-ratelimit-limit wins over the plan
     assert_log_valid(emulator)
 
 
@@ -193,11 +186,12 @@ def test_list_persons_filters_owner_and_time(crm, emulator):  # noqa: F811
     assert_log_valid(emulator)
 
 
-def test_many_organization_lookups_stay_under_the_search_limit(server, emulator):
+def test_many_searches_stay_under_the_search_limit(server, emulator, clock):  # noqa: F811
     """Search is limited to 10 requests per 2 s: the client waits instead of drawing 429s."""
-    crm = PipedriveCrm(server.url, ADMIN_TOKEN)
+    crm = PipedriveCrm(server.url, ADMIN_TOKEN, clock=clock)
     for i in range(14):
-        crm.find_or_create_org(f"Limit Test Org {i}")
+        crm.find_by_email(f"nobody{i}@example.com", 1)
     searches = [e for e in emulator.log if e.path.endswith("/search")]
     assert len(searches) == 14 and all(e.status == 200 for e in searches)
+    assert sum(clock.sleeps) > 0  # it waited for the search window, not for a 429
     assert_log_valid(emulator)

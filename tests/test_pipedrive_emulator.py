@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-from pipedrive_openapi import assert_log_valid, log_problems, validate_exchange
+from pipedrive_openapi import assert_log_valid, check_documents, log_problems, validate_exchange
 from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, call, emulator, server  # noqa: F401
+
+
+def test_the_corrected_documents_are_valid_openapi():
+    check_documents()  # the validator loads them unchecked, for speed
 
 
 def test_validator_rejects_unknown_path_and_invalid_body():

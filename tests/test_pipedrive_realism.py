@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, call, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, call, clock, crm, emulator, server  # noqa: F401
 
+from contactsync.clock import ManualClock
 from contactsync.config import CrmConfig
 from contactsync.crm import registry
 from contactsync.crm.base import PersonWrite
@@ -48,7 +49,7 @@ def test_v1_is_served_under_api_v1_and_the_adapter_uses_it(crm, emulator):  # no
 def test_cloudflare_block_after_repeated_429s_is_temporary(server, emulator):  # noqa: F811
     emulator.control({"quirks": {"cloudflare_after": 2, "cloudflare_block": 2}, "burst_limit": 1,
                       "burst_window": 60})
-    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, sleep=lambda s: None)
+    adapter = PipedriveCrm(server.url, ADMIN_TOKEN, clock=ManualClock())
     adapter.me()
     with pytest.raises(TemporaryError, match="rate-limit block") as info:
         adapter.me()
@@ -88,3 +89,16 @@ def test_pipedrive_name_split_does_not_flow_back(crm, emulator):  # noqa: F811
     read = crm.get(person.id)
     assert read is not None and read.contact.name == "Mary Ann Smith"
     assert (read.contact.first_name, read.contact.last_name) == ("", "")
+
+
+def test_a_search_429_is_the_search_limit_not_the_budget(crm, emulator):  # noqa: F811
+    from contactsync.sandbox.server import Fault
+
+    # The general window may still have room when the search limit (10 per 2 s) is hit.
+    # (Organizations are listed into a cache, not searched: the person search is the one left.)
+    emulator.add_fault(Fault(status=429, path="/persons/search", headers={"x-ratelimit-remaining": "39"},
+                             body={"success": False, "error": "Request over limit"}))
+    crm.ensure_fields({})
+    assert crm.find_by_email("nobody@realism.example", owner_id=1) == []
+    searches = [e.status for e in emulator.log if e.path.endswith("/persons/search")]
+    assert searches == [429, 200]

@@ -28,6 +28,10 @@ def test_readme_demo_runs_and_leaves_the_users_home_alone(tmp_path):
     assert "9 created" in proc.stdout and "1 adopted" in proc.stdout
     assert "1 created, 1 updated" in proc.stdout and "1 deleted" in proc.stdout
     assert "Maya Okafor" in proc.stdout
+    # The demo shows what the real commands print (the same rendering functions).
+    for printed in ("Connected to Pipedrive company acme-sandbox as", "Added google:ann@example.com; syncing group",
+                    "Added microsoft:ann@outlook.example", "Recent changes", "contacts synced"):
+        assert printed in proc.stdout, printed
     assert list(home.iterdir()) == []
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import sys
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, box, cli, crm_persons, setup_account, setup_microsoft  # noqa: F401
+from cli_support import EMAIL, box, cli, crm_persons, envelope, setup_account, setup_microsoft  # noqa: F401
 from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.store import LinkStore
@@ -135,7 +134,7 @@ def test_a_headless_server_sets_up_and_syncs_with_the_file_store(box, monkeypatc
     assert cli("run", "--once").exit_code == 0
     assert sorted(os.listdir(cfg.config_dir() / "secrets")) == [
         "google%3Aann@example.com", "microsoft%3Aann@outlook.example", "pipedrive%3Aacme-sandbox"]
-    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json").stdout)}
+    checks = {c["name"]: c for c in envelope(cli("doctor", "--json").stdout, "doctor")["data"]["checks"]}
     folder = cfg.config_dir() / "secrets"
     assert checks["secret store"]["ok"] and str(folder) in checks["secret store"]["detail"]
     for name in (f"account {GOOGLE}", f"account {MS}"):

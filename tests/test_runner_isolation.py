@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import stat
 
 import keyring
 import pytest
-from cli_support import EMAIL, box, cli, setup_account, setup_microsoft  # noqa: F401
+from cli_support import EMAIL, box, cli, envelope, setup_account, setup_microsoft  # noqa: F401
 
 from contactsync import config as cfg
 from contactsync.engine.lock import account_lock, lock_path
@@ -55,7 +54,7 @@ def test_an_unexpected_error_in_one_account_lets_the_other_sync(box):  # noqa: F
     box.google.add_fault(Fault(nth=1, status=200, body="not an object", path="connections"))
     r = cli("run", "--once", "--json")
     assert r.exit_code == 1, r.output
-    rows = {row["account"]: row for row in json.loads(r.stdout)["accounts"]}
+    rows = {row["account"]: row for row in envelope(r.stdout, "run")["data"]["accounts"]}
     assert rows[f"google:{EMAIL}"]["exit_code"] == 1 and rows[f"microsoft:{MS}"]["exit_code"] == 0
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"google:{EMAIL}" in lines[0] and "unexpected AttributeError" in lines[0]
@@ -70,7 +69,7 @@ def test_sign_in_again_wins_over_a_failure_and_each_account_keeps_its_code(box):
     box.google.add_fault(Fault(nth=1, status=200, body="not an object", path="connections"))
     r = cli("run", "--once", "--json")
     assert r.exit_code == 3, r.output
-    body = json.loads(r.stdout)
+    body = envelope(r.stdout, "run")["data"]
     assert body["exit_code"] == 3
     assert sorted(row["exit_code"] for row in body["accounts"]) == [1, 3]
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 
@@ -20,11 +21,19 @@ def contactsync(*args: str, env: dict[str, str], input: str | None = None) -> su
                           capture_output=True, text=True, timeout=120)
 
 
-def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
-    env = dict(os.environ)
+def no_browser_env(tmp_path: Path) -> dict[str, str]:
+    """A new user's shell on a server: output through a pipe at rich's default width, no browser."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "BROWSER", "DISPLAY", "WAYLAND_DISPLAY")}
     env.update(CONTACTSYNC_HOME=str(tmp_path / "home"), TEST_KEYRING_FILE=str(tmp_path / "keyring.json"),
                PYTHON_KEYRING_BACKEND="file_keyring.FileKeyring",
-               PYTHONPATH=str(Path(__file__).parent) + os.pathsep + env.get("PYTHONPATH", ""), COLUMNS="400")
+               PYTHONPATH=str(Path(__file__).parent) + os.pathsep + env.get("PYTHONPATH", ""),
+               # A path without console browsers (lynx, w3m…), so webbrowser finds none.
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/sbin", "/sbin"]))
+    return env
+
+
+def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
+    env = no_browser_env(tmp_path)
     server = subprocess.Popen([sys.executable, "-m", "contactsync", "sandbox"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -33,13 +42,17 @@ def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
             line = server.stdout.readline()
             assert line, server.stderr.read()
             lines.append(line.strip())
+        commands = [line for line in lines if "contactsync " in line and not line.startswith("Google")]
+        for line in commands:  # every command line is whole: no option was wrapped onto a line of its own
+            assert not line.startswith("-"), lines
         connect = next(line for line in lines if "crm connect" in line)
         token, connect_cmd = re.match(r"echo (\S+) \| contactsync (.*)", connect).groups()
         r = contactsync(*shlex.split(connect_cmd), env=env, input=token + "\n")
         assert r.returncode == 0, r.stderr
 
         google = next(line for line in lines if "add-account google" in line)
-        args = shlex.split(google.removeprefix("contactsync ")) + ["--no-browser"]
+        assert google.endswith("--no-browser")
+        args = shlex.split(google.removeprefix("contactsync "))
         signin = subprocess.Popen([sys.executable, "-m", "contactsync", *args], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         url = None
@@ -59,7 +72,7 @@ def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
 
         r = contactsync("run", "--once", env=env)
         assert r.returncode == 0, r.stderr
-        status = json.loads(contactsync("status", "--json", env=env).stdout)
+        status = json.loads(contactsync("status", "--json", env=env).stdout)["data"]
         linked = {a["account"]: a["linked"] for a in status["accounts"]}
         assert linked == {"google:ann@example.com": 10, "microsoft:ann@outlook.example": 4}
         secrets = json.loads((tmp_path / "keyring.json").read_text())
@@ -70,3 +83,36 @@ def test_the_printed_commands_sync_against_the_running_sandbox(tmp_path):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert server.returncode == 0
+
+
+@pytest.mark.parametrize("browser", [None, "/nonexistent/browser"])
+def test_add_account_without_a_browser_prints_the_url_and_waits(tmp_path, browser):
+    """No --no-browser on a machine without a browser (none at all, or a BROWSER that cannot run):
+    the URL is printed, not a traceback."""
+    from contactsync.sandbox import launch
+
+    env = no_browser_env(tmp_path)
+    if browser:
+        env["BROWSER"] = browser
+    box = launch.start(tmp_path / "sandbox")
+    try:
+        args = ["add-account", "google", box.google_email, "--client-secrets", str(box.client_secrets),
+                "--endpoint", box.google_url]
+        signin = subprocess.Popen([sys.executable, "-m", "contactsync", *args], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen: list[str] = []
+        url = None
+        while url is None:
+            line = signin.stderr.readline()
+            assert line, "".join(seen) + signin.stdout.read()
+            seen.append(line)
+            if line.startswith("http"):
+                url = line.strip()
+        if browser is None:
+            assert any("No web browser found" in line for line in seen)
+        requests.get(url, timeout=30)
+        out, err = signin.communicate(timeout=60)
+        assert signin.returncode == 0, err
+        assert "Traceback" not in err and f"google:{box.google_email}" in out
+    finally:
+        box.stop()

@@ -109,3 +109,14 @@ def test_status_counts_every_event_kind_the_engine_records():
     for side, key in ((EventSide.CRM, "to_crm"), (EventSide.PROVIDER, "to_provider")):
         assert all(row["last_run_counts"][key][kind.value] == 1 for kind in SIDE_KINDS[side])
         assert all(row["last_7_days"][key][kind.value] == 1 for kind in SIDE_KINDS[side])
+
+
+def test_what_a_provider_can_hold_follows_its_capability_flags():
+    from contactsync.model import Email, Phone
+
+    class Capped(FakeProvider):
+        capabilities = Capabilities(syncs_notes=False, max_emails=1, max_phones=2)
+
+    held = Capped().representable(Contact(name="Ann", notes="n", emails=(Email("a@x.org"), Email("b@x.org")),
+                                          phones=(Phone("1"), Phone("2"), Phone("3"))))
+    assert (held.notes, len(held.emails), len(held.phones)) == ("", 1, 2)

@@ -54,3 +54,22 @@ def test_an_existing_state_file_is_upgraded_in_place(tmp_path):
 def test_migrations_are_ordered_and_named_once():
     names = [name for name, _ in MIGRATIONS]
     assert names == sorted(names) and len(set(names)) == len(names)
+
+
+def test_a_transaction_writes_all_of_an_action_or_nothing():
+    from contactsync.store.db import Link
+
+    store = LinkStore.memory()
+    link = Link(ACC, "people/c1", 7, "linked", "stamp", "e1")
+    try:
+        with store.transaction():
+            store.put_link(link)
+            with store.transaction():  # a nested one joins the outer
+                store.add_failure(ACC, "people/c1", "HTTP 500", None)
+            raise KeyboardInterrupt("killed between two writes of one action")
+    except KeyboardInterrupt:
+        pass
+    assert store.link(ACC, "people/c1") is None and store.failures(ACC) == []
+    with store.transaction():
+        store.put_link(link)
+    assert store.link(ACC, "people/c1") == link

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import webbrowser
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
+from contactsync.auth import SIGN_IN_AGAIN
 from contactsync.errors import AuthError, UsageError
 
 SCOPES = [
@@ -132,6 +134,16 @@ def _loopback_http_allowed(token_uri: str) -> Iterator[None]:
                 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
 
 
+def _browser_available() -> bool:
+    # webbrowser.get() raises "could not locate runnable browser" where
+    # google-auth-oauthlib's run_local_server would crash on it.
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
 def client_config_of(grant: GoogleGrant, auth_uri: str = DEFAULT_AUTH_URI) -> dict[str, Any]:
     """The Desktop client's settings as client_secret.json has them, from a stored grant (for reconnect)."""
     return {"installed": {"client_id": grant.client_id, "client_secret": grant.client_secret,
@@ -149,6 +161,11 @@ def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser
     installed = config["installed"]
     flow = InstalledAppFlow.from_client_config(config, scopes=SCOPES)
     prompt = f"Sign in to Google as {email} and allow contactsync access; the page to open is:\n{{url}}"
+    if open_browser and not _browser_available():
+        # No browser here (a server, cron, SSH): print the URL and wait, as --no-browser does.
+        print("No web browser found on this machine: open the URL below on any device "
+              "(use SSH port forwarding for the redirect when remote).", file=sys.stderr)
+        open_browser = False
     try:
         with _loopback_http_allowed(installed["token_uri"]), contextlib.redirect_stdout(sys.stderr):
             creds = flow.run_local_server(
@@ -165,11 +182,11 @@ def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser
     except (OAuth2Error, WSGITimeoutError, requests.RequestException, OSError, Warning) as exc:
         # oauthlib raises a bare Warning when Google grants other scopes than asked.
         raise AuthError(f"Google sign-in for {email} failed: {type(exc).__name__}: {exc}",
-                        "run `contactsync add-account google` again") from exc
+                        SIGN_IN_AGAIN) from exc
     signed_in = id_token_email(getattr(creds, "id_token", None))
     if signed_in is None:
         raise AuthError(f"Google did not say which account signed in (expected {email})",
-                        "run `contactsync add-account google` again")
+                        SIGN_IN_AGAIN)
     if signed_in.lower() != email.lower():
         raise UsageError(
             f"signed in to Google as {signed_in}, but the account being added is {email}",

@@ -33,6 +33,7 @@ import msal
 import requests
 from requests.adapters import HTTPAdapter
 
+from contactsync.auth import SIGN_IN_AGAIN
 from contactsync.errors import AuthError, TemporaryError, UsageError
 from contactsync.http import make_session
 
@@ -158,11 +159,11 @@ def sign_in(client_id: str, email: str, tenant: str = "common", authority_host: 
     if "access_token" not in result:
         detail = (result.get("error_description") or "").splitlines()[:1]
         raise AuthError(f"Microsoft sign-in for {email} failed: {result.get('error')}: {' '.join(detail)}",
-                        fix_for(email, client_id))
+                        SIGN_IN_AGAIN)
     accounts = app.get_accounts()
     signed_in = _username(accounts[0] if accounts else None, result)
     if signed_in is None:
-        raise AuthError(f"Microsoft did not say which account signed in (expected {email})", fix_for(email, client_id))
+        raise AuthError(f"Microsoft did not say which account signed in (expected {email})", SIGN_IN_AGAIN)
     if signed_in.lower() != email.lower():
         raise UsageError(
             f"signed in to Microsoft as {signed_in}, but the account being added is {email}",

@@ -5,7 +5,7 @@ from contactsync.cli.app import app
 
 
 def main() -> None:
-    app()
+    app(prog_name="contactsync")
 
 
 __all__ = ["app", "main"]

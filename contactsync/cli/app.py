@@ -2,23 +2,64 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from contactsync import __version__
 from contactsync.cli.errors import state
 
+# Options of the whole program, accepted anywhere on the line: `contactsync run --once -v`
+# works as `contactsync -v run --once` does (people add --debug at the end of the line they ran).
+GLOBAL_FLAGS = ("--debug", "--verbose")
+GLOBAL_VALUED = ("--log-file",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with the global options moved to the front, in their order; `--` ends the search."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in GLOBAL_FLAGS or (len(arg) > 1 and arg.startswith("-") and set(arg[1:]) == {"v"}):
+            front.append(arg)
+        elif arg in GLOBAL_VALUED and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 1
+        elif arg.split("=", 1)[0] in GLOBAL_VALUED:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class GlobalOptionsGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
+
 app = typer.Typer(
     name="contactsync",
+    cls=GlobalOptionsGroup,
     help=(
         "Keep Google and Microsoft contacts and Pipedrive persons in step, one-way or two-way.\n\n"
-        "Start with `contactsync demo` to try it on the built-in sandbox."
+        "Start with `contactsync demo` to try it on the built-in sandbox. Global options "
+        "(--debug, -v, --log-file) may stand anywhere on the line."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    # Plain help: it wraps at any width without cutting option names, and shows
+    # flags as flags and choices as [a|b|c].
+    rich_markup_mode=None,
     # Tracebacks may hold tokens in local variables: never show them.
     pretty_exceptions_show_locals=False,
 )
-crm_app = typer.Typer(help="Connect the CRM (Pipedrive).", no_args_is_help=True)
+crm_app = typer.Typer(help="Connect the CRM (Pipedrive).", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(crm_app, name="crm")
 
 
@@ -31,8 +72,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Log more (-v); also to stderr (-vv)."),
-    log_file: str = typer.Option(None, "--log-file", help="Log here instead of contactsync.log in the state directory."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
+                                help="Log more (-v); also to stderr (-vv)."),
+    log_file: str = typer.Option(None, "--log-file", metavar="PATH",
+                                 help="Log here instead of contactsync.log in the state directory."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     state["debug"] = debug

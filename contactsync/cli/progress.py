@@ -1,39 +1,181 @@
-"""A rich progress bar per account on a terminal; nothing extra when not on one."""
+"""Progress of a pass: a bar per account on a terminal, a plain line every 10 s off one.
+
+The engine reports three things (engine/run.py): the pass's kind and the number of
+contacts the provider will list (`on_start`), the contacts read after each page
+(`progress`), and the writes done and planned so far after every write
+(`on_applied`). `PassProgress` turns them into a total that is known from the
+start when the provider says how many contacts it holds (Google's totalPeople),
+and that moves with every write.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contactsync.cli.render import err
-from contactsync.config import AccountConfig
-from contactsync.engine.run import Progress as ProgressCallback
+
+if TYPE_CHECKING:
+    from contactsync.config import AccountConfig
+    from contactsync.engine.run import PassOptions
+
+PLAIN_EVERY = 10.0  # seconds between plain lines off a terminal: logs show life
 
 
-def progress_bars(quiet: bool) -> Callable[[AccountConfig], ProgressCallback | None] | None:
-    """A factory of per-account progress callbacks, or None off a terminal or when quiet.
+class Display(Protocol):
+    def update(self, state: PassProgress) -> None: ...
 
-    The total of contacts is not known before the listing ends, so the bar counts
-    the contacts read and spins; it draws on stderr, leaving stdout to results.
-    """
-    if quiet or not err.is_terminal:
-        return None
+    def close(self, state: PassProgress) -> None: ...
 
-    def for_account(account: AccountConfig) -> ProgressCallback:
-        progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=err, transient=True,
+
+class PassProgress:
+    """One account's pass as the displays see it: kind, contacts read of expected, writes done of total."""
+
+    def __init__(self, account: str, display: Display, clock: Callable[[], float] = time.monotonic) -> None:
+        self.account = account
+        self.display = display
+        self.clock = clock
+        self.started = clock()
+        self.kind = "pass"
+        self.expected: int | None = None
+        self.read = 0
+        self.done = 0
+        self.planned = 0
+        self.closed = False
+        self._lock = threading.Lock()
+
+    # -- the engine's callbacks ------------------------------------------------------
+
+    def on_start(self, kind: str, expected: int | None) -> None:
+        with self._lock:
+            self.kind, self.expected = kind, expected
+        self.display.update(self)
+
+    def on_read(self, count: int) -> None:
+        if count < 0:
+            self.close()
+            return
+        with self._lock:
+            self.read += count
+        self.display.update(self)
+
+    def on_applied(self, done: int, total: int) -> None:
+        with self._lock:
+            self.done, self.planned = done, total
+        self.display.update(self)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.display.close(self)
+
+    # -- what the displays show ----------------------------------------------------------
+
+    @property
+    def total(self) -> int | None:
+        """Writes this pass will make: the planned ones once the listing is read, else an estimate
+        from the share of the listing read so far; None while nothing tells."""
+        if self.expected is None or self.read >= self.expected:
+            return self.planned if self.read or self.planned else None
+        if self.read == 0:
+            return self.expected
+        return max(self.planned, round(self.planned * self.expected / self.read))
+
+    @property
+    def rate(self) -> float:
+        elapsed = self.clock() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        total = self.total
+        written = f"{self.done} of {total} written" if total is not None else f"{self.done} written"
+        read = f"{self.read} of {self.expected} read" if self.expected is not None else f"{self.read} read"
+        return f"{self.account}: {self.kind} pass, {written}, {read}, {self.rate:.0f}/s"
+
+
+class PlainLines:
+    """Off a terminal: a line on stderr at least every `every` seconds while the pass runs."""
+
+    def __init__(self, every: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 ticker: bool = True) -> None:
+        self.every = PLAIN_EVERY if every is None else every
+        self.clock = clock
+        self.last = clock()
+        self.ticker = ticker
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def _print(self, state: PassProgress) -> None:
+        with self._lock:
+            self.last = self.clock()
+            err.print(state.line(), soft_wrap=True, markup=False, highlight=False)
+
+    def update(self, state: PassProgress) -> None:
+        if self.ticker and self._thread is None:
+            # A write can take long (a rate-limit wait): a thread keeps the lines coming.
+            self._thread = threading.Thread(target=self._tick, args=(state,), daemon=True, name="progress")
+            self._thread.start()
+        if self.clock() - self.last >= self.every:
+            self._print(state)
+
+    def _tick(self, state: PassProgress) -> None:
+        while not self._stop.wait(max(self.every, 1.0)):
+            if self.clock() - self.last >= self.every:
+                self._print(state)
+
+    def close(self, state: PassProgress) -> None:
+        self._stop.set()
+
+
+class Bar:
+    """On a terminal: a rich bar on stderr with the writes done of the total, the rate and the time."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
         )
-        task = progress.add_task(account.key, total=None)
-        progress.start()
 
-        def advance(count: int) -> None:
-            if count < 0:
-                progress.stop()
-                return
-            progress.advance(task, count)
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
+        )
+        self.task: Any = None
 
-        return advance
+    def update(self, state: PassProgress) -> None:
+        description = f"{state.account} ({state.kind})"
+        if self.task is None:
+            self.task = self.progress.add_task(description, total=state.total, rate="")
+            self.progress.start()
+        self.progress.update(self.task, description=description, completed=state.done, total=state.total,
+                             rate=f"{state.rate:.0f}/s")
+
+    def close(self, state: PassProgress) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+def progress_factory(
+    options: PassOptions, quiet: bool
+) -> Callable[[AccountConfig], Callable[[int], None]] | None:
+    """Per account: a PassProgress wired into `options` (on_start, on_applied); its on_read is the
+    engine's page callback. None when quiet."""
+    if quiet:
+        return None
+    terminal = err.is_terminal
+
+    def for_account(account: AccountConfig) -> Callable[[int], None]:
+        state = PassProgress(account.key, Bar() if terminal else PlainLines())
+        options.on_start = state.on_start
+        options.on_applied = state.on_applied
+        return state.on_read
 
     return for_account

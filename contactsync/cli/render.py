@@ -2,23 +2,145 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Any
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from contactsync.cli.envelope import error_object
 from contactsync.engine import events
-from contactsync.engine.actions import Action
-from contactsync.engine.run import PassResult
+
+if TYPE_CHECKING:
+    from contactsync.account_setup import ConfigureResult
+    from contactsync.config import AccountConfig
+    from contactsync.crm.base import CrmUser
+    from contactsync.engine.actions import Action
+    from contactsync.engine.run import PassResult
+    from contactsync.providers.base import Group
+    from contactsync.settings import Plan, Visibility
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+def print_command(command: str) -> None:
+    """A command to copy: never wrapped (a pasted half runs without its options), no markup."""
+    out.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[int, ...] = (0,)) -> None:
+    """Print a table whose identifier columns (`ids`: account keys, contact ids, URLs) are never cut or wrapped.
+
+    Other columns fold. Off a terminal the table is as wide as it needs (a pipe has
+    no width); on a terminal too narrow for the identifiers, each row becomes a block
+    of `column: value` lines instead.
+    """
+    id_widths = {i: max([len(columns[i]), *(len(r[i]) for r in rows)]) for i in ids}
+    # Each column costs its content plus 3 for borders and padding; others need ~8 to be readable.
+    needed = 1 + sum(w + 3 for w in id_widths.values()) + 11 * (len(columns) - len(ids))
+    if out.is_terminal and out.width < needed:
+        out.print(title, style="bold", soft_wrap=True, markup=False)
+        for row in rows:
+            out.print(row[ids[-1]], soft_wrap=True, markup=False, highlight=False)
+            for i, (name, value) in enumerate(zip(columns, row, strict=True)):
+                if i != ids[-1] and value:
+                    out.print(f"  {name}: {value}", soft_wrap=True, markup=False, highlight=False)
+        return
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        if i in id_widths:
+            table.add_column(name, no_wrap=True, min_width=id_widths[i], overflow="ignore")
+        else:
+            table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    if out.is_terminal or out.width >= needed:
+        out.print(table)
+    else:  # a pipe has no width: as wide as the identifiers need
+        Console(file=out.file, width=needed, highlight=False, color_system=None).print(table)
+
+
+def effective_visibility(setting: Visibility | str | None, plan: Plan | str | None) -> str:
+    """The setting in force: the chosen one, else the plan's default ("" with no CRM connected)."""
+    if setting or not plan:
+        return str(setting or "")
+    from contactsync.crm.pipedrive_plans import effective_setting
+
+    return str(effective_setting(None, plan))
+
+
+def visibility_text(setting: Visibility | str | None, plan: Plan | str | None) -> str:
+    """A visibility as every command shows it: the setting, and "(plan default)" when not chosen."""
+    if setting:
+        return str(setting)
+    return f"{effective_visibility(setting, plan)} (plan default)".strip()
+
+
+def render_connected(domain: str, user: CrmUser, verb: str = "Connected") -> None:
+    admin = " (admin)" if user.is_admin else ""
+    out.print(f"{verb} to Pipedrive company {domain} as {user.name} <{user.email}>{admin}.", soft_wrap=True,
+              markup=False)
+
+
+def render_added(account: AccountConfig) -> None:
+    out.print(f"Added {account.key}; syncing group \"{account.group_name}\", {account.direction}.", soft_wrap=True,
+              markup=False)
+    out.print(f"Next: contactsync run --once --account {account.key}", soft_wrap=True, markup=False)
+
+
+def render_configured(result: ConfigureResult, plan: str | None) -> None:
+    a = result.account
+    rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
+            ("visibility", visibility_text(a.visibility, plan)), ("adopt", str(a.adopt).lower())]
+    out.print(kv_table(escape(a.key), rows))
+    if result.group_changed and not result.pruned:
+        out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
+    elif result.pruned:
+        out.print("Persons of contacts outside the new group will be deleted on the next run (safety rails apply).")
+
+
+def render_groups(account: str, groups: list[Group]) -> None:
+    """`groups` for people, as the command and the demo show it."""
+    id_table(
+        f"{account}: sync groups ({plural(len(groups), 'group')})",
+        ["id", "name", "contacts", "default"],
+        [[g.id, g.name, "" if g.member_count is None else str(g.member_count), "yes" if g.is_default else ""]
+         for g in groups],
+    )
+
+
+def when(stamp: str | None, now: datetime | None = None) -> str:
+    """A stored UTC time as people read it: relative, then the local clock time ("3 min ago, 14:02")."""
+    if not stamp:
+        return "never"
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    seconds = int((now - at).total_seconds())
+    local = at.astimezone()
+    if seconds < 0:
+        ago = "in the future"
+    elif seconds < 60:
+        ago = "just now"
+    elif seconds < 3600:
+        ago = f"{seconds // 60} min ago"
+    elif seconds < 86400:
+        ago = plural(seconds // 3600, "hour") + " ago"
+    else:
+        ago = plural(seconds // 86400, "day") + " ago"
+    clock = local.strftime("%H:%M") if seconds < 86400 else local.strftime("%Y-%m-%d %H:%M")
+    return f"{ago}, {clock}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -30,13 +152,19 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def counts_line(counts: dict[str, int]) -> str:
-    shown = [f"{n} {name}" for name, n in counts.items() if n]
-    return ", ".join(shown) or "no changes"
-
-
-# The words of each event kind live with the kinds (engine/events.py).
+# The words of each event kind live with the kinds (engine/events.py); keys are also
+# the keys of `counts` in `run --json`.
 PASS_WORDS = events.PASS_WORDS
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """Counts by event kind in words, singular or plural as the number asks: "1 photo skipped"."""
+    shown = []
+    for kind, n in counts.items():
+        if n:
+            many = PASS_WORDS.get(kind, kind)
+            shown.append(f"{n} {events.ONE_WORDS.get(kind, many) if n == 1 else many}")
+    return ", ".join(shown) or "no changes"
 
 
 def pass_summary(result: PassResult) -> dict[str, Any]:
@@ -48,42 +176,20 @@ def pass_summary(result: PassResult) -> dict[str, Any]:
         "failures": [{"contact": pid, "reason": reason} for pid, reason in result.failures],
         "skipped": [{"contact": pid, "reason": reason} for pid, reason in result.skipped],
         "notes": result.notes,
-        "error": None if result.error is None else {"message": result.error.line(), "exit_code": result.error.exit_code},
+        "error": None if result.error is None else error_object(result.error),
     }
 
 
 def render_pass(result: PassResult) -> None:
     if result.error is not None:
         return  # the error line is printed by the error boundary
-    words = {PASS_WORDS[k]: n for k, n in result.counts.items() if k in PASS_WORDS}
-    kind = "full" if result.full else "incremental"
-    out.print(f"[bold]{result.account}[/bold] ({kind}): {counts_line(words)}")
+    words = {k: n for k, n in result.counts.items() if k in PASS_WORDS}
+    kind = result.kind
+    out.print(f"[bold]{escape(result.account)}[/bold] ({kind}): {escape(counts_line(words))}", soft_wrap=True)
     for note in result.notes:
-        out.print(f"  note: {note}")
+        out.print(f"  note: {note}", soft_wrap=True, markup=False)
     for pid, reason in result.failures:
-        out.print(f"  [yellow]failing (retried next pass)[/yellow] {pid}: {reason}")
+        out.print(f"  [yellow]failing (retried next pass)[/yellow] {escape(pid)}: {escape(reason)}", soft_wrap=True)
     for pid, reason in result.skipped:
-        out.print(f"  [yellow]skipped (cannot be synced as it is)[/yellow] {pid}: {reason}")
-
-
-def action_row(action: Action) -> dict[str, Any]:
-    row: dict[str, Any] = {"action": action.kind, "contact": action.provider_id}
-    contact = getattr(action, "contact", None)
-    if contact is not None:
-        row["name"] = contact.name
-    for attr in ("crm_id", "reason"):
-        if getattr(action, attr, None) is not None:
-            row[attr] = getattr(action, attr)
-    return row
-
-
-def render_plan(result: PassResult) -> None:
-    table = Table(title=f"{result.account}: planned (dry run, nothing written)", title_justify="left")
-    for column in ("action", "contact", "name", "CRM id", "reason"):
-        table.add_column(column)
-    for action in result.plan:
-        row = action_row(action)
-        if row["action"] == "record-version":
-            continue
-        table.add_row(row["action"], row["contact"], row.get("name", ""), str(row.get("crm_id", "")), row.get("reason", ""))
-    out.print(table)
+        out.print(f"  [yellow]skipped (cannot be synced as it is)[/yellow] {escape(pid)}: {escape(reason)}",
+                  soft_wrap=True)

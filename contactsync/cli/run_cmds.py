@@ -5,19 +5,22 @@ from __future__ import annotations
 import re
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from contactsync import status as status_core
 from contactsync.cli.app import app
+from contactsync.cli.envelope import print_envelope
 from contactsync.cli.errors import boundary, debug_enabled, fail, start_logging
-from contactsync.cli.progress import progress_bars
-from contactsync.cli.render import PASS_WORDS, action_row, counts_line, err, kv_table, out, pass_summary, print_json, render_pass, render_plan
-from contactsync.engine.run import PassOptions
+from contactsync.cli.options import account_argument, complete_accounts
+from contactsync.cli.plan_view import plan_json, render_plan
+from contactsync.cli.progress import progress_factory
+from contactsync.cli.render import err, pass_summary, render_pass
+from contactsync.cli.status_view import render_status
 from contactsync.errors import UsageError
-from contactsync.runner import RunReport, account_exit_code, run_once
+
+if TYPE_CHECKING:
+    from contactsync.runner import RunReport
 
 
 def parse_interval(text: str) -> float:
@@ -27,57 +30,65 @@ def parse_interval(text: str) -> float:
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
-def _report(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
+def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
+    from contactsync.runner import account_exit_code
+
     if json_out:
         rows: list[dict[str, Any]] = []
         for r in report.results:
             row = pass_summary(r)
             row["exit_code"] = account_exit_code(r)
+            row["exit_code"] = account_exit_code(r)
             if dry_run:
-                row["plan"] = [action_row(a) for a in r.plan]
+                row.update(plan_json(r))
             rows.append(row)
-        print_json({"exit_code": report.exit_code, "accounts": rows})
+        print_envelope("run", {"exit_code": report.exit_code, "dry_run": dry_run, "accounts": rows},
+                       ok=report.exit_code == 0)
     for r in report.results:
-        if r.error is not None:
-            fail(r.error)  # prints its one line on stderr
-        elif dry_run and not json_out:
-            render_plan(r)
+        if dry_run and not json_out:
+            render_plan(r)  # also when a safety rail would stop the pass: the plan is what to check
         elif not quiet and not json_out:
             render_pass(r)
+        if r.error is not None:
+            fail(r.error)  # prints its one line on stderr
 
 
-@app.command("run")
-@boundary
+@app.command("run", short_help="One sync pass of every account (--once), or one every --interval.")
+@boundary(json_kind="run")
 def run(
     once: bool = typer.Option(False, "--once", help="One pass, then exit (for cron)."),
-    account: list[str] = typer.Option(None, "--account", help="Only this account (repeatable)."),
+    account: list[str] = typer.Option(None, "--account", metavar="ACCOUNT", autocompletion=complete_accounts,
+                                      help="Only this account (repeatable)."),
     full: bool = typer.Option(False, "--full", help="Re-read everything instead of changes since the last pass."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing anywhere."),
     allow_mass_delete: bool = typer.Option(False, "--allow-mass-delete", help="Let a pass delete more than 10% of the links."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Let an empty provider listing delete persons."),
     wait: bool = typer.Option(False, "--wait", help="Wait for a pass already running instead of exiting 5."),
-    interval: str = typer.Option("15m", "--interval", help="Time between passes without --once, e.g. 15m."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary of each pass."),
+    interval: str = typer.Option("15m", "--interval", metavar="DURATION", help="Time between passes without --once, e.g. 15m."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary of each pass (schema contactsync/run/1)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Sync every account (or the ones named) once, or every --interval until stopped."""
+    from contactsync.engine.run import PassOptions
+    from contactsync.runner import run_once
+
     start_logging()
     stop = _stop_on_signals()
     options = PassOptions(
         full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty, stop=stop
     )
     if once or dry_run:
-        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out),
+        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out),
                           reraise=debug_enabled())
-        _report(report, json_out, quiet, dry_run)
+        report_passes(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
-        report = run_once(account or None, options, wait=wait, progress=progress_bars(quiet or json_out),
+        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out),
                           reraise=debug_enabled())
-        _report(report, json_out, quiet, False)
+        report_passes(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
     if not quiet:
@@ -100,65 +111,30 @@ def _stop_on_signals() -> threading.Event:
 
 
 @app.command("refresh")
-@boundary
-def refresh(account: str, json_out: bool = typer.Option(False, "--json", help="Print a JSON summary.")) -> None:
+@boundary(json_kind="run")
+def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary (schema contactsync/run/1).")) -> None:
     """Force a full re-read and sync of one account now."""
+    from contactsync.engine.run import PassOptions
+    from contactsync.runner import run_once
+
     start_logging()
-    report = run_once([account], PassOptions(full=True, stop=_stop_on_signals()), progress=progress_bars(json_out),
-                      reraise=debug_enabled())
-    _report(report, json_out, False, False)
+    options = PassOptions(full=True, stop=_stop_on_signals())
+    report = run_once([account], options, progress=progress_factory(options, json_out), reraise=debug_enabled())
+    report_passes(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
 
 
-def _words(counts: dict[str, int]) -> str:
-    return counts_line({PASS_WORDS.get(k, k): n for k, n in counts.items()})
-
-
-def _status_table(row: dict[str, Any]) -> Table:
-    last = row["last_run"]
-    when = "never" if last is None else f"{last['finished_at'] or last['started_at']} ({last['outcome']})"
-    age = row["cursor_age_seconds"]
-    rows = [
-        ("provider", row["provider"]),
-        ("group", row["group"]["name"] or row["group"]["id"]),
-        ("direction", row["direction"]),
-        ("visibility", row["visibility"]),
-        ("linked contacts", str(row["linked"])),
-        ("last pass", when),
-        ("last pass → Pipedrive", _words(row["last_run_counts"]["to_crm"])),
-        ("7 days → Pipedrive", _words(row["last_7_days"]["to_crm"])),
-    ]
-    if row["direction"] == "two-way":
-        rows += [
-            ("last pass → address book", _words(row["last_run_counts"]["to_provider"])),
-            ("7 days → address book", _words(row["last_7_days"]["to_provider"])),
-            ("conflicts (7 days)", str(row["conflicts"])),
-        ]
-    rows += [
-        ("deleted in Pipedrive, kept deleted", str(row["not_recreated"])),
-        ("cursor age", "none (next pass reads everything)" if age is None else f"{age // 60} min"),
-        ("failing contacts (retried)", str(len(row["failures"]))),
-        ("skipped contacts (cannot be synced as they are)", str(len(row["skipped"]))),
-    ]
-    return kv_table(row["account"], rows)
-
-
-@app.command("status")
-@boundary
+@app.command("status", short_help="Totals, recent changes, last pass and failing contacts.")
+@boundary(json_kind="status")
 def status(
-    account: str | None = typer.Argument(None, help="One account; all when omitted."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON (shape documented in the README)."),
+    account: str | None = account_argument("One account; all when omitted.", None),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/status/1, in the README)."),
 ) -> None:
     """Totals, recent adds/updates/deletes, last pass and problems of each account."""
+    from contactsync import status as status_core
+
     report = status_core.status([account] if account else None)
     if json_out:
-        print_json(report)
+        print_envelope("status", report)
         return
-    if not report["accounts"]:
-        out.print("No accounts yet.")
-    for row in report["accounts"]:
-        out.print(_status_table(row))
-        for failure in row["failures"]:
-            out.print(f"  [yellow]failing[/yellow] {failure['contact']}: {failure['reason']}")
-        for skipped in row["skipped"]:
-            out.print(f"  [yellow]skipped[/yellow] {skipped['contact']}: {skipped['reason']}")
+    render_status(report)

@@ -63,6 +63,10 @@ class Crm(ABC):
     # engine cuts longer values there (and only there) and records the cut.
     text_limits: ClassVar[dict[str, int]] = {}
 
+    def concurrency(self) -> int | None:
+        """How many calls in flight would use the CRM's whole rate budget (None: no opinion)."""
+        return None
+
     @abstractmethod
     def me(self) -> CrmUser:
         """The connected user; raises AuthError when the token is refused."""
@@ -80,8 +84,16 @@ class Crm(ABC):
         """
 
     @abstractmethod
+    def missing_fields(self, known: dict[str, str]) -> list[str]:
+        """The names of the custom fields `ensure_fields` would create; reads only (a dry run)."""
+
+    @abstractmethod
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
         """The id of the organization with exactly this name, created if missing."""
+
+    @abstractmethod
+    def find_org(self, name: str) -> int | None:
+        """The id of the organization with exactly this name, or None; reads only (a dry run)."""
 
     @abstractmethod
     def create(self, write: PersonWrite) -> CrmPerson:

@@ -6,17 +6,23 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 
 from __future__ import annotations
 
-import time
+import math
+import threading
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import asdict, replace
 from typing import Any
 
 import requests
 
 from contactsync.crm import pipedrive_fields as fields
+from contactsync.crm.cache import CrmCache, org_key  # noqa: F401 - org_key is part of this module's interface
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
-from contactsync.errors import ApiError, AuthError, BudgetExhausted, NotFound, PermissionDenied, TemporaryError
+from contactsync.errors import (
+    ApiError, AuthError, BudgetExhausted, NotFound, PermissionDenied, ServiceBlocked, TemporaryError,
+)
+from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.http import SlidingWindow, make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, clean_contact, with_issues, with_name
 from contactsync.providers.json_reader import FieldReader
@@ -51,20 +57,32 @@ class PipedriveCrm(Crm):
 
     def __init__(self, base_url: str, api_token: str, *, session: requests.Session | None = None,
                  limiter: SlidingWindow | None = None, field_keys: dict[str, str] | None = None,
-                 reconnect_hint: str = DEFAULT_RECONNECT_HINT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 reconnect_hint: str = DEFAULT_RECONNECT_HINT, clock: Clock = SYSTEM_CLOCK,
+                 cache: CrmCache | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = api_token
         self.session = session or make_session()
         self.limiter = limiter
-        # Search has its own, lower burst limit (DESIGN §12): keep under it instead of
-        # running into 429s when a first sync looks up many organizations.
-        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0)
+        # The search endpoints have their own burst limit, counted apart from the general
+        # one ("All other Pipedrive API endpoints, besides the 7 Search API endpoints, will
+        # continue to adhere to general rate limiting rules", developers.pipedrive.com
+        # changelog, "Announcing Search API rate limit", 2022): a search takes a slot of
+        # this limiter only, and its x-ratelimit-* headers speak of this bucket only.
+        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0, clock=clock)
         self.field_keys: dict[str, str] = dict(field_keys or {})
         self.reconnect_hint = reconnect_hint
-        self._sleep = sleep
-        self._orgs_by_name: dict[str, int] = {}
-        self._org_names: dict[int, str] = {}
+        self.clock = clock
+        # Without a cache from the store, one that lives as long as this adapter, for the
+        # organizations only: the user, permissions and field keys are then read on each call.
+        self.cache = cache or CrmCache()
+        self._trust_cache = cache is not None
+        self._orgs_listed = False  # the organizations were listed (since the cache's cursor) in this pass
+        self._org_lock = threading.Lock()  # one resolution at a time: never two creates of one name
+        self._fields_lock = threading.Lock()
+        self._rtt: float | None = None  # a moving average of the round trip, seconds
+        self._fields_read = False  # the field list was read by this adapter (at most once more when stale)
+        # The burst limit of the token's plan, as the last answer announced it (x-ratelimit-limit).
+        self.burst_limit_seen: int | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -79,11 +97,10 @@ class PipedriveCrm(Crm):
                  body: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
                  form: dict[str, Any] | None = None) -> requests.Response:
         """One API call; retries only 429s (an unprocessed request), raises our errors."""
+        limiter = self.search_limiter if path.endswith("/search") else self.limiter
         for attempt in range(MAX_RATE_RETRIES + 1):
-            if self.limiter is not None:
-                self.limiter.acquire()
-            if path.endswith("/search"):
-                self.search_limiter.acquire()
+            if limiter is not None:
+                limiter.acquire()
             try:
                 resp = self.session.request(method, self.base_url + path, params=params, json=body,
                                             files=files, data=form,
@@ -94,26 +111,36 @@ class PipedriveCrm(Crm):
             except requests.RequestException as exc:
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
-            self._note_rate(resp)
+            _note_rate(limiter, resp)
+            if not path.endswith("/search"):  # search has its own, lower limit
+                limit = resp.headers.get("x-ratelimit-limit", "")
+                self.burst_limit_seen = int(limit) if limit.isdigit() else self.burst_limit_seen
+            self._observe(resp.elapsed.total_seconds())
             if resp.status_code != 429:
                 return self._check(resp, what)
-            if _budget_spent(resp):
+            if _budget_spent(resp, search=path.endswith("/search")):
                 raise BudgetExhausted("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
                 break
             wait = max(retry_after_seconds(resp), _float(resp.headers.get("x-ratelimit-reset"), 0.0))
             wait = min(wait, MAX_RATE_WAIT)
-            if self.limiter is not None:
-                self.limiter.pause(wait)
-            self._sleep(wait)
+            if limiter is not None:
+                limiter.pause(wait)  # every worker waits, and acquire() sleeps it out
+            else:
+                self.clock.sleep(wait)
         raise TemporaryError(f"Pipedrive kept answering 'too many requests' while trying to {what}",
                              fix="retry later")
 
-    def _note_rate(self, resp: requests.Response) -> None:
-        # Slow down before a 429 rather than after: pause when the window is spent.
-        if self.limiter is not None and resp.headers.get("x-ratelimit-remaining") == "0":
-            self.limiter.pause(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
+    def _observe(self, seconds: float) -> None:
+        self._rtt = seconds if self._rtt is None else 0.8 * self._rtt + 0.2 * seconds
+
+    def concurrency(self) -> int | None:
+        """Calls in flight to send the plan's whole budget: requests per second × round trip
+        (Little's law), a quarter more for jitter. The limiter keeps the rate."""
+        if self.limiter is None or self._rtt is None:
+            return None
+        return math.ceil(self.limiter.limit / self.limiter.period * self._rtt * 1.25) + 1
 
     def _check(self, resp: requests.Response, what: str) -> requests.Response:
         status = resp.status_code
@@ -121,19 +148,20 @@ class PipedriveCrm(Crm):
             return resp
         error = _error_text(resp)
         if status == 401:
+            self.cache.put("user", None)  # whoever the next token belongs to, ask again
             raise AuthError("Pipedrive refused the API token", fix=self.reconnect_hint)
         if status == 403 and _error_code(resp) == FIELD_LIMIT_CODE:
             raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
                                     fix="delete unused custom fields or upgrade the Pipedrive plan")
         if status == 403 and not _is_json(resp):
-            # Not Pipedrive's JSON error: Cloudflare's block page after repeated 429s
-            # (pipedrive.readme.io/docs/core-api-concepts-rate-limiting). Temporary.
-            if self.limiter is not None:
-                self.limiter.pause(MAX_RATE_WAIT)
-            raise TemporaryError(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
+            # Not Pipedrive's JSON error: Cloudflare, in front of the API, blocks a client
+            # that kept drawing 429s with an HTML 403 page (docs/real-api.md). Temporary:
+            # the pass stops (exit 75) and the next one resumes.
+            raise ServiceBlocked(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
                                  f"HTTP 403 from Cloudflare) while trying to {what}",
                                  fix="wait a few minutes and run again; progress is kept")
         if status == 403:
+            self.cache.put("missing_permissions", None)  # read the permissions again next time
             raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
         if status == 404:
             raise NotFound(f"Pipedrive could not {what}: {error}", status=404)
@@ -147,17 +175,27 @@ class PipedriveCrm(Crm):
     # --- users and permissions --------------------------------------------------------
 
     def me(self) -> CrmUser:
+        cached = self.cache.get("user") if self._trust_cache else None
+        if isinstance(cached, dict):
+            return CrmUser(**cached)
         data = self._json("GET", "/api/v1/users/me", "read the connected user")["data"]
         admin = bool(data.get("is_admin")) or any(
             a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
-        return CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
+        user = CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
                        is_admin=admin, company_domain=data.get("company_domain", ""))
+        self.cache.put("user", asdict(user))
+        return user
 
     def missing_permissions(self, user: CrmUser) -> list[str]:
         if user.is_admin:
             return []  # global admins may do everything (DESIGN §6, §8)
+        cached = self.cache.get("missing_permissions") if self._trust_cache else None
+        if isinstance(cached, list) and not cached:
+            return []  # granted before; a 403 on a write is the last word (DESIGN §8)
         data = self._json("GET", f"/api/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
-        return [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
+        missing = [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
+        self.cache.put("missing_permissions", missing)
+        return missing
 
     # --- fields -----------------------------------------------------------------------
 
@@ -173,9 +211,43 @@ class PipedriveCrm(Crm):
             start = pagination.get("next_start", start + 500)
 
     def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
-        """Find each field by name, else create it. The list is read afresh on every
-        call, so a field another account or user of the company created since is
-        found, not created twice; a `known` key counts only while it still exists."""
+        """Find each field by name, else create it; a `known` key counts only while it still exists.
+
+        With a cache that says the keys were checked, `known` keys are trusted without
+        a request (a quiet pass asks nothing); a write or a read that shows them stale
+        makes :meth:`_refresh_fields` read the list again.
+        """
+        if self._trust_cache and self.cache.get("fields_checked") and all(known.get(name) for name in PERSON_FIELDS):
+            keys = {name: known[name] for name in PERSON_FIELDS}
+            self.field_keys.update(keys)
+            return keys
+        return self._read_fields(known)
+
+    def _refresh_fields(self, stale: dict[str, str]) -> None:
+        """The field keys `stale` were refused or missing: read the list again (once for all threads)."""
+        with self._fields_lock:
+            if self.field_keys != stale or self._fields_read:
+                return  # read meanwhile by another thread, or already this pass
+            self._read_fields(dict(self.field_keys))
+
+    def _read_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """The list is read afresh, so a field another account or user of the company
+        created since is found, not created twice."""
+        result = self._found_fields(known)
+        for name, field_type in PERSON_FIELDS.items():
+            if name not in result:
+                result[name] = self._create_field(name, field_type)
+        self.field_keys.update(result)
+        self.cache.put("fields_checked", True)
+        self.cache.put("field_keys", dict(self.field_keys))
+        self._fields_read = True
+        return result
+
+    def missing_fields(self, known: dict[str, str]) -> list[str]:
+        return [name for name in PERSON_FIELDS if name not in self._found_fields(known)]
+
+    def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
+        """The keys of the fields that exist, by name (those missing are absent)."""
         existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
@@ -188,9 +260,6 @@ class PipedriveCrm(Crm):
             if same:
                 # Two made at once by racing setups: everyone settles on the oldest.
                 result[name] = min(same, key=lambda f: f.get("id") or 0)["key"]
-                continue
-            result[name] = self._create_field(name, field_type)
-        self.field_keys.update(result)
         return result
 
     def _create_field(self, name: str, field_type: str) -> str:
@@ -212,51 +281,81 @@ class PipedriveCrm(Crm):
 
     # --- organizations ----------------------------------------------------------------
 
-    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+    def find_org(self, name: str) -> int | None:
+        """The organization of this name (whatever its case, spacing or Unicode form), from the
+        cache, else after listing the organizations changed since the cache's cursor (once a pass)."""
         name = " ".join(unicodedata.normalize("NFC", name).split())
-        key = org_key(name)
-        if key in self._orgs_by_name:
-            return self._orgs_by_name[key]
-        # exact_match is case-insensitive but compares code points: a name stored in
-        # another Unicode form (NFD, as macOS keyboards type it) is searched for too.
-        for term in dict.fromkeys((name, unicodedata.normalize("NFD", name))):
-            found = self._search_org(term, key)
-            if found is not None:
-                return self._remember_org(found, name)
-        payload: dict[str, Any] = {"name": name}
-        if visible_to is not None:
-            payload["visible_to"] = visible_to
-        data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
-        return self._remember_org(data["id"], name)
+        with self._org_lock:
+            return self._cached_org(name)
 
-    def _search_org(self, term: str, key: str) -> int | None:
-        params: dict[str, Any] = {"term": term, "fields": "name", "exact_match": "true", "limit": 100}
+    def _cached_org(self, name: str) -> int | None:
+        found = self.cache.org_id(name)
+        if found is None and not self._orgs_listed:
+            self._list_orgs()
+            found = self.cache.org_id(name)
+        return found
+
+    def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
+        """The organization of exactly this name, from the cache; else after listing the
+        organizations changed since the cache's cursor (once a pass); else created.
+
+        A listing of what changed replaces a 20-token search per organization; every
+        organization the user can see is in the cache after the first full listing.
+        """
+        # One organization whatever its case, spacing or Unicode form (org_key).
+        name = " ".join(unicodedata.normalize("NFC", name).split())
+        with self._org_lock:
+            found = self._cached_org(name)
+            if found is not None:
+                return found
+            payload: dict[str, Any] = {"name": name}
+            if visible_to is not None:
+                payload["visible_to"] = visible_to
+            data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
+            self.cache.put_org(data["id"], data.get("name") or name)
+            return int(data["id"])
+
+    def _list_orgs(self) -> None:
+        """GET /api/v2/organizations changed since the cursor (all, the first time), oldest change first."""
+        since = self.cache.get("orgs_since")
+        params: dict[str, Any] = {"limit": 500, "sort_by": "update_time", "sort_direction": "asc"}
+        if since:
+            params["updated_since"] = since
+        newest = since
         while True:
-            body = self._json("GET", "/api/v2/organizations/search", "search organizations", params=params)
-            for hit in (body.get("data") or {}).get("items") or []:
-                item = hit["item"]
-                if isinstance(item.get("name"), str) and org_key(item["name"]) == key:
-                    return int(item["id"])
+            body = self._json("GET", "/api/v2/organizations", "list organizations", params=params)
+            for org in body.get("data") or []:
+                id, name, changed = org.get("id"), org.get("name"), org.get("update_time")
+                if isinstance(id, int) and isinstance(name, str) and name.strip():
+                    self.cache.put_org(id, " ".join(name.split()))
+                if isinstance(changed, str) and changed > (newest or ""):
+                    newest = changed
             cursor = (body.get("additional_data") or {}).get("next_cursor")
             if not cursor:
-                return None
+                break
             params["cursor"] = cursor
+        self._orgs_listed = True
+        if newest:
+            self.cache.put("orgs_since", newest)
 
-    def _remember_org(self, id: int, name: str) -> int:
-        self._orgs_by_name[org_key(name)] = id
-        self._org_names[id] = name
-        return id
+    def _replace_org(self, gone: int, visible_to: int | None) -> int | None:
+        """A write named an organization the CRM no longer has: forget it, resolve its name again."""
+        name = self.cache.org_name(gone)
+        self.cache.forget_org(gone)
+        return self.find_or_create_org(name, visible_to) if name else None
 
     def _org_name(self, id: int | None) -> str:
         if not id:
             return ""
-        if id not in self._org_names:
+        name = self.cache.org_name(id)
+        if name is None:
             try:
                 data = self._json("GET", f"/api/v2/organizations/{id}", "read an organization")["data"]
             except NotFound:
                 return ""
-            self._org_names[id] = data.get("name") or ""
-        return self._org_names[id]
+            name = data.get("name") or ""
+            self.cache.put_org(id, name)
+        return name
 
     # --- persons ----------------------------------------------------------------------
 
@@ -324,13 +423,30 @@ class PipedriveCrm(Crm):
                          has_picture=bool(data.get("picture_id")))
 
     def create(self, write: PersonWrite) -> CrmPerson:
-        data = self._json("POST", "/api/v2/persons", "add a person", body=self._payload(write, True))["data"]
-        return self._to_person(data)
+        return self._write("POST", "/api/v2/persons", "add a person", write, True)
 
     def update(self, id: int, write: PersonWrite) -> CrmPerson:
-        data = self._json("PATCH", f"/api/v2/persons/{id}", f"update person {id}",
-                          body=self._payload(write, False))["data"]
-        return self._to_person(data)
+        return self._write("PATCH", f"/api/v2/persons/{id}", f"update person {id}", write, False)
+
+    def _write(self, method: str, path: str, what: str, write: PersonWrite, creating: bool) -> CrmPerson:
+        """One person write; when the answer shows cached metadata stale (an unknown field key, an
+        organization that is gone), read it again and send once more. A 400 is a refused
+        request: nothing was created, so a create may be repeated too."""
+        for attempt in (1, 2):
+            keys = dict(self.field_keys)
+            try:
+                data = self._json(method, path, what, body=self._payload(write, creating))["data"]
+                return self._to_person(data)
+            except ApiError as exc:
+                if attempt == 2 or exc.status != 400:
+                    raise
+                if "custom_fields" in exc.message:
+                    self._refresh_fields(keys)
+                elif "org_id" in exc.message and write.org_id is not None:
+                    write = replace(write, org_id=self._replace_org(write.org_id, write.visible_to))
+                else:
+                    raise
+        raise AssertionError("unreachable")
 
     def delete(self, id: int) -> None:
         try:
@@ -424,18 +540,20 @@ class PipedriveCrm(Crm):
             params["cursor"] = cursor
 
 
+def _note_rate(limiter: SlidingWindow | None, resp: requests.Response) -> None:
+    """Learn the bucket's limit from the answer, and slow down before a 429 rather than after."""
+    if limiter is None:
+        return
+    limit = resp.headers.get("x-ratelimit-limit")
+    if limit is not None and limit.isdigit() and int(limit) != limiter.limit:
+        limiter.adopt_limit(int(limit))
+    if resp.status_code != 429 and resp.headers.get("x-ratelimit-remaining") == "0":
+        limiter.spent(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
+
+
 def _label(item: dict[str, Any]) -> str:
     label = item.get("label")
     return label if isinstance(label, str) and label else "other"
-
-
-def org_key(name: str) -> str:
-    """The match key of an organization name: "ACME  S.R.O." and "Acme s.r.o." are one organization.
-
-    Case (casefold), runs of spaces and the Unicode normalization form (NFKC: "é" typed
-    as e + combining accent, full-width letters) do not tell organizations apart.
-    """
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _float(value: str | None, default: float) -> float:
@@ -456,17 +574,18 @@ def _is_json(resp: requests.Response) -> bool:
         return False
 
 
-def _budget_spent(resp: requests.Response) -> bool:
+def _budget_spent(resp: requests.Response, search: bool = False) -> bool:
     """Whether a 429 is the daily token budget rather than the 2-second burst limit.
 
     `x-daily-ratelimit-token-remaining` says so when sent, but it is undocumented and
     may be missing; a 429 while the burst window still has requests left
-    (`x-ratelimit-remaining` above 0) cannot be the burst limit either, and the error
-    text may name the daily budget.
+    (`x-ratelimit-remaining` above 0) cannot be the burst limit either — except for a
+    search, whose own, lower limit (10 per 2 s) those headers may not describe — and
+    the error text may name the daily budget.
     """
     if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
         return True
-    if _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
+    if not search and _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
         return True
     return "daily" in _error_text(resp).lower()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contactsync.auth import secrets
 from contactsync.config import CrmConfig
 from contactsync.crm.base import Crm
+from contactsync.crm.cache import CrmCache
 from contactsync.errors import ConfigError
 from contactsync.http import SlidingWindow
 from contactsync.settings import Plan, parse
@@ -20,7 +21,7 @@ def token_name(config: CrmConfig) -> str:
 
 def reconnect_hint(config: CrmConfig) -> str:
     extra = f" --base-url {config.base_url}" if config.base_url else ""
-    return f"run `contactsync crm connect --domain {config.domain}{extra}` with a valid API token"
+    return f"run `contactsync crm connect --domain {config.domain} --plan {config.plan}{extra}` with a valid API token"
 
 
 # Requests per 2-second window and api_token by plan: "Essential 20, Advanced 40,
@@ -35,7 +36,15 @@ BURST_BY_PLAN = {
 }
 
 
-def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None) -> Crm:
+def plan_for_burst_limit(limit: int | None) -> Plan | None:
+    """The plan whose burst limit Pipedrive announced in `x-ratelimit-limit` ("the maximum number of
+    requests current api_token can perform per 2-second window", same page), by its current name;
+    None for a value no plan has (a header missing, or limits Pipedrive changed)."""
+    return next((plan for plan, burst in BURST_BY_PLAN.items() if burst == limit), None)
+
+
+def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token: str | None = None,
+             cache: CrmCache | None = None) -> Crm:
     if config.kind != "pipedrive":
         raise ConfigError(f"unknown CRM {config.kind!r} in the config", "only pipedrive is supported")
     from contactsync.crm.pipedrive import PipedriveCrm
@@ -43,4 +52,4 @@ def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token:
     token = token or secrets.require(token_name(config), reconnect_hint(config))
     limiter = SlidingWindow(BURST_BY_PLAN[parse(Plan, config.plan, "crm.plan")], 2.0)
     return PipedriveCrm(base_url(config), token, field_keys=field_keys or {}, reconnect_hint=reconnect_hint(config),
-                        limiter=limiter)
+                        limiter=limiter, cache=cache)

@@ -238,6 +238,15 @@ DELETIONS = (DeletePerson, ForgetLink, DeleteContact, DropPendingCopy)
 REAL_DELETIONS = (DeletePerson, DeleteContact)
 
 
+def organizations_written(actions: list[Action]) -> set[str]:
+    """The organization names that persons written to the CRM by these actions name (found or created)."""
+    names: set[str] = set()
+    for action in actions:
+        if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson, SyncBoth)) and action.contact.organization:
+            names.add(action.contact.organization)
+    return names
+
+
 def planned_events(action: Action) -> list[str]:
     """The tally keys (events.py) a dry run counts for a planned action: what the real pass would record."""
     if isinstance(action, SyncBoth):

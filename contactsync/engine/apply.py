@@ -39,7 +39,8 @@ from contactsync.engine.apply_provider import ProviderWrites, record_to_dict
 from contactsync.engine.events import EventKind, EventSide, tally_key
 from contactsync.engine.rules import INTENT, SyncSettings, record_hash
 from contactsync.errors import (
-    ApiError, BudgetExhausted, ContactSkipped, ContactSyncError, Interrupted, NotFound, TemporaryError,
+    ApiError, BudgetExhausted, ContactSkipped, ContactSyncError, Interrupted, NotFound, ServiceBlocked,
+    TemporaryError,
 )
 from contactsync.model import Contact, Issue, IssueKind
 from contactsync.photo import plan_photo
@@ -61,7 +62,7 @@ RECORDED_ISSUES = (IssueKind.CLEANED, IssueKind.INVALID, IssueKind.UNREADABLE)
 
 
 def retryable(error: ContactSyncError) -> bool:
-    return isinstance(error, TemporaryError) and not isinstance(error, BudgetExhausted)
+    return isinstance(error, TemporaryError) and not isinstance(error, BudgetExhausted | ServiceBlocked)
 
 
 # Marks a failure row as a skipped contact (cannot be synced; not retried for a fault).
@@ -105,7 +106,14 @@ class Outcome:
     error: ContactSyncError | None = None
     # What became of the contact's photo: (PHOTO, None) uploaded, (PHOTO_SKIP, reason).
     photo: tuple[EventKind, str | None] | None = None
+    # The person call was never sent (its organization could not be resolved).
+    unsent: bool = False
 
+
+# The most CRM calls in flight at once, whatever the plan: Ultimate's 120 requests per
+# 2 s at a 0.25 s round trip need about 15; the limiter holds the rest back.
+MAX_IN_FLIGHT = 32
+DEFAULT_WORKERS = 4
 
 # Called after every applied action with (done, total).
 OnApplied = Callable[[int, int], None]
@@ -125,7 +133,9 @@ class Executor:
     # The address book, written only in a two-way pass (None in one-way: no provider writes).
     provider: Provider | None = None
     group: str = ""
-    workers: int = 4
+    # Calls in flight to the CRM: None follows the CRM's rate and round trip (at least
+    # DEFAULT_WORKERS); a number fixes it (1: a strictly sequential client).
+    workers: int | None = None
     # Set for one-way sync with a provider that has photos: pictures go to the CRM.
     photos_from: Provider | None = None
     # Set by a signal handler: finish and commit the calls in flight, start no more.
@@ -174,13 +184,17 @@ class Executor:
 
     def _apply_crm(self, actions: list[Action]) -> None:
         fatal: ContactSyncError | None = None
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="crm") as pool:
+        # As many calls in flight as the CRM's rate limit and round trip allow (its
+        # limiter keeps the rate), at least `workers`; re-read as the round trip is measured.
+        most = self.workers or MAX_IN_FLIGHT
+        with ThreadPoolExecutor(max_workers=most, thread_name_prefix="crm") as pool:
             running: set[Future[Outcome]] = set()
             queue = list(actions)
             while queue or running:
                 if self.stop is not None and self.stop.is_set():
                     queue.clear()
-                while queue and fatal is None and len(running) < self.workers * 2:
+                in_flight = self.workers or min(most, max(DEFAULT_WORKERS, self.crm.concurrency() or 0))
+                while queue and fatal is None and len(running) < in_flight + 2:
                     action = queue.pop(0)
                     try:
                         write = self._prepare(action)
@@ -201,6 +215,9 @@ class Executor:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()
+                    if outcome.unsent and isinstance(outcome.action, CreatePerson) and not outcome.action.recover:
+                        # Nothing was created: the pending link written before the call goes.
+                        self.store.delete_link(self.target.account, outcome.action.provider_id)
                     if outcome.error is not None and not isinstance(outcome.error, ApiError) \
                             and not self.temporary_failure(outcome.error):
                         fatal = fatal or outcome.error
@@ -220,17 +237,7 @@ class Executor:
     def _prepare(self, action: Action) -> PersonWrite | None:
         if not isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
             return None
-        org_id = None
-        if action.contact.organization:
-            name = action.contact.organization
-            try:
-                # Every attempt searches first: an organization made by a lost answer is found, not made twice.
-                org_id = self.with_retries(lambda _: self.crm.find_or_create_org(name, self.target.visible_to))
-            except ContactSyncError as exc:
-                if not isinstance(exc, ApiError) and not self.temporary_failure(exc):
-                    raise
-                self.record_failure(action.provider_id, f"organization {name!r}: {exc.message}", action)
-                return None
+        org_id = None  # resolved by the worker (_organization): a new one never stalls this thread
         if self.settings.two_way and isinstance(action, (AdoptPerson, UpdatePerson)):
             self.note_intent(action.provider_id, action.contact, ("crm",))
         if isinstance(action, CreatePerson) and not action.recover:
@@ -255,12 +262,27 @@ class Executor:
             intent = {"contact": contact.to_dict(), "sides": list(sides)}
             self.store.put_link(replace(link, base={**link.base, INTENT: intent}))
 
+    def _organization(self, action: Action, write: PersonWrite | None) -> PersonWrite | None:
+        if write is None or not write.contact.organization:
+            return write
+        organization = write.contact.organization
+        try:
+            # Every attempt searches first: an organization made by a lost answer is found, not made twice.
+            org_id = self.with_retries(lambda _: self.crm.find_or_create_org(organization, self.target.visible_to))
+        except ApiError as exc:
+            raise ApiError(f"organization {organization!r}: {exc.message}", status=exc.status) from exc
+        return replace(write, org_id=org_id)
+
     def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
         def attempt(n: int) -> Outcome:
             # A create retried may have happened (its answer lost): look its stamp up first.
             current = replace(action, recover=True) if n and isinstance(action, CreatePerson) else action
             return self._call(current, write)
 
+        try:
+            write = self._organization(action, write)
+        except ContactSyncError as exc:
+            return Outcome(action, error=exc, unsent=True)
         try:
             outcome = self.with_retries(attempt)
             if outcome.person is not None and getattr(action, "photo", None):
@@ -330,7 +352,8 @@ class Executor:
     # -- main thread: after the call -----------------------------------------
 
     def _commit(self, outcome: Outcome) -> None:
-        self._commit_one(outcome)
+        with self.store.transaction():  # the action's link, failure and events: all or none
+            self._commit_one(outcome)
         self.applied()
 
     def _commit_one(self, outcome: Outcome) -> None:
@@ -400,11 +423,12 @@ class Executor:
         elif record is None and isinstance(action, (DeletePerson, ForgetLink)):
             record = record_to_dict(ProviderDeletion(provider_id))
         log.warning("%s: %s %s: %s", self.target.account, event, provider_id, reason)
-        known = self.store.failure_reason(self.target.account, provider_id)
-        self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
-        if known != reason:
-            self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value, provider_id,
-                                 None, reason)
+        with self.store.transaction():
+            known = self.store.failure_reason(self.target.account, provider_id)
+            self.store.add_failure(self.target.account, provider_id, reason, record, crm_id)
+            if known != reason:
+                self.store.add_event(self.target.account, self.run_id, EventSide.CRM.value, event.value,
+                                     provider_id, None, reason)
         self.tally[tally_key(EventSide.CRM, event)] += 1
 
     def event(self, kind: EventKind, provider_id: str, crm_id: int | None, detail: str | None,

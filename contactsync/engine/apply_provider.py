@@ -63,6 +63,24 @@ class ProviderWrites:
             self.crm_side.applied()
 
     def _one(self, action: Action) -> None:
+        if action.side is Side.PROVIDER:
+            try:
+                if isinstance(action, CreateContact):
+                    # Never repeated blindly: a lost answer leaves a pending copy the next pass claims.
+                    self._apply(action)
+                else:
+                    self.crm_side.with_retries(lambda _: self._apply(action))
+                self.crm_side.consecutive_temporary = 0
+            except ContactSyncError as exc:
+                if not isinstance(exc, ApiError) and not self.crm_side.temporary_failure(exc):
+                    raise
+                with self.store.transaction():
+                    self._failed(action, exc.message)
+            return
+        with self.store.transaction():
+            self._store_only(action)
+
+    def _store_only(self, action: Action) -> None:
         if isinstance(action, RecordCrmVersion):
             self._record_crm_version(action)
         elif isinstance(action, DropFailure):
@@ -76,18 +94,6 @@ class ProviderWrites:
                 detail = "handed to another owner: no longer synced back" if action.state == "foreign" \
                     else "handed back: synced again"
                 self._event(EventSide.CRM, EventKind.OWNER, action.provider_id, link.crm_id, detail)
-        elif action.side is Side.PROVIDER:
-            try:
-                if isinstance(action, CreateContact):
-                    # Never repeated blindly: a lost answer leaves a pending copy the next pass claims.
-                    self._apply(action)
-                else:
-                    self.crm_side.with_retries(lambda _: self._apply(action))
-                self.crm_side.consecutive_temporary = 0
-            except ContactSyncError as exc:
-                if not isinstance(exc, ApiError) and not self.crm_side.temporary_failure(exc):
-                    raise
-                self._failed(action, exc.message)
         else:
             raise AssertionError(f"not a provider or store action: {action!r}")
 
@@ -102,8 +108,9 @@ class ProviderWrites:
             self._claim(action)
         elif isinstance(action, DeleteContact):
             self.provider.delete(action.provider_id)
-            self.store.delete_link(self.account, action.provider_id)
-            self._event(EventSide.PROVIDER, EventKind.DELETE, action.provider_id, action.crm_id, "deleted in the CRM")
+            with self.store.transaction():
+                self.store.delete_link(self.account, action.provider_id)
+                self._event(EventSide.PROVIDER, EventKind.DELETE, action.provider_id, action.crm_id, "deleted in the CRM")
 
     def _sync(self, action: SyncBoth) -> None:
         link = self.store.link(self.account, action.provider_id)
@@ -117,20 +124,25 @@ class ProviderWrites:
         if action.write_provider:
             record = self._write_provider(link, action)
             final, provider_version = record[1], record[0].version
-        crm_version = action.crm_version
+        crm_version, wrote_crm = action.crm_version, False
         if action.write_crm or final != action.contact:
-            person = self.crm.update(action.crm_id, self._write(final, action.stamp))
-            crm_version = person.version
-            self._event(EventSide.CRM, EventKind.UPDATE, action.provider_id, action.crm_id, None)
-        for conflict in action.conflicts:
-            self._event(EventSide.CRM, EventKind.CONFLICT, action.provider_id, action.crm_id, conflict.describe())
-        if action.write_provider or action.write_crm:
-            self.crm_side.record_issues(action.provider_id, action.crm_id, final)
-        self.store.put_link(replace(
-            link, provider_version=provider_version, crm_version=crm_version,
-            hash=record_hash(final, None), base=final.to_dict(),
-        ))
-        self.store.clear_failure(self.account, action.provider_id)
+            crm_version, wrote_crm = self.crm.update(action.crm_id, self._write(final, action.stamp)).version, True
+        with self.store.transaction():
+            if action.write_provider:
+                self._event(EventSide.PROVIDER, EventKind.UPDATE, action.provider_id, action.crm_id, None)
+                self._overflow(action.provider_id, action.crm_id, final)
+            if wrote_crm:
+                self._event(EventSide.CRM, EventKind.UPDATE, action.provider_id, action.crm_id, None)
+            for conflict in action.conflicts:
+                self._event(EventSide.CRM, EventKind.CONFLICT, action.provider_id, action.crm_id,
+                            conflict.describe())
+            self.store.put_link(replace(
+                link, provider_version=provider_version, crm_version=crm_version,
+                hash=record_hash(final, None), base=final.to_dict(),
+            ))
+            self.store.clear_failure(self.account, action.provider_id)
+            if action.write_provider or action.write_crm:
+                self.crm_side.record_issues(action.provider_id, action.crm_id, final)
 
     def _write_provider(self, link: Link, action: SyncBoth) -> tuple[ProviderRecord, Contact]:
         """Update the provider; on a stale version re-read, merge again and retry (bounded)."""
@@ -148,8 +160,6 @@ class ProviderWrites:
                 contact, _ = merge(base, mine, contact, "crm")
                 version = current.version
                 continue
-            self._event(EventSide.PROVIDER, EventKind.UPDATE, action.provider_id, action.crm_id, None)
-            self._overflow(action.provider_id, action.crm_id, contact)
             return record, contact
         raise ApiError(f"{action.provider_id} kept changing in the provider; tried {STALE_RETRIES} times")
 
@@ -159,46 +169,42 @@ class ProviderWrites:
         self.store.put_pending_copy(self.account, action.crm_id, action.contact.to_dict())
         record = self.provider.create(action.contact, self.group)
         stamp = make_stamp(self.settings.provider, self.settings.account_email, record.id)
-        if action.replaces:
-            self.store.delete_link(self.account, action.replaces)
         # Linked before the CRM is stamped: if we stop in between, the link exists and
-        # the next pass only has to stamp, never creates the contact twice. The pending
-        # copy goes only after the link is there: a pass killed between the two finds
-        # one or the other, never neither (which made the new contact look like a
-        # stranger to copy into the CRM: a duplicate person).
-        self.store.put_link(Link(
-            self.account, record.id, action.crm_id, "linked", stamp, record.version, action.crm_version,
-            record_hash(action.contact, None), action.contact.to_dict(),
-        ))
-        self.store.drop_pending_copy(self.account, action.crm_id)
+        # the next pass only has to stamp, never creates the contact twice.
+        link = Link(self.account, record.id, action.crm_id, "linked", stamp, record.version, action.crm_version,
+                    record_hash(action.contact, None), action.contact.to_dict())
+        with self.store.transaction():
+            self.store.drop_pending_copy(self.account, action.crm_id)
+            if action.replaces:
+                self.store.delete_link(self.account, action.replaces)
+            self.store.put_link(link)
         person = self.crm.update(action.crm_id, self._write(action.contact, stamp))
-        link = self.store.link(self.account, record.id)
-        assert link is not None
-        self.store.put_link(replace(link, crm_version=person.version))
-        self.store.clear_person_failure(self.account, action.crm_id)
-        if action.replaces:
-            self.store.clear_failure(self.account, action.replaces)
-        detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
-        self._event(EventSide.PROVIDER, EventKind.CREATE, record.id, action.crm_id, detail)
-        self._overflow(record.id, action.crm_id, action.contact)
+        with self.store.transaction():
+            self.store.put_link(replace(link, crm_version=person.version))
+            self.store.clear_person_failure(self.account, action.crm_id)
+            if action.replaces:
+                self.store.clear_failure(self.account, action.replaces)
+            detail = "re-created: it was deleted in the provider while edited in the CRM" if action.replaces else None
+            self._event(EventSide.PROVIDER, EventKind.CREATE, record.id, action.crm_id, detail)
+            self._overflow(record.id, action.crm_id, action.contact)
 
     def _claim(self, action: ClaimContact) -> None:
         stamp = make_stamp(self.settings.provider, self.settings.account_email, action.provider_id)
-        old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
-        if old is not None:
-            self.store.delete_link(self.account, old.provider_id)
-        # Linked first, the marker dropped after, the CRM stamped last: a pass killed
-        # anywhere in between leaves the link or the marker, so the contact is never
-        # taken for a new one and copied into the CRM again (issue 11's kill test).
-        link = Link(self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, None,
-                    record_hash(action.contact, None), action.contact.to_dict())
-        self.store.put_link(link)
-        self.store.drop_pending_copy(self.account, action.crm_id)
+        # The person is stamped first: if we stop before the link, the pending copy is
+        # still there and the next pass claims the contact again (never copies twice).
         person = self.crm.update(action.crm_id, self._write(action.contact, stamp))
-        self.store.put_link(replace(link, crm_version=person.version))
-        self.store.clear_person_failure(self.account, action.crm_id)
-        self._event(EventSide.PROVIDER, EventKind.CLAIM, action.provider_id, action.crm_id,
-                    "created by an interrupted pass; linked instead of created again")
+        with self.store.transaction():
+            self.store.drop_pending_copy(self.account, action.crm_id)
+            old = self.store.link_by_crm(self.account, action.crm_id)  # the contact it was to replace
+            if old is not None:
+                self.store.delete_link(self.account, old.provider_id)
+            self.store.put_link(Link(
+                self.account, action.provider_id, action.crm_id, "linked", stamp, action.version, person.version,
+                record_hash(action.contact, None), action.contact.to_dict(),
+            ))
+            self.store.clear_person_failure(self.account, action.crm_id)
+            self._event(EventSide.PROVIDER, EventKind.CLAIM, action.provider_id, action.crm_id,
+                        "created by an interrupted pass; linked instead of created again")
 
     def _overflow(self, provider_id: str, crm_id: int, contact: Contact) -> None:
         """Record values the provider cannot hold (e.g. Graph's 3 e-mails): they stay in the CRM only."""

@@ -80,3 +80,11 @@ PASS_WORDS: dict[str, str] = {
     "unreadable": "unreadable values left as they are", "retry": "retried after a temporary error",
 }
 assert set(PASS_WORDS) == {tally_key(s, k) for s, kinds in SIDE_KINDS.items() for k in kinds}
+
+# The same words for a count of one, where they differ ("1 photo added", "2 photos added").
+ONE_WORDS: dict[str, str] = {
+    "photo": "photo added", "photo-skip": "photo skipped", "truncate": "value cut at the CRM's limit",
+    "conflict": "conflict settled", "owner": "person handed to or back from another owner",
+    "provider-overflow": "value kept in Pipedrive only (the address book cannot hold it)",
+}
+assert set(ONE_WORDS) <= set(PASS_WORDS)

@@ -22,14 +22,15 @@ from contactsync.engine.actions import DELETIONS, Action, planned_events
 from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, is_skipped, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
 from contactsync.engine.rules import Policy, SyncSettings
+from contactsync.engine.dry_run import DryRun, dry_run
 from contactsync.engine.safety import check_deletions, check_listing
 from contactsync.engine.snapshot import CURSOR as CRM_CURSOR
 from contactsync.engine.snapshot import START as CRM_START
 from contactsync.engine.snapshot import CrmSnapshot, read_adoption, read_snapshot
-from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, UsageError
-from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord
+from contactsync.errors import ContactSyncError, CursorExpired, Interrupted, PermissionDenied, SafetyStop, UsageError
+from contactsync.providers.base import Change, ChangeFeed, Provider, ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.settings import ConflictPolicy, Direction, parse
-from contactsync.store.db import Failure, LinkStore
+from contactsync.store.db import Failure, LinkStore, RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,12 @@ class PassOptions:
     dry_run: bool = False
     allow_mass_delete: bool = False
     allow_empty: bool = False
-    workers: int = 4
+    workers: int | None = None  # calls in flight to the CRM; None: as its rate and round trip call for
     stop: threading.Event | None = None
     # Called after every applied action with (done, total); see apply.py.
     on_applied: OnApplied | None = None
+    # Called once the listing is open, with the pass's kind and the provider's expected count.
+    on_start: Callable[[str, int | None], None] | None = None
 
 
 @dataclass
@@ -58,6 +61,10 @@ class PassResult:
     plan: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: ContactSyncError | None = None
+    # A dry run: the plan described for people (names, field changes, what the CRM would gain).
+    described: DryRun | None = None
+    # first (nothing synced before), continued (after an interrupted pass), full or incremental.
+    kind: str = "incremental"
 
 
 # Called with the number of contacts read after each page, and with -1 when the pass ends.
@@ -126,6 +133,9 @@ def sync_account(
     cursor_row = store.cursor(key) if incremental else None
     feed = _open_feed(provider, cursor_row[0] if cursor_row else None, group, result)
     result.full = feed.complete
+    result.kind = pass_kind(store.last_run(key), first_sync, feed.complete)
+    if options.on_start is not None:
+        options.on_start(result.kind, feed.expected)
     log.info("%s: pass starts (%s%s)", key, "full listing" if feed.complete else "changes since last pass",
              ", dry run" if options.dry_run else "")
     run_id = None if options.dry_run else store.start_run(key, feed.complete)
@@ -146,6 +156,7 @@ def sync_account(
             progress(-1)  # the pass is over: a negative count closes the progress display
     if options.dry_run:
         result.outcome = "dry-run"
+        result.described = dry_run(result.plan, store, crm, key)
     else:  # Record.
         assert run_id is not None
         store.set_cursor(key, feed.cursor)
@@ -166,6 +177,15 @@ def failures_and_skips(store: LinkStore, key: str) -> tuple[list[tuple[str, str]
             [(f.provider_id, f.reason) for f in rows if is_skipped(f.record)])
 
 
+def pass_kind(last: RunRecord | None, first_sync: bool, complete: bool) -> str:
+    """What the pass is, in words a person checks: first, continued (after an interrupted one), full, incremental."""
+    if last is not None and last.outcome not in ("ok", "partial"):
+        return "continued"
+    if first_sync:
+        return "first"
+    return "full" if complete else "incremental"
+
+
 def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, settings: SyncSettings,
                     executor: Executor, counts: dict[str, int], options: PassOptions, result: PassResult,
                     progress: Progress | None) -> None:
@@ -181,7 +201,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         _apply([a for a in actions if not isinstance(a, DELETIONS)], executor, options, result)
 
     for page in _pages(feed, retries):
-        seen.update(c.id for c in page if isinstance(c, ProviderRecord))
+        # A contact the adapter could not read is still there: it is never taken for a deletion.
+        seen.update(c.id for c in page if isinstance(c, (ProviderRecord, ProviderSkip)))
         if not options.dry_run:
             _follow_renames(store, key, page)
         links = store.links_for(key, (c.id for c in page))
@@ -191,7 +212,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
             progress(len(page))
     if feed.complete:
         # A linked contact absent from a complete listing was deleted or left the group.
-        check_listing(key, True, len(seen), counts["linked"] + counts["pending"], options.allow_empty)
+        _guard(lambda: check_listing(key, True, len(seen), counts["linked"] + counts["pending"], options.allow_empty),
+               options, result)
         missing = {link.provider_id: link for link in store.iter_links(key, ("pending", "linked", "tombstone", "foreign"))
                    if link.provider_id not in seen}
         actions, handled = plan_step(missing, [ProviderDeletion(i) for i in missing], snapshot, settings, handled)
@@ -204,7 +226,7 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         for provider_id, failure in retries.items():  # left the group: nothing to retry
             if failure.kind == "contact" and is_change_record(failure.record):
                 store.clear_failure(key, provider_id)
-    check_deletions(key, deletions, counts["linked"], options.allow_mass_delete)
+    _guard(lambda: check_deletions(key, deletions, counts["linked"], options.allow_mass_delete), options, result)
     _apply(deletions, executor, options, result)
 
 
@@ -214,6 +236,17 @@ def _follow_renames(store: LinkStore, key: str, page: list[Change]) -> None:
         for old in change.previous_ids if isinstance(change, ProviderRecord) else ():
             if store.rename_link(key, old, change.id):
                 log.info("%s: contact %s is now %s in the provider; its link follows it", key, old, change.id)
+
+
+def _guard(check: Callable[[], None], options: PassOptions, result: PassResult) -> None:
+    """A safety rail: a real pass stops; a dry run records which rail would stop it and shows the whole plan."""
+    try:
+        check()
+    except SafetyStop as stop:
+        if not options.dry_run:
+            raise
+        if result.error is None:
+            result.error = stop
 
 
 def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassResult) -> ChangeFeed:

@@ -21,6 +21,7 @@ def check_listing(account: str, complete: bool, seen: int, linked: int, allow_em
         raise SafetyStop(
             f"{account}: the provider listed no contacts in the sync group, but {linked} are linked; nothing was deleted",
             f"if the group really is empty now, run `contactsync run --once --account {account} --allow-empty`",
+            rail="empty-listing", allow_with="--allow-empty",
         )
 
 
@@ -33,4 +34,5 @@ def check_deletions(account: str, deletions: Sequence[Action], linked: int, allo
         raise SafetyStop(
             f"{account}: this pass would delete {count} of {linked} linked persons; nothing was deleted",
             f"check the provider, then run `contactsync run --once --account {account} --allow-mass-delete`",
+            rail="mass-delete", allow_with="--allow-mass-delete",
         )

@@ -65,6 +65,9 @@ class ChangeFeed(ABC):
 
     complete: bool
     cursor: str | None
+    # How many entries the pages will hold, when the provider says so up front
+    # (Google's totalPeople); a progress display's total, never a decision's input.
+    expected: int | None = None
 
     @abstractmethod
     def pages(self) -> Iterator[list[Change]]:
@@ -113,7 +116,11 @@ class Provider(ABC):
 
     @abstractmethod
     def check(self) -> None:
-        """Prove the grant still works (one cheap call); raise AuthError if not."""
+        """Prove the grant still works (one cheap call, or none); raise AuthError if not."""
+
+    def verify(self) -> None:
+        """What `doctor` runs: a real API call that proves the grant and the access to contacts."""
+        self.check()
 
     @abstractmethod
     def groups(self) -> list[Group]:
@@ -153,7 +160,14 @@ class Provider(ABC):
         synced record, so that a value the provider cannot hold is not taken for
         a deletion by the user.
         """
-        return contact if self.capabilities.syncs_notes else replace(contact, notes="")
+        caps = self.capabilities
+        if not caps.syncs_notes:
+            contact = replace(contact, notes="")
+        if caps.max_emails is not None and len(contact.emails) > caps.max_emails:
+            contact = replace(contact, emails=contact.emails[:caps.max_emails])
+        if caps.max_phones is not None and len(contact.phones) > caps.max_phones:
+            contact = replace(contact, phones=contact.phones[:caps.max_phones])
+        return contact
 
     @abstractmethod
     def photo(self, id: str, ref: str) -> bytes | None:

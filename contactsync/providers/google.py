@@ -13,6 +13,7 @@ import googleapiclient
 import httplib2
 import requests
 from google.auth.exceptions import RefreshError, TransportError
+import google_auth_httplib2
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
@@ -207,6 +208,10 @@ class GoogleChangeFeed(ChangeFeed):
         self.cursor = None
         # The first page is read now so that an expired cursor surfaces from changes().
         self._first = self._fetch(None)
+        # people.connections.list returns totalPeople, the number of connections a full
+        # listing pages through (https://developers.google.com/people/api/rest/v1/people.connections/list).
+        total = self._first.get("totalPeople")
+        self.expected = int(total) if self.complete and isinstance(total, int) else None
 
     def _fetch(self, page_token: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -259,6 +264,7 @@ class GoogleProvider(Provider):
         self._merge: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         # on_refresh: where each refreshed access token is saved (providers/registry.py).
         http = AuthorizedHttp(credentials(grant, on_refresh), http=SessionHttp(make_session(retries=0)))
+        self._authorized = http
         document = DISCOVERY.read_text(encoding="utf-8")
         options = {"api_endpoint": endpoint.rstrip("/") + "/"} if endpoint else None
         self.service = build_from_document(document, http=http, client_options=options)
@@ -338,6 +344,27 @@ class GoogleProvider(Provider):
     # -- contract -------------------------------------------------------------------
 
     def check(self) -> None:
+        """An access token is held or minted: a refresh the grant no longer allows raises AuthError.
+
+        No API call: the pass reads the connections right after, where any other refusal
+        shows with the same errors; a group read here was one request on every pass,
+        quiet ones included (issue 13). `verify` makes the call.
+        """
+        creds = self._authorized.credentials
+        if creds.valid:
+            return
+        try:
+            creds.refresh(google_auth_httplib2.Request(self._authorized.http))
+        except RefreshError as exc:
+            if getattr(exc, "retryable", False):
+                raise TemporaryError(f"Google's token service is unavailable for {self.account}") from exc
+            raise AuthError(f"Google no longer accepts the sign-in of {self.account} (revoked or expired)",
+                            self.fix) from exc
+        except (TransportError, requests.RequestException, httplib2.HttpLib2Error, OSError) as exc:
+            raise TemporaryError(f"cannot reach Google for {self.account}: {type(exc).__name__}",
+                                 "check the network and run again") from exc
+
+    def verify(self) -> None:
         self.execute(self.service.contactGroups().get(resourceName=MY_CONTACTS, groupFields="name"), retry=True)
 
     def signed_in_email(self) -> str | None:

@@ -9,13 +9,13 @@ that got it (https://learn.microsoft.com/graph/throttling#best-practices-to-hand
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.errors import (
     ApiError, AuthError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
 )
@@ -34,9 +34,12 @@ GRAPH = "https://graph.microsoft.com"
 ID_SAFE = "=-_"  # Outlook ids are URL-safe base64; '=' padding needs no escaping
 DEFAULT_FOLDER = "contacts"  # Graph does not list the default folder among contactFolders
 MAX_IN_FLIGHT = 4
-# What listings, delta and get() read: the mapped properties plus the time of the
-# last change (contact.lastModifiedDateTime, for the "newest wins" conflict policy).
-READ_SELECT = (*SELECT, "lastModifiedDateTime")
+# What listings, delta and get() read: the mapped properties, the time of the last
+# change (contact.lastModifiedDateTime, for the "newest wins" conflict policy) and the
+# version: changeKey is a property of the contact like any other and, under $select,
+# only selected properties come back (`@odata.etag` is an OData annotation whose
+# content the contact resource does not document).
+READ_SELECT = (*SELECT, "lastModifiedDateTime", "changeKey")
 # Delta tokens remember the $select they were taken with; a release that reads more
 # fields must start over with one full listing rather than get thinner records.
 CURSOR_KEY = fields_key(",".join(READ_SELECT))
@@ -59,12 +62,13 @@ class GraphClient:
     """One mailbox's HTTP client: the bearer token, the in-flight cap and the shared pause gate."""
 
     def __init__(self, token_source: Callable[[], str], account: str, endpoint: str | None,
-                 retries: int = 4, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 retries: int = 4, max_in_flight: int = MAX_IN_FLIGHT, clock: Clock = SYSTEM_CLOCK) -> None:
         self.token_source = token_source
         self.account = account
         self.base = (endpoint or GRAPH).rstrip("/") + "/v1.0"
         self.session = make_session(retries=0)  # retries are ours: they must honour the shared gate
         self.retries = retries
+        self.clock = clock
         self.slots = threading.BoundedSemaphore(max_in_flight)
         self._gate_lock = threading.Lock()
         self._resume_at = 0.0
@@ -75,15 +79,15 @@ class GraphClient:
 
     def pause(self, seconds: float) -> None:
         with self._gate_lock:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+            self._resume_at = max(self._resume_at, self.clock.monotonic() + seconds)
 
     def _wait_gate(self) -> None:
         while True:
             with self._gate_lock:
-                wait = self._resume_at - time.monotonic()
+                wait = self._resume_at - self.clock.monotonic()
             if wait <= 0:
                 return
-            time.sleep(wait)
+            self.clock.sleep(wait)
 
     def request(self, method: str, path_or_url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> requests.Response:
         """Send one request; map failures to the core's errors. Statuses in `ok` are returned as is."""
@@ -103,7 +107,7 @@ class GraphClient:
                 if method != "POST" and attempt < self.retries:
                     attempt += 1
                     kwargs["headers"] = headers
-                    time.sleep(min(0.5 * 2 ** attempt, 8))
+                    self.clock.sleep(min(0.5 * 2 ** attempt, 8))
                     continue
                 raise TemporaryError(f"cannot reach Microsoft Graph for {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from exc
@@ -151,13 +155,16 @@ class GraphClient:
 
 
 class GraphChangeFeed(ChangeFeed):
-    def __init__(self, client: GraphClient, folder: str, delta_link: str | None, page_size: int) -> None:
-        self.client = client
+    def __init__(self, provider: MicrosoftProvider, folder: str, delta_link: str | None, page_size: int) -> None:
+        self.provider = provider
+        self.client = client = provider.client
         self.folder = folder
         self.complete = delta_link is None
         self.cursor = None
         self.page_size = page_size
-        url = delta_link or client.base + _contacts_path(folder) + "/delta"
+        # "GET /me/contactFolders/{id}/contacts/delta" is the documented form (contact-delta);
+        # /me/contacts/delta is not documented.
+        url = delta_link or client.base + provider.folder_path(folder) + "/delta"
         params = None if delta_link else {"$select": ",".join(READ_SELECT)}
         # The first page is read now so that an expired cursor surfaces from changes().
         self._first = self._fetch(url, params)
@@ -167,7 +174,11 @@ class GraphChangeFeed(ChangeFeed):
         response = self.client.request("GET", url, params=params, headers=headers, ok=(400, 410))
         if response.status_code in (400, 410):
             code, message = _error(response)
-            if response.status_code == 410 or code.lower() in EXPIRED_CODES:
+            # 410 (with a Location to start over at) and the documented reset codes mean
+            # "resynchronize" (delta-query-overview, "Synchronization reset"); a delta link
+            # the service cannot read at all is a plain 400. Either way a full listing is
+            # the safe answer: it only deletes what it has seen to be gone.
+            if response.status_code == 410 or code.lower() in EXPIRED_CODES or not self.complete:
                 raise CursorExpired(f"Microsoft Graph no longer accepts the delta link of {self.client.account} "
                                     f"({code or 'HTTP 410'})", "a full listing is read instead")
             raise self.client._failure(response)
@@ -175,14 +186,33 @@ class GraphChangeFeed(ChangeFeed):
 
     def pages(self) -> Iterator[list[Change]]:
         page = self._first
+        given: dict[str, str] = {}  # id -> version already yielded in this round
         while True:
-            yield [item_change(item) for item in page.get("value") or []]
+            yield [c for c in (self._change(item, given) for item in page.get("value") or []) if c is not None]
             next_link = page.get("@odata.nextLink")
             if not next_link:
                 delta = page.get("@odata.deltaLink")
                 self.cursor = join_cursor(CURSOR_KEY, delta)
                 return
             page = self._fetch(next_link, None)
+
+    def _change(self, item: Any, given: dict[str, str]) -> Change | None:
+        change = item_change(item)
+        if not isinstance(change, ProviderRecord):
+            given.pop(change.id, None)
+            return change
+        if given.get(change.id) == change.version:
+            return None  # the same item again in this round: already given
+        if any(name not in item for name in READ_SELECT):
+            # A partial delta item ("updated instances are represented by their id with at
+            # least the properties that have been updated", delta-query-overview): an
+            # absent property is unknown, not cleared. Read the whole contact.
+            full = self.provider.get(change.id)
+            if full is None:
+                return ProviderDeletion(change.id)
+            change = full
+        given[change.id] = change.version
+        return change
 
 
 def item_change(item: Any) -> Change:
@@ -210,8 +240,8 @@ def _etag_key(item: dict[str, Any]) -> str:
     return etag[3:-1] if etag.startswith('W/"') else etag
 
 
-def _contacts_path(folder: str) -> str:
-    return "/me/contacts" if folder == DEFAULT_FOLDER else f"/me/contactFolders/{quote(folder, safe=ID_SAFE)}/contacts"
+def _folder_contacts(folder_id: str) -> str:
+    return f"/me/contactFolders/{quote(folder_id, safe=ID_SAFE)}/contacts"
 
 
 class MicrosoftProvider(Provider):
@@ -220,12 +250,35 @@ class MicrosoftProvider(Provider):
                                 syncs_notes=False, max_emails=MAX_EMAILS, max_phones=MAX_BUSINESS_PHONES)
 
     def __init__(self, token_source: Callable[[], str], account: str, endpoint: str | None = None,
-                 retries: int = 4, page_size: int = 100) -> None:
+                 retries: int = 4, page_size: int = 100, clock: Clock = SYSTEM_CLOCK) -> None:
         self.account = account
-        self.client = GraphClient(token_source, account, endpoint, retries=retries)
+        self.client = GraphClient(token_source, account, endpoint, retries=retries, clock=clock)
         self.page_size = page_size
         # Values left out of the last create/update because Graph cannot hold them.
         self.last_overflow: list[Overflow] = []
+        self._default_id: str | None = None
+        self._default_lock = threading.Lock()
+        self._folder = DEFAULT_FOLDER  # the folder of this pass: its contacts are addressed through it
+
+    def folder_path(self, folder: str) -> str:
+        """The documented path of a folder's contacts: /me/contactFolders/{id}/contacts.
+
+        /me/contacts is documented for the default folder only, and the default folder is
+        not among /me/contactFolders: its id is read once, from a contact's parentFolderId.
+        While the default folder is empty there is no id to read, and /me/contacts serves.
+        """
+        if folder != DEFAULT_FOLDER:
+            return _folder_contacts(folder)
+        with self._default_lock:
+            if self._default_id is None:
+                page = self.client.request("GET", "/me/contacts",
+                                           params={"$top": "1", "$select": "parentFolderId"}).json()
+                first = (page.get("value") or [{}])[0]
+                self._default_id = first.get("parentFolderId") or None
+        return "/me/contacts" if self._default_id is None else _folder_contacts(self._default_id)
+
+    def _item(self, id: str) -> str:
+        return f"{self.folder_path(self._folder)}/{quote(id, safe=ID_SAFE)}"
 
     def check(self) -> None:
         self.client.request("GET", "/me", params={"$select": "id,userPrincipalName,mail"})
@@ -250,16 +303,18 @@ class MicrosoftProvider(Provider):
 
     def changes(self, cursor: str | None, group: str) -> ChangeFeed:
         delta_link = split_cursor(cursor, CURSOR_KEY, self.account) if cursor else None
-        return GraphChangeFeed(self.client, group, delta_link, self.page_size)
+        self._folder = group
+        return GraphChangeFeed(self, group, delta_link, self.page_size)
 
     def create(self, contact: Contact, group: str) -> ProviderRecord:
         body, self.last_overflow = contact_to_graph(contact)
         body = {k: v for k, v in body.items() if v not in (None, [], {})}
-        response = self.client.request("POST", _contacts_path(group), json=body)
+        self._folder = group
+        response = self.client.request("POST", self.folder_path(group), json=body)
         return _record(response.json())
 
     def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
-        path = f"/me/contacts/{quote(id, safe=ID_SAFE)}"
+        path = self._item(id)
         current = self.client.request("GET", path, params={"$select": ",".join(SELECT + ("changeKey",))}).json()
         if current.get("changeKey") != version:
             raise StaleVersion(f"contact {id} of {self.account} changed in Outlook since it was read", status=412)
@@ -270,11 +325,10 @@ class MicrosoftProvider(Provider):
         return _record(self.client.request("PATCH", path, json=body, headers=headers).json())
 
     def delete(self, id: str) -> None:
-        self.client.request("DELETE", f"/me/contacts/{quote(id, safe=ID_SAFE)}", ok=(404,))
+        self.client.request("DELETE", self._item(id), ok=(404,))
 
     def get(self, id: str) -> ProviderRecord | None:
-        path = f"/me/contacts/{quote(id, safe=ID_SAFE)}"
-        response = self.client.request("GET", path, params={"$select": ",".join(READ_SELECT)}, ok=(404,))
+        response = self.client.request("GET", self._item(id), params={"$select": ",".join(READ_SELECT)}, ok=(404,))
         return None if response.status_code == 404 else _record(response.json())
 
     def representable(self, contact: Contact) -> Contact:
@@ -294,5 +348,5 @@ class MicrosoftProvider(Provider):
         return graph_to_contact(body)
 
     def photo(self, id: str, ref: str) -> bytes | None:
-        response = self.client.request("GET", f"/me/contacts/{quote(ref or id, safe=ID_SAFE)}/photo/$value", ok=(404,))
+        response = self.client.request("GET", self._item(ref or id) + "/photo/$value", ok=(404,))
         return None if response.status_code == 404 else response.content

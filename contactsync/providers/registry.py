@@ -16,7 +16,7 @@ from contactsync.errors import (
 )
 from contactsync.providers.base import Provider
 
-KINDS = ("google", "microsoft")
+KINDS = ("google", "microsoft", "carddav")
 TENANTS = ("common", "consumers", "organizations")
 # Secrets written back on every refresh: read from the stores before any environment variable.
 ROTATING = {"microsoft"}
@@ -125,5 +125,10 @@ def provider_session(account: AccountConfig, secret: str | None = None) -> Itera
             refresh_lock=lambda: _refresh_lock(account),
         )
         yield MicrosoftProvider(session, account.email, endpoint=account.endpoint or None)
+        return
+    if account.provider == "carddav":
+        from contactsync.providers.carddav_setup import open_provider
+
+        yield open_provider(account, secret or _secret(account))
         return
     raise ConfigError(f"{account.key}: unknown provider {account.provider!r}", f"providers: {', '.join(KINDS)}")

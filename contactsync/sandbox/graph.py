@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlencode
 from contactsync.sandbox import graph_model as gm
 from contactsync.sandbox.graph_identity import GraphIdentity, required_scopes
 from contactsync.sandbox.graph_model import GraphFailure
+from contactsync.sandbox.graph_realism import GraphQuirks
 from contactsync.sandbox.server import Emulator, Request, Response
 
 DEFAULT_FOLDER_ID = "AQMkADAwATM0MDAAMS1kZWZhdWx0LWNvbnRhY3RzAC4AAAMAAAA="
@@ -74,6 +75,7 @@ class GraphEmulator(Emulator):
         self.in_flight = 0
         self.max_in_flight = 0
         self._recent: collections.deque[float] = collections.deque()
+        self.quirks = GraphQuirks()
         api = self._api
         self.route("GET", ME, api(self.get_me))
         self.route("GET", r"/v1.0/me/contactFolders", api(self.list_folders))
@@ -137,7 +139,7 @@ class GraphEmulator(Emulator):
         """Change properties (Graph format); returns the new changeKey."""
         with self.lock:
             record = self._record(id)
-            gm.apply(record, gm.check_body(changes))
+            gm.apply(record, gm.check_body(changes), self.clock.time())
             self._touch(record)
             return record["changeKey"]
 
@@ -156,11 +158,13 @@ class GraphEmulator(Emulator):
             return moved["id"]
 
     def set_photo(self, id: str, data: bytes | None) -> None:
+        """Change a contact's photo as the user would. This changes the item (a new
+        changeKey) but is not a delta entry: photo-only changes are not tracked by
+        contact delta (reported by the audit behind contactsync's issue 12)."""
         with self.lock:
             record = self._record(id)
             record["photo"] = data
-            gm.apply(record, {})
-            self._touch(record)
+            gm.apply(record, {}, self.clock.time())
 
     def contact(self, id: str) -> dict[str, Any]:
         with self.lock:
@@ -199,6 +203,8 @@ class GraphEmulator(Emulator):
             if data.get("approve_device_codes"):
                 result["approved"] = self.identity.approve_device_code()
             self.identity.control(data, result)
+            if "quirks" in data:
+                self.quirks.update(dict(data["quirks"]))
             if data.get("reset_concurrency"):
                 self.max_in_flight = 0
         return result
@@ -277,10 +283,10 @@ class GraphEmulator(Emulator):
 
     def _create(self, folder_id: str, body: dict[str, Any], id: str | None = None) -> dict[str, Any]:
         changes = gm.check_body(body)
-        stamp = gm.now_iso()
+        stamp = gm.now_iso(self.clock.time())
         record: dict[str, Any] = {"id": id if id and id not in self.contacts else gm.new_id(), "folder_id": folder_id,
                   "data": gm.empty_contact(), "createdDateTime": stamp, "photo": None}
-        gm.apply(record, changes)
+        gm.apply(record, changes, self.clock.time())
         self.contacts[record["id"]] = record
         self._touch(record)
         return record
@@ -378,7 +384,7 @@ class GraphEmulator(Emulator):
     def update_contact(self, req: Request) -> dict[str, Any]:
         record = self._record(req.params["id"], req.params.get("folder"))
         self._check_if_match(req, record)
-        gm.apply(record, gm.check_body(req.json()))
+        gm.apply(record, gm.check_body(req.json()), self.clock.time())
         self._touch(record)
         return gm.render(record, None, self._context(req, "contacts/$entity"))
 
@@ -399,8 +405,7 @@ class GraphEmulator(Emulator):
         if not req.body:
             raise GraphFailure(400, "ErrorInvalidRequest", "The request body is empty.")
         record["photo"] = req.body
-        gm.apply(record, {})
-        self._touch(record)
+        gm.apply(record, {}, self.clock.time())  # not a delta entry: see set_photo
         return Response(200)
 
     # -- delta ---------------------------------------------------------------------------
@@ -414,6 +419,8 @@ class GraphEmulator(Emulator):
                 raise GraphFailure(400, "syncStateInvalid", EXPIRED["syncStateInvalid"][1])
         elif req.arg("$deltatoken"):
             token = self.delta_tokens.get(req.arg("$deltatoken") or "")
+            if token is None and self.quirks.malformed_token_plain_400:
+                raise GraphFailure(400, "ErrorInvalidUrlQuery", "The parameter '$deltatoken' is invalid.")
             if token is None or token["folder"] != folder:
                 raise GraphFailure(400, "syncStateInvalid", EXPIRED["syncStateInvalid"][1])
             if token["expired"]:
@@ -429,6 +436,8 @@ class GraphEmulator(Emulator):
             record = self.contacts.get(id)
             if kind == "removed" or record is None or record["folder_id"] != folder:
                 value.append({"@odata.type": "#microsoft.graph.contact", "id": id, "@removed": {"reason": "deleted"}})
+            elif state.get("since") is not None and self.quirks.partial_delta_items:
+                value.append({"@odata.type": "#microsoft.graph.contact", **gm.render_partial(record, state["select"])})
             else:
                 value.append({"@odata.type": "#microsoft.graph.contact", **gm.render(record, state["select"])})
         out: dict[str, Any] = {"@odata.context": self._context(req, "contacts(delta)"), "value": value}
@@ -451,7 +460,9 @@ class GraphEmulator(Emulator):
         if since is not None:
             items += [("removed", id) for seq, fid, id in self.tombstones if fid == folder and seq > since]
         items += [("changed", r["id"]) for r in live if since is None or r["seq"] > since]
-        return {"folder": folder, "select": select, "seq": self.seq, "items": items}
+        if since is not None and self.quirks.repeat_delta_items:
+            items += [item for item in items if item[0] == "changed"]  # GraphQuirks.repeat_delta_items
+        return {"folder": folder, "select": select, "seq": self.seq, "items": items, "since": since}
 
     @staticmethod
     def _page_size(req: Request) -> int:

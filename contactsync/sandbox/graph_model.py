@@ -46,8 +46,8 @@ class GraphFailure(Exception):
         }}, {"request-id": request_id, **self.headers})
 
 
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def now_iso(at: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 def new_change_key() -> str:
@@ -95,7 +95,12 @@ def _birthday(value: Any) -> str:
     if len(text) < 10 or text[4] != "-" or text[7] != "-":
         raise GraphFailure(400, "BadRequest", f"Cannot convert the literal '{text}' to the expected type "
                            "'Edm.DateTimeOffset'.")
-    return text if "T" in text else text[:10] + "T00:00:00Z"
+    # A birthday written at midnight reads back as "…T11:59:00Z" (reported by the
+    # audit behind contactsync's issue 12; no primary source found). A reader must keep
+    # the date only.
+    if "T" not in text or text[10:19] == "T00:00:00":
+        return text[:10] + "T11:59:00Z"
+    return text
 
 
 def empty_contact() -> dict[str, Any]:
@@ -106,7 +111,7 @@ def empty_contact() -> dict[str, Any]:
     return data
 
 
-def apply(record: dict[str, Any], changes: dict[str, Any]) -> None:
+def apply(record: dict[str, Any], changes: dict[str, Any], at: float | None = None) -> None:
     """Set properties; a changed name without a displayName regenerates it, as Outlook does."""
     data = record["data"]
     for key, value in changes.items():
@@ -114,7 +119,8 @@ def apply(record: dict[str, Any], changes: dict[str, Any]) -> None:
     if "displayName" not in changes and ({"givenName", "surname"} & set(changes)):
         data["displayName"] = " ".join(p for p in (data.get("givenName"), data.get("surname")) if p) or None
     record["changeKey"] = new_change_key()
-    record["lastModifiedDateTime"] = now_iso()
+    record["lastModifiedDateTime"] = now_iso(at)
+    record["changed"] = sorted(changes)  # for partial delta items (graph_realism.GraphQuirks)
 
 
 def parse_select(value: str | None) -> list[str] | None:
@@ -126,6 +132,13 @@ def parse_select(value: str | None) -> list[str] | None:
             raise GraphFailure(400, "RequestBroker--ParseUri",
                                f"Could not find a property named '{name}' on type 'microsoft.graph.contact'.")
     return fields
+
+
+def render_partial(record: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    """An updated contact as a partial delta item: id, etag, changeKey and what changed last."""
+    full = render(record, select)
+    keep = {"@odata.etag", "id", "changeKey", "lastModifiedDateTime", *record.get("changed", ())}
+    return {k: v for k, v in full.items() if k in keep}
 
 
 def render(record: dict[str, Any], select: list[str] | None, context: str | None = None) -> dict[str, Any]:

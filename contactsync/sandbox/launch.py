@@ -6,22 +6,22 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contactsync.sandbox.faults import RandomFaults
 from contactsync.sandbox.google import GoogleEmulator
 from contactsync.sandbox.graph import GraphEmulator
 from contactsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
+from contactsync.sandbox.pipedrive_realism import BURST_BY_PLAN
 from contactsync.sandbox.server import RunningServer, serve
+
+if TYPE_CHECKING:
+    from contactsync.sandbox.radicale import RadicaleServer
 
 SEED_DIR = Path(__file__).parent / "seed"
 SEED_FILES = ("google.json", "microsoft.json", "pipedrive.json")
-# Requests per 2-second window by plan (legacy names with their successors), from
-# Pipedrive's "Rate limiting" page (pipedrive.readme.io/docs/core-api-concepts-rate-limiting):
-# Lite 20, Growth 40, Premium 80, Power 100, Ultimate 120 (DESIGN §12).
-PLAN_BURST_LIMITS = {
-    "lite": 20, "essential": 20, "growth": 40, "advanced": 40, "premium": 80, "professional": 80,
-    "power": 100, "ultimate": 120, "enterprise": 120,
-}
+# Requests per 2-second window by plan: the emulator's one table, with its source.
+PLAN_BURST_LIMITS = BURST_BY_PLAN
 GOOGLE_EMAIL = "ann@example.com"
 MICROSOFT_EMAIL = "ann@outlook.example"
 # Any id works against the emulator; a real one comes from the Entra app registration.
@@ -41,6 +41,8 @@ class Sandbox:
     microsoft_client_id: str = MICROSOFT_CLIENT_ID
     domain: str = "acme-sandbox"
     plan: str = "growth"
+    # A real CardDAV server (Radicale), when the carddav-server extra is installed.
+    carddav: RadicaleServer | None = None
 
     @property
     def google_url(self) -> str:
@@ -58,6 +60,8 @@ class Sandbox:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
+        if self.carddav is not None:
+            self.carddav.stop()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -103,7 +107,7 @@ def start(
     """
     google = GoogleEmulator(_seed("google.json", seed_dir) if seed else None, default_email=GOOGLE_EMAIL)
     pipedrive = PipedriveEmulator(_seed("pipedrive.json", seed_dir) if seed else None, plan=plan,
-                                  burst_limit=PLAN_BURST_LIMITS.get(plan, 80))
+                                  burst_limit=PLAN_BURST_LIMITS[plan])
     graph = GraphEmulator(_seed("microsoft.json", seed_dir) if seed else None, email=MICROSOFT_EMAIL)
     for offset, emulator in enumerate((google, pipedrive, graph)):
         emulator.latency = latency
@@ -124,4 +128,24 @@ def start(
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(google.client_config(), fh, indent=2)
     domain = pipedrive.company.get("domain", "acme-sandbox")
-    return Sandbox(google, pipedrive, graph, servers, client_secrets, DEFAULT_TOKEN, domain=domain, plan=plan)
+    box = Sandbox(google, pipedrive, graph, servers, client_secrets, DEFAULT_TOKEN, domain=domain, plan=plan)
+    box.carddav = _start_carddav(workdir, host, seed, seed_dir)
+    if box.carddav is not None and faults is not None:
+        box.carddav.set_faults(replace(faults, seed=None if faults.seed is None else faults.seed + 3, injected={}))
+    return box
+
+
+def _start_carddav(workdir: Path, host: str, seed: bool, seed_dir: Path | None) -> RadicaleServer | None:
+    """Radicale with one address book, seeded with the vCards of seed/carddav.vcf."""
+    from contactsync.sandbox import radicale
+
+    if not radicale.available():
+        return None
+    server = radicale.start(workdir / "carddav", host=host)
+    book = server.make_address_book("contacts", "Contacts")
+    path = (seed_dir or SEED_DIR) / "carddav.vcf"
+    if seed and path.exists():
+        for index, card in enumerate(path.read_text(encoding="utf-8").split("END:VCARD")):
+            if card.strip():
+                server.put_card(book, f"seed-{index}.vcf", card.strip() + "\r\nEND:VCARD\r\n")
+    return server

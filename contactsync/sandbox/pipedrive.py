@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,6 +139,21 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
             self._persons[id]["is_deleted"] = False
             self._touch(self._persons[id])
 
+    def add_org(self, org: dict[str, Any]) -> int:
+        """An organization made by someone else (another user, the web app)."""
+        with self.lock:
+            return int(self._store_org(dict(org))["id"])
+
+    def edit_org(self, id: int, changes: dict[str, Any]) -> None:
+        with self.lock:
+            self.orgs[id].update(changes)
+            self._touch(self.orgs[id])
+
+    def delete_org(self, id: int) -> None:
+        with self.lock:
+            self.orgs[id]["is_deleted"] = True
+            self._touch(self.orgs[id])
+
     def persons(self) -> list[dict[str, Any]]:
         """The current, non-deleted persons in the v2 shape."""
         with self.lock:
@@ -201,7 +215,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     def _tick(self) -> int:
         # update_time has one-second resolution; keep it strictly increasing so that
         # every change moves the version, as it would across real edits.
-        self._last_time = max(int(time.time()), self._last_time + 1)
+        self._last_time = max(int(self.clock.time()), self._last_time + 1)
         return self._last_time
 
     def _touch(self, record: dict[str, Any]) -> None:
@@ -331,7 +345,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
     def _rate(self, token: str, bucket: str) -> tuple[dict[str, str], Response | None]:
         """A fixed 2-second window per token (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)."""
         limit = self.search_burst_limit if bucket == "search" else self.burst_limit
-        now = time.monotonic()
+        now = self.clock.monotonic()
         start, count = self._windows.get((token, bucket), (now, 0))
         if now - start >= self.burst_window:
             start, count = now, 0
@@ -417,41 +431,8 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         return self._ok(self._person_out(self._person(req, deleted_ok=True), self._custom_field_filter(req)))
 
     def _validate_person(self, body: dict[str, Any], creating: bool) -> dict[str, Any]:
-        out: dict[str, Any] = pd.check_person_name(body, creating)
-        for key in ("owner_id", "org_id", "visible_to"):
-            if key not in body:
-                continue
-            value = body[key]
-            if value is None and key == "org_id":
-                out[key] = None
-                continue
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ApiReject(400, f"Validation failed: {key}: Must be an integer")
-            if key == "owner_id" and value not in self.users:
-                raise ApiReject(400, f"Validation failed: owner_id: User {value} not found")
-            if key == "org_id" and (value not in self.orgs or self.orgs[value]["is_deleted"]):
-                raise ApiReject(400, f"Validation failed: org_id: Organization {value} not found")
-            if key == "visible_to" and value not in pd.VISIBILITY[self.plan]:
-                allowed = ", ".join(str(v) for v in sorted(pd.VISIBILITY[self.plan]))
-                raise ApiReject(400, f"Validation failed: visible_to: Must be one of {allowed}")
-            out[key] = value
-        if "emails" in body:
-            out["emails"] = pd.check_channels(body["emails"], "emails", pd.EMAIL_LABELS)
-        if "phones" in body:
-            out["phones"] = pd.check_channels(body["phones"], "phones", pd.PHONE_LABELS)
-        if "label_ids" in body:
-            out["label_ids"] = body["label_ids"]
-        if "custom_fields" in body:
-            custom = body["custom_fields"]
-            if not isinstance(custom, dict):
-                raise ApiReject(400, "Validation failed: custom_fields: Must be an object")
-            known = self._custom_fields()
-            out["custom_fields"] = {}
-            for key, value in custom.items():
-                if key not in known:
-                    raise ApiReject(400, f"Validation failed: custom_fields: Unknown custom field key '{key}'")
-                out["custom_fields"][key] = pd.check_custom_value(key, known[key], value)
-        return out
+        return pd.check_person(body, creating, set(self.users), self.orgs, pd.VISIBILITY[self.plan],
+                               self._custom_fields())
 
     def _add_person(self, req: Request, user: dict[str, Any]) -> Response:
         body = pd.check_body_keys(req.json(), pd.PERSON_BODY_KEYS)
@@ -501,6 +482,14 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         if req.args("ids"):
             wanted = {pd.int_arg(i, "ids") for i in req.args("ids")}
             items = [o for o in items if o["id"] in wanted]
+        # As for persons: "updated_since: If set, only organizations with an update_time later
+        # than or equal to this time are returned. In RFC3339 format" (v2 getOrganizations).
+        if req.arg("updated_since"):
+            since = pd.parse_rfc3339(req.arg("updated_since") or "", "updated_since")
+            items = [o for o in items if o["_update"] >= since]
+        if req.arg("updated_until"):
+            until = pd.parse_rfc3339(req.arg("updated_until") or "", "updated_until")
+            items = [o for o in items if o["_update"] < until]
         return self._paged(req, items, self._org_out)
 
     def _get_org(self, req: Request, user: dict[str, Any]) -> Response:

@@ -301,8 +301,9 @@ def check_channels(values: Any, name: str, labels: frozenset[str]) -> list[dict[
         if not isinstance(primary, bool):
             raise ApiReject(400, f"Validation failed: {name}.primary: Must be a boolean")
         out.append({"value": item["value"], "primary": primary, "label": label})
-    # v2's "significantly stricter input validation" (v2 migration guide) refuses an
-    # ambiguous primary; the wording of this message is ours.
+    # Two primaries are refused (audit behind contactsync's issue 12; v2 has
+    # "significantly stricter input validation", v2 migration guide); the wording of
+    # this message is ours.
     if sum(1 for i in out if i["primary"]) > 1:
         raise ApiReject(400, f"Validation failed: {name}: Only one primary {name[:-1]} is allowed")
     if out and not any(i["primary"] for i in out):
@@ -371,3 +372,42 @@ def searchable_text(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("value") or "")
     return "" if value is None else str(value)
+
+
+def check_person(body: dict[str, Any], creating: bool, users: set[int], orgs: dict[int, dict[str, Any]],
+                 visible: frozenset[int] | set[int], custom_fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Validate a v2 person create/update body; returns the fields it sets."""
+    out: dict[str, Any] = check_person_name(body, creating)
+    for key in ("owner_id", "org_id", "visible_to"):
+        if key not in body:
+            continue
+        value = body[key]
+        if value is None and key == "org_id":
+            out[key] = None
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ApiReject(400, f"Validation failed: {key}: Must be an integer")
+        if key == "owner_id" and value not in users:
+            raise ApiReject(400, f"Validation failed: owner_id: User {value} not found")
+        if key == "org_id" and (value not in orgs or orgs[value]["is_deleted"]):
+            raise ApiReject(400, f"Validation failed: org_id: Organization {value} not found")
+        if key == "visible_to" and value not in visible:
+            allowed = ", ".join(str(v) for v in sorted(visible))
+            raise ApiReject(400, f"Validation failed: visible_to: Must be one of {allowed}")
+        out[key] = value
+    if "emails" in body:
+        out["emails"] = check_channels(body["emails"], "emails", EMAIL_LABELS)
+    if "phones" in body:
+        out["phones"] = check_channels(body["phones"], "phones", PHONE_LABELS)
+    if "label_ids" in body:
+        out["label_ids"] = body["label_ids"]
+    if "custom_fields" in body:
+        custom = body["custom_fields"]
+        if not isinstance(custom, dict):
+            raise ApiReject(400, "Validation failed: custom_fields: Must be an object")
+        out["custom_fields"] = {}
+        for key, value in custom.items():
+            if key not in custom_fields:
+                raise ApiReject(400, f"Validation failed: custom_fields: Unknown custom field key '{key}'")
+            out["custom_fields"][key] = check_custom_value(key, custom_fields[key], value)
+    return out

@@ -5,9 +5,9 @@ Only what v2 lacks (DESIGN §7). Mixed into :class:`PipedriveEmulator`, which ow
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from contactsync.clock import Clock
 from contactsync.sandbox import pipedrive_data as pd
 from contactsync.sandbox.pipedrive_data import ApiReject
 from contactsync.sandbox.pipedrive_picture import check_picture, parse_form
@@ -19,6 +19,7 @@ class PipedriveV1Routes:
     users: dict[int, dict[str, Any]]
     company: dict[str, Any]
     pictures: dict[int, dict[str, Any]]
+    clock: Clock
 
     def field_limit(self) -> int | None:
         raise NotImplementedError
@@ -76,7 +77,7 @@ class PipedriveV1Routes:
         person = self._person(req)
         kind, side = check_picture(parse_form(req.header("content-type"), req.body))
         picture_id = max(self.pictures, default=0) + 1
-        now = pd.v1_time(time.time())
+        now = pd.v1_time(self.clock.time())
         ext = {"GIF": "gif", "JPEG": "jpg", "PNG": "png"}[kind]
         # "All added images will be resized to 128 and 512 pixel wide squares."
         urls = {size: f"https://pipedrive-profile-pics.example.com/{pd.field_key(str(picture_id))}_{size}.{ext}"
@@ -90,7 +91,7 @@ class PipedriveV1Routes:
         return self._ok(picture)
 
     def _me(self, req: Request, user: dict[str, Any]) -> Response:
-        now = pd.v1_time(time.time())
+        now = pd.v1_time(self.clock.time())
         access = [{"app": app, "admin": user["is_admin"], "permission_set_id": f"set-{app}-{user['id']}"}
                   for app in ("sales", "global", "account_settings")]
         return self._ok({

@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from contactsync.clock import SYSTEM_CLOCK, Clock
+
 
 @dataclass
 class Request:
@@ -128,6 +130,8 @@ class Emulator:
         # Random faults at a rate (`contactsync sandbox --faults`), after the scripted ones.
         self.random_faults: FaultSource | None = None
         self.base_url = ""
+        # What the emulator's windows and timestamps read; tests swap in a ManualClock.
+        self.clock: Clock = SYSTEM_CLOCK
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(f"^{pattern}$"), handler))
@@ -169,7 +173,10 @@ class Emulator:
 
     def dispatch(self, req: Request) -> Response:
         if req.path == "/_sandbox/control" and req.method == "POST":
-            return Response(200, self.control(req.json() or {}))
+            try:
+                return Response(200, self.control(req.json() or {}))
+            except (ValueError, KeyError, TypeError) as exc:  # an unknown plan, quirk or value
+                return Response(400, {"error": str(exc)})
         if req.path == "/_sandbox/faults" and req.method == "GET":
             return Response(200, self.random_faults.control() if self.random_faults else None)
         if req.path == "/_sandbox/requests" and req.method == "GET":

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,6 +141,20 @@ class LinkStore:
         conn.row_factory = sqlite3.Row
         migrate(conn)
         return cls(conn, None)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around the writes of one action: all of them or none (a nested one joins it)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
@@ -375,3 +390,40 @@ class LinkStore:
         self.conn.execute("DELETE FROM crm_fields")
         self.conn.executemany("INSERT INTO crm_fields (name, key) VALUES (?, ?)", sorted(fields.items()))
         self.conn.execute("COMMIT")
+
+    # -- CRM caches (migration 0004) ------------------------------------------
+
+    def crm_meta(self, crm: str) -> dict[str, Any]:
+        rows = self.conn.execute("SELECT name, value FROM crm_meta WHERE crm = ?", (crm,))
+        return {name: json.loads(value) for name, value in rows}
+
+    def set_crm_meta(self, crm: str, values: dict[str, Any]) -> None:
+        stamp = now()
+        self.conn.execute("BEGIN")
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO crm_meta (crm, name, value, updated_at) VALUES (?, ?, ?, ?)",
+            [(crm, name, json.dumps(value, ensure_ascii=False), stamp) for name, value in sorted(values.items())],
+        )
+        self.conn.execute("COMMIT")
+
+    def crm_orgs(self, crm: str) -> Iterator[tuple[int, str]]:
+        """(id, name) of every cached organization, oldest id first."""
+        for row in self.conn.execute("SELECT id, name FROM crm_orgs WHERE crm = ? ORDER BY id", (crm,)):
+            yield row[0], row[1]
+
+    def put_crm_orgs(self, crm: str, orgs: dict[int, str | None]) -> None:
+        """Add, rename (a name) or forget (None) cached organizations, in one transaction."""
+        self.conn.execute("BEGIN")
+        self.conn.executemany("DELETE FROM crm_orgs WHERE crm = ? AND id = ?",
+                              [(crm, id) for id, name in orgs.items() if name is None])
+        self.conn.executemany("INSERT OR REPLACE INTO crm_orgs (crm, id, name) VALUES (?, ?, ?)",
+                              [(crm, id, name) for id, name in orgs.items() if name is not None])
+        self.conn.execute("COMMIT")
+
+    def clear_crm_caches(self, crm: str | None = None) -> None:
+        """Forget the cached CRM answers (of one `crm`, or all: another company was connected)."""
+        for table in ("crm_orgs", "crm_meta"):
+            if crm is None:
+                self.conn.execute(f"DELETE FROM {table}")
+            else:
+                self.conn.execute(f"DELETE FROM {table} WHERE crm = ?", (crm,))

@@ -119,6 +119,30 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE provider_id LIKE 'crm:%' AND record IS NOT NULL AND json_extract(record, '$.crm_id') IS NOT NULL;
         """,
     ),
+    (
+        # What the CRM told us that rarely changes, kept across passes so that a quiet
+        # pass asks nothing: the connected user, its permissions, the organizations by
+        # name (refreshed by their update time) and the listing cursor. `crm` names the
+        # company and user the entries belong to. Only new tables: this migration does
+        # not depend on any other after 0002 and may run before or after them.
+        "0004_crm_caches",
+        """
+        CREATE TABLE IF NOT EXISTS crm_orgs (
+            crm TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (crm, id)
+        );
+        CREATE INDEX IF NOT EXISTS crm_orgs_name ON crm_orgs (crm, name);
+        CREATE TABLE IF NOT EXISTS crm_meta (
+            crm TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (crm, name)
+        );
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,83 @@
+"""Progress: a total known from the start and moving with every write; plain lines off a terminal."""
+
+from __future__ import annotations
+
+import re
+
+from cli_support import EMAIL, box, cli, setup_account  # noqa: F401
+from contactsync.cli import progress
+from contactsync.cli.progress import PassProgress, PlainLines
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int | None]] = []
+        self.closed = False
+
+    def update(self, state: PassProgress) -> None:
+        self.updates.append((state.done, state.total))
+
+    def close(self, state: PassProgress) -> None:
+        self.closed = True
+
+
+def test_the_total_is_known_from_the_start_and_settles_on_the_plan():
+    display = Recorder()
+    state = PassProgress("google:ann@example.com", display, clock=lambda: 0.0)
+    assert state.total is None
+    state.on_start("first", 3000)
+    assert state.total == 3000 and state.kind == "first"
+    state.on_read(1000)
+    state.on_applied(1, 1000)  # a third read, a thousand writes planned: about 3000 in all
+    assert state.total == 3000
+    state.on_read(1000)
+    state.on_read(1000)
+    state.on_applied(2, 2950)  # all read: the plan is the total
+    assert state.total == 2950
+    state.on_read(-1)
+    assert display.closed and display.updates[-1] == (2, 2950)
+
+
+def test_plain_lines_come_at_least_every_ten_seconds():
+    now = [0.0]
+    lines = PlainLines(every=10.0, clock=lambda: now[0], ticker=False)
+    state = PassProgress("google:ann@example.com", lines, clock=lambda: now[0])
+    printed = []
+    lines._print = lambda s: (printed.append(s.line()), setattr(lines, "last", now[0]))  # type: ignore[method-assign]
+    state.on_start("incremental", None)
+    for _ in range(12):
+        now[0] += 3.0
+        state.on_applied(state.done + 1, 12)
+    assert len(printed) == 3  # at 12 s, 24 s and 36 s
+    assert printed[0].startswith("google:ann@example.com: incremental pass, 4 of 12 written")
+
+
+def test_off_a_terminal_run_prints_a_line_per_write_with_a_total_from_the_start(box, monkeypatch):
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.0)  # every update prints: the lines show each write
+    setup_account(box)
+    r = cli("run", "--once")
+    assert r.exit_code in (0, 1), r.output
+    lines = [line for line in r.stderr.splitlines() if "pass," in line]
+    assert lines and all(line.startswith(f"google:{EMAIL}: first pass") for line in lines)
+    done = [int(m.group(1)) for m in (re.search(r"(\d+) of \d+ written", line) for line in lines) if m]
+    totals = {int(m.group(1)) for m in (re.search(r"of (\d+) written", line) for line in lines) if m}
+    assert done[-1] >= 10 and sorted(done) == done  # moves with every write
+    assert all(re.search(r"\d+ of \d+ written", line) for line in lines)  # a total from the first line on
+    assert 0 not in totals  # (Google's totalPeople), never "?"
+    assert "(first)" in r.stdout
+    r = cli("run", "--once")
+    assert "(incremental)" in r.stdout
+
+
+def test_a_pass_says_what_it_is():
+    from contactsync.engine.run import pass_kind
+    from contactsync.store.db import RunRecord
+
+    def run(outcome: str | None) -> RunRecord:
+        return RunRecord(1, "google:ann@example.com", "2026-01-01T00:00:00+00:00", None, True, outcome, None)
+
+    assert pass_kind(None, first_sync=True, complete=True) == "first"
+    assert pass_kind(run(None), first_sync=True, complete=True) == "continued"  # killed mid-pass
+    assert pass_kind(run("interrupted"), first_sync=False, complete=False) == "continued"
+    assert pass_kind(run("ok"), first_sync=False, complete=False) == "incremental"
+    assert pass_kind(run("partial"), first_sync=False, complete=True) == "full"

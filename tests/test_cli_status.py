@@ -1,0 +1,92 @@
+"""`status` for people: totals and recent changes with names, failures, local relative times, running vs interrupted."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from cli_support import EMAIL, box, cli, cli_json, google_rn, setup_account  # noqa: F401
+from contactsync import config as cfg
+from contactsync.cli import app, render
+from contactsync.engine.lock import account_lock
+from contactsync.store import LinkStore
+
+
+def test_status_lists_recent_changes_with_names_and_failures(box, monkeypatch):
+    monkeypatch.setattr(render.out, "_width", 200)  # rich reads COLUMNS once: cells on one line
+    setup_account(box)
+    assert cli("run", "--once").exit_code in (0, 1)
+    box.google.edit_person(google_rn(box, "Lena Fischer"), {"organizations": [{"name": "Contoso"}]})
+    assert cli("run", "--once").exit_code in (0, 1)
+    r = CliRunner().invoke(app, ["status"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert "Recent changes" in text
+    assert "Lena Fischer" in text and "updated in Pipedrive" in text and "added to Pipedrive" in text
+    assert "min ago" in text or "just now" in text
+    assert "T00:" not in r.stdout and "+00:00" not in r.stdout  # no raw ISO stamps
+    data = cli_json("status", "status")["accounts"][0]
+    names = {e["name"] for e in data["recent"]}
+    assert "Lena Fischer" in names
+    for failure in data["failures"]:  # the seed has one contact without a name: named by nothing, listed by id
+        assert failure["contact"] in r.stdout
+
+
+def test_a_running_pass_is_told_apart_from_an_interrupted_one(box):
+    setup_account(box)
+    store = LinkStore.open(cfg.state_path())
+    store.start_run(f"google:{EMAIL}", False)  # a pass that never finished
+    store.close()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with account_lock(cfg.state_dir(), f"google:{EMAIL}"):
+            held.set()
+            release.wait(20)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(5)
+        data = cli_json("status", "status")["accounts"][0]
+        assert data["running"] is True and data["last_run"]["outcome"] == "running"
+        assert "running now" in cli("status").stdout
+    finally:
+        release.set()
+        thread.join()
+    data = cli_json("status", "status")["accounts"][0]
+    assert data["running"] is False and data["last_run"]["outcome"] == "interrupted"
+    assert "interrupted" in cli("status").stdout
+
+
+def test_times_are_relative_and_local():
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    stamp = (now - timedelta(minutes=3)).isoformat()
+    local = (now - timedelta(minutes=3)).astimezone().strftime("%H:%M")
+    assert render.when(stamp, now) == f"3 min ago, {local}"
+    assert render.when((now - timedelta(hours=1)).isoformat(), now).startswith("1 hour ago")
+    assert render.when((now - timedelta(days=2)).isoformat(), now).startswith("2 days ago")
+    assert render.when(None) == "never"
+
+
+def test_counts_in_words_agree_in_number():
+    assert render.counts_line({"photo-skip": 1, "photo": 2}) == "1 photo skipped, 2 photos added"
+    assert render.counts_line({"create": 1, "truncate": 1}) == "1 created, 1 value cut at the CRM's limit"
+    assert render.plural(1, "account") == "1 account" and render.plural(2, "account") == "2 accounts"
+
+
+def test_identifiers_are_never_cut_or_wrapped(monkeypatch):
+    key = "microsoft:someone.with.a.rather.long.address@subsidiary.outlook.example"
+    rows = [[key, "Contacts", "two-way", "owner-role-and-below (plan default)"]]
+    for terminal in (True, False):
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=40, force_terminal=terminal, color_system=None)
+        monkeypatch.setattr(render, "out", console)
+        render.id_table("Accounts", ["account", "group", "direction", "visibility"], rows)
+        assert key in buffer.getvalue(), buffer.getvalue()
+        if terminal:  # too narrow for a table: one block per row, every value whole
+            assert "visibility: owner-role-and-below (plan default)" in buffer.getvalue()
