@@ -29,7 +29,9 @@ CARD = "urn:ietf:params:xml:ns:carddav"
 CS = "http://calendarserver.org/ns/"
 ET.register_namespace("d", DAV)
 ET.register_namespace("card", CARD)
-RETRYABLE = {429, 502, 503, 504}
+# Retried with backoff: every request we send is a read or a conditional write, so a
+# repeat is harmless (a write that was applied comes back 412 and is recognised).
+RETRYABLE = {429, 500, 502, 503, 504}
 MAX_REDIRECTS = 5
 MULTIGET_BATCH = 100
 # Some servers put ASCII control characters into their XML (vdirsyncer's `_clean_body`);
@@ -286,7 +288,8 @@ class DavClient:
             headers["If-None-Match"] = "*"
         else:
             headers["If-Match"] = etag
-        response = self.request("PUT", self.absolute(href), body=text.encode("utf-8"), headers=headers)
+        # Text read from a server is valid UTF-8; "replace" only guards against what never came from one.
+        response = self.request("PUT", self.absolute(href), body=text.encode("utf-8", "replace"), headers=headers)
         return response.headers.get("ETag")
 
     def delete(self, href: str, etag: str | None) -> None:

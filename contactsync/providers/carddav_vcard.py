@@ -25,7 +25,10 @@ from typing import Any
 
 import vobject  # type: ignore[import-untyped]
 
-from contactsync.model import Address, Contact, Email, Im, Phone, birthday_parts, format_birthday, normalise
+from contactsync.cleaning import clean_text
+from contactsync.model import (
+    Address, Contact, Email, Im, Issue, IssueKind, Phone, birthday_parts, format_birthday, normalise, with_issues,
+)
 
 # Apple's clients store a birthday without a year as year 1604 and say so in a
 # parameter (``BDAY;X-APPLE-OMIT-YEAR=1604:1604-05-17``); vCard 4 writes ``--0517``
@@ -122,7 +125,7 @@ def fold(line: str) -> str:
     out: list[str] = []
     current, size = "", 0
     for char in line:
-        width = len(char.encode("utf-8"))
+        width = len(char.encode("utf-8", "surrogatepass"))
         if size + width > 75:
             out.append(current)
             current, size = " ", 1
@@ -145,9 +148,13 @@ def parse(text: str) -> Any:
     try:
         card = vobject.readOne(text)
     except Exception as exc:  # vobject raises ParseError, but also ValueError/AttributeError on odd input
-        raise MalformedCard(f"not a readable vCard ({type(exc).__name__}: {str(exc)[:80]})") from None
+        # The reason names the line, never its content: a card's text is personal data and may
+        # hold anything (a lone surrogate would not even survive a log handler).
+        line = getattr(exc, "lineNumber", None)
+        where = f" at line {line}" if isinstance(line, int) else ""
+        raise MalformedCard(f"not a readable vCard ({type(exc).__name__}{where})") from None
     if getattr(card, "name", "").upper() != "VCARD":
-        raise MalformedCard(f"a {getattr(card, 'name', '?')} object, not a VCARD")
+        raise MalformedCard(f"a {clean_text(str(getattr(card, 'name', '?')))[0][:20]} object, not a VCARD")
     return card
 
 
@@ -320,8 +327,20 @@ def read_card(text: str) -> Card:
         address=_address(card), ims=tuple(_ims(card)),
         notes=_text(card.note.value) if "note" in card.contents else "", birthday=birthday,
     )
+    issues = _unreadable(card, contact)
     rev = _text(card.rev.value).strip() if "rev" in card.contents else None
-    return Card(normalise(contact), uid, version, _photo(text), updated=rev or None)
+    return Card(normalise(with_issues(contact, *issues)), uid, version, _photo(text), updated=rev or None)
+
+
+def _unreadable(card: Any, contact: Contact) -> list[Issue]:
+    """Values present in the card that contactsync cannot read: an update leaves their lines alone."""
+    issues: list[Issue] = []
+    if "bday" in card.contents and not contact.birthday:
+        issues.append(Issue(IssueKind.UNREADABLE, "birthday",
+                            f"'{_text(card.bday.value)[:40]}' is not a date contactsync can read"))
+    if _lines(card, "ADR") and contact.address is None and any(isinstance(x.value, str) for x in _lines(card, "ADR")):
+        issues.append(Issue(IssueKind.UNREADABLE, "address", "the address is not in the structured vCard form"))
+    return issues
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -492,9 +511,10 @@ def update_card(text: str, contact: Contact) -> str:
     contact = normalise(contact)
     lines = logical_lines(text)
     v4 = current.version.startswith("4")
+    unreadable = current.contact.unreadable()
     for name in FIELD_PROPS:
-        if _same(name, current.contact, contact):
-            continue
+        if name in unreadable or _same(name, current.contact, contact):
+            continue  # a value contactsync cannot read is never overwritten or cleared
         owned = [i for i, line in enumerate(lines) if _owned(line, name, current, lines)]
         removed_groups = {line_name(lines[i])[0] for i in owned} - {""}
         new = _new_lines(name, contact, v4, [lines[i] for i in owned], current.version)
