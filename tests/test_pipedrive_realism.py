@@ -95,8 +95,8 @@ def test_a_search_429_is_the_search_limit_not_the_budget(crm, emulator):  # noqa
     from contactsync.sandbox.server import Fault
 
     # The general window may still have room when the search limit (10 per 2 s) is hit.
-    emulator.add_fault(Fault(status=429, path="/organizations/search", headers={"x-ratelimit-remaining": "39"},
+    emulator.add_fault(Fault(status=429, path="/persons/search", headers={"x-ratelimit-remaining": "39"},
                              body={"success": False, "error": "Request over limit"}))
-    assert crm.find_or_create_org("Realism Ltd") > 0
-    searches = [e.status for e in emulator.log if e.path.endswith("/organizations/search")]
+    assert crm.find_by_email("nobody@realism.example", 1) == []
+    searches = [e.status for e in emulator.log if e.path.endswith("/persons/search")]
     assert searches == [429, 200]
