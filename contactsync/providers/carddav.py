@@ -288,7 +288,8 @@ class CardDavProvider(Provider):
             raise ApiError(f"the card {href} of {self.account} cannot be read: {exc}") from None
         self._etags[href] = etag
         photo = card.photo.ref() if card.photo else None
-        return ProviderRecord(href, etag, card.contact, photo, card.updated), card, text
+        updated = _rfc3339(self.client.modified.get(href)) or card.updated
+        return ProviderRecord(href, etag, card.contact, photo, updated), card, text
 
     def get(self, id: str) -> ProviderRecord | None:
         found = self._read(id)

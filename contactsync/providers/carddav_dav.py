@@ -136,6 +136,9 @@ class DavClient:
         self.session = session or make_session(retries=0)  # retries are ours: PROPFIND and REPORT too
         self.session.auth = (username, password)
         self.retries = retries
+        # Last-Modified of the cards read with GET, for the "newest wins" conflict policy
+        # (Radicale answers DAV:getlastmodified in a multiget REPORT with a 404 propstat).
+        self.modified: dict[str, str] = {}
 
     def absolute(self, href: str, base: str | None = None) -> str:
         return urljoin(base or self.url, href)
@@ -271,6 +274,8 @@ class DavClient:
         if response.status_code in (404, 410):
             return None
         etag = response.headers.get("ETag") or self.etag(href)
+        if response.headers.get("Last-Modified"):
+            self.modified[href] = response.headers["Last-Modified"]
         response.encoding = response.encoding or "utf-8"
         return response.text, etag or ""
 
