@@ -8,10 +8,13 @@ Layout, in the order a pass uses it:
     plan.py           the one pure planner: plan(links, provider_changes, crm_snapshot, settings)
                       -> list[Action]; `plan_step` is the same planner fed page by page
     merge.py          the three-way, field-level merge used by the planner (pure)
+    unreadable.py     after a merge: a value a side could not read is never written over (pure)
     actions.py        the one action set; every action names the side it writes (`side`)
     safety.py         the safety rails: every planned deletion, both sides, passes here
     apply.py          the one executor; apply_provider.py is its provider-writing half
     run.py            sync_account: read -> plan -> guard -> apply -> record, nothing else
+    dry_run.py        a dry run's plan described for people (reads only)
+    events.py         the one list of event kinds (executor, status, renderer)
     lock.py           one pass per account at a time
 
 Rules between the parts: plan.py, merge.py and rules.py do no I/O and read no
@@ -27,7 +30,6 @@ For other parts (CLI, runner):
 * dry run: `PassResult.plan` holds the planned actions. Each carries its contact
   (`contact.name`, `contact.primary_email`), updates carry `before`, and
   `actions.field_changes(before, after)` gives field-level (field, old, new);
-  `contact.organization` names the organization found or created by name;
   `PassResult.described` (engine/dry_run.py) lists each action with its name,
   e-mail and field changes, and the organizations and custom fields the real
   pass would create (read, not made).
