@@ -16,7 +16,8 @@ from contactsync.cleaning import is_clean
 from contactsync.model import Contact, Email, content_hash
 from contactsync.providers.carddav import CardDavProvider, Unreadable
 from contactsync.providers.carddav_dav import DavClient
-from contactsync.providers.carddav_vcard import FIELD_PROPS, MalformedCard, line_name, logical_lines, read_card, update_card
+from contactsync.providers.carddav_vcard import FIELD_PROPS, MalformedCard, line_name, logical_lines, read_card
+from contactsync.providers.carddav_vcard_write import update_card
 
 EXAMPLES = int(os.environ.get("CONTACTSYNC_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -32,9 +32,8 @@ from contactsync.providers.base import (
     fields_key,
 )
 from contactsync.providers.carddav_dav import AddressBook, DavClient, address_books, normalize_href
-from contactsync.providers.carddav_vcard import (
-    Card, MalformedCard, group_card_with, new_card, photo_bytes, read_card, update_card,
-)
+from contactsync.providers.carddav_vcard import Card, MalformedCard, photo_bytes, read_card
+from contactsync.providers.carddav_vcard_write import group_card_with, new_card, update_card
 
 log = logging.getLogger("contactsync.carddav")
 

@@ -16,7 +16,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
