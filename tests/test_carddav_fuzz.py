@@ -16,7 +16,8 @@ from contactsync.cleaning import is_clean
 from contactsync.model import Contact, Email, content_hash
 from contactsync.providers.carddav import CardDavProvider, Unreadable
 from contactsync.providers.carddav_dav import DavClient
-from contactsync.providers.carddav_vcard import FIELD_PROPS, MalformedCard, line_name, logical_lines, read_card, update_card
+from contactsync.providers.carddav_vcard import FIELD_PROPS, MalformedCard, line_name, logical_lines, read_card
+from contactsync.providers.carddav_vcard_write import update_card
 
 # 1,000 in the thorough Hypothesis profile (CONTACTSYNC_HYPOTHESIS=thorough), 200 by default
 # so the suite stays within its time (issue 13); CONTACTSYNC_FUZZ_EXAMPLES wins.
