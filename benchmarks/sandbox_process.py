@@ -106,10 +106,17 @@ def summarise(requests: list[tuple[float, str, int]]) -> dict[str, Any]:
     rate = 0.0
     if len(times) > 1 and times[-1] > times[0]:
         rate = (len(times) - 1) / (times[-1] - times[0])
+    # The most Pipedrive requests that arrived within any 2 seconds (never above the plan's limit).
+    busiest, first = 0, 0
+    for last, t in enumerate(times):
+        while t - times[first] >= 2.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
     return {
         "requests": dict(by_endpoint.most_common()),
         "google_requests": sum(n for k, n in by_endpoint.items() if k.startswith("google")),
         "pipedrive_requests": len(times),
         "pipedrive_429": throttled,
         "pipedrive_rate": rate,
+        "pipedrive_most_in_2s": busiest,
     }

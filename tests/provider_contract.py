@@ -71,8 +71,39 @@ def _microsoft() -> Iterator[Subject]:
         server.stop()
 
 
+@contextmanager
+def _carddav() -> Iterator[Subject]:
+    """A real CardDAV server, Radicale, with one empty address book (tests/carddav_support.py)."""
+    pytest.importorskip("radicale")
+    import tempfile
+    from pathlib import Path
+
+    from carddav_support import Radicale, provider_for
+    from contactsync.sandbox import radicale
+
+    with tempfile.TemporaryDirectory(prefix="contactsync-radicale-") as folder:
+        server = radicale.start(Path(folder))
+        try:
+            dav = Radicale(server, server.make_address_book("contacts", "Contacts"))
+
+            def expire() -> None:
+                # Radicale keeps the state behind each sync token it handed out in the
+                # collection's .Radicale.cache/sync-token; without it a token of an older
+                # state is refused with the valid-sync-token precondition (Radicale's
+                # app/report.py). A token of the current state needs no history, so the
+                # collection moves on by one card (written by another client) first.
+                for token in Path(folder).rglob(".Radicale.cache/sync-token/*"):
+                    token.unlink()
+                dav.put("expired-cursor-marker", "Marker Card")
+
+            yield Subject(provider_for(dav), dav.book, expire)
+        finally:
+            server.stop()
+
+
 SUBJECTS["google"] = _google
 SUBJECTS["microsoft"] = _microsoft
+SUBJECTS["carddav"] = _carddav
 
 ANN = Contact(name="Ann Contract", emails=(Email("ann.contract@example.org", "work"),),
               phones=(Phone("+1 555 0100", "mobile"),), organization="Acme", job_title="Buyer")

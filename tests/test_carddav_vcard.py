@@ -7,9 +7,8 @@ import base64
 import pytest
 
 from contactsync.model import Address, Contact, Email, Im, Phone, normalise
-from contactsync.providers.carddav_vcard import (
-    MalformedCard, group_card_with, logical_lines, new_card, photo_bytes, read_card, update_card,
-)
+from contactsync.providers.carddav_vcard import MalformedCard, logical_lines, photo_bytes, read_card
+from contactsync.providers.carddav_vcard_write import group_card_with, new_card, update_card
 
 APPLE = "\r\n".join([
     "BEGIN:VCARD",
@@ -185,3 +184,13 @@ def test_group_cards_and_membership_edits():
     assert read_card(group_card_with(added, "A", False)).members == ["B"]
     v4 = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:G2\r\nFN:Team\r\nKIND:group\r\nMEMBER:urn:uuid:C\r\nEND:VCARD\r\n"
     assert read_card(v4).members == ["C"]
+
+
+def test_a_value_contactsync_cannot_read_is_never_overwritten():
+    text = ("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Old Timer\r\nBDAY;VALUE=text:circa 1800\r\n"
+            "EMAIL:old@x.example\r\nEND:VCARD\r\n")
+    card = read_card(text)
+    assert card.contact.birthday == "" and "birthday" in card.contact.unreadable()
+    out = update_card(text, Contact(name="Old Timer", birthday="1800-01-01", emails=(Email("new@x.example"),)))
+    assert "BDAY;VALUE=text:circa 1800" in logical_lines(out)  # left as it was
+    assert read_card(out).contact.emails == (Email("new@x.example", "other", True),)

@@ -89,3 +89,15 @@ def test_pipedrive_name_split_does_not_flow_back(crm, emulator):  # noqa: F811
     read = crm.get(person.id)
     assert read is not None and read.contact.name == "Mary Ann Smith"
     assert (read.contact.first_name, read.contact.last_name) == ("", "")
+
+
+def test_a_search_429_is_the_search_limit_not_the_budget(crm, emulator):  # noqa: F811
+    from contactsync.sandbox.server import Fault
+
+    # The general window may still have room when the search limit (10 per 2 s) is hit.
+    # (Organizations are listed, not searched, since issue 13: a person search stands for all.)
+    emulator.add_fault(Fault(status=429, path="/persons/search", headers={"x-ratelimit-remaining": "39"},
+                             body={"success": False, "error": "Request over limit"}))
+    assert crm.find_by_email("nobody@realism.example", 1) == []
+    searches = [e.status for e in emulator.log if e.path.endswith("/persons/search")]
+    assert searches == [429, 200]

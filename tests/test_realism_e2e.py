@@ -173,3 +173,19 @@ def test_a_photo_only_change_in_outlook_arrives_with_the_next_edit(box):
     box.graph.edit_contact(contact_id, {"jobTitle": "Curator"})
     run_ok("--account", ms)
     assert crm_persons(box)["فاطمة السيد"].get("picture_id")
+
+
+def test_every_quirk_can_be_switched_from_another_process(box):
+    import requests
+
+    switches = {box.google_url: {"spurious_etag_failures": 2, "propagation_listings": 3},
+                box.graph_url: {"partial_delta_items": True, "repeat_delta_items": True,
+                                "malformed_token_plain_400": True},
+                box.pipedrive_url: {"cloudflare_after": 5, "hide_daily_headers": True, "deleted_as_flag": True}}
+    for url, quirks in switches.items():
+        assert requests.post(url + "/_sandbox/control", json={"quirks": quirks}, timeout=10).status_code == 200
+    assert (box.google.quirks.spurious_etag_failures, box.google.quirks.propagation_listings) == (2, 3)
+    assert box.graph.quirks.partial_delta_items and box.graph.quirks.malformed_token_plain_400
+    assert box.pipedrive.quirks.cloudflare_after == 5 and box.pipedrive.quirks.deleted_as_flag
+    bad = requests.post(box.pipedrive_url + "/_sandbox/control", json={"quirks": {"no_such": 1}}, timeout=10)
+    assert bad.status_code >= 400

@@ -116,7 +116,7 @@ class PipedriveCrm(Crm):
             self._observe(resp.elapsed.total_seconds())
             if resp.status_code != 429:
                 return self._check(resp, what)
-            if _budget_spent(resp):
+            if _budget_spent(resp, search=path.endswith("/search")):
                 raise TemporaryError("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
@@ -152,10 +152,9 @@ class PipedriveCrm(Crm):
             raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
                                     fix="delete unused custom fields or upgrade the Pipedrive plan")
         if status == 403 and not _is_json(resp):
-            # Not Pipedrive's JSON error: Cloudflare's block page after repeated 429s
-            # (pipedrive.readme.io/docs/core-api-concepts-rate-limiting). Temporary.
-            if self.limiter is not None:
-                self.limiter.pause(MAX_RATE_WAIT)
+            # Not Pipedrive's JSON error: Cloudflare, in front of the API, blocks a client
+            # that kept drawing 429s with an HTML 403 page (docs/real-api.md). Temporary:
+            # the pass stops (exit 75) and the next one resumes.
             raise TemporaryError(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
                                  f"HTTP 403 from Cloudflare) while trying to {what}",
                                  fix="wait a few minutes and run again; progress is kept")
@@ -573,17 +572,18 @@ def _is_json(resp: requests.Response) -> bool:
         return False
 
 
-def _budget_spent(resp: requests.Response) -> bool:
+def _budget_spent(resp: requests.Response, search: bool = False) -> bool:
     """Whether a 429 is the daily token budget rather than the 2-second burst limit.
 
     `x-daily-ratelimit-token-remaining` says so when sent, but it is undocumented and
     may be missing; a 429 while the burst window still has requests left
-    (`x-ratelimit-remaining` above 0) cannot be the burst limit either, and the error
-    text may name the daily budget.
+    (`x-ratelimit-remaining` above 0) cannot be the burst limit either — except for a
+    search, whose own, lower limit (10 per 2 s) those headers may not describe — and
+    the error text may name the daily budget.
     """
     if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
         return True
-    if _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
+    if not search and _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
         return True
     return "daily" in _error_text(resp).lower()
 

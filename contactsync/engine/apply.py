@@ -80,13 +80,14 @@ class Outcome:
     error: ContactSyncError | None = None
     # What became of the contact's photo: (PHOTO, None) uploaded, (PHOTO_SKIP, reason).
     photo: tuple[EventKind, str | None] | None = None
-    # False when the call failed before anything reached the CRM (resolving the organization).
-    sent: bool = True
+    # The person call was never sent (its organization could not be resolved).
+    unsent: bool = False
 
 
 # The most CRM calls in flight at once, whatever the plan: Ultimate's 120 requests per
 # 2 s at a 0.25 s round trip need about 15; the limiter holds the rest back.
 MAX_IN_FLIGHT = 32
+DEFAULT_WORKERS = 4
 
 # Called after every applied action with (done, total).
 OnApplied = Callable[[int, int], None]
@@ -106,7 +107,9 @@ class Executor:
     # The address book, written only in a two-way pass (None in one-way: no provider writes).
     provider: Provider | None = None
     group: str = ""
-    workers: int = 4
+    # Calls in flight to the CRM: None follows the CRM's rate and round trip (at least
+    # DEFAULT_WORKERS); a number fixes it (1: a strictly sequential client).
+    workers: int | None = None
     # Set for one-way sync with a provider that has photos: pictures go to the CRM.
     photos_from: Provider | None = None
     # Set by a signal handler: finish and commit the calls in flight, start no more.
@@ -135,14 +138,14 @@ class Executor:
         fatal: ContactSyncError | None = None
         # As many calls in flight as the CRM's rate limit and round trip allow (its
         # limiter keeps the rate), at least `workers`; re-read as the round trip is measured.
-        most = max(self.workers, MAX_IN_FLIGHT)
+        most = self.workers or MAX_IN_FLIGHT
         with ThreadPoolExecutor(max_workers=most, thread_name_prefix="crm") as pool:
             running: set[Future[Outcome]] = set()
             queue = list(actions)
             while queue or running:
                 if self.stop is not None and self.stop.is_set():
                     queue.clear()
-                in_flight = min(most, max(self.workers, self.crm.concurrency() or 0))
+                in_flight = self.workers or min(most, max(DEFAULT_WORKERS, self.crm.concurrency() or 0))
                 while queue and fatal is None and len(running) < in_flight + 2:
                     action = queue.pop(0)
                     try:
@@ -164,8 +167,9 @@ class Executor:
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()
-                    if not outcome.sent:
-                        self._forget_unsent(outcome.action)
+                    if outcome.unsent and isinstance(outcome.action, CreatePerson) and not outcome.action.recover:
+                        # Nothing was created: the pending link written before the call goes.
+                        self.store.delete_link(self.target.account, outcome.action.provider_id)
                     if outcome.error is not None and not isinstance(outcome.error, ApiError):
                         fatal = fatal or outcome.error
                         continue
@@ -208,16 +212,11 @@ class Executor:
             raise ApiError(f"organization {organization!r}: {exc.message}", status=exc.status) from exc
         return replace(write, org_id=org_id)
 
-    def _forget_unsent(self, action: Action) -> None:
-        """A create that never reached the CRM leaves no pending link: the next pass creates, not looks up."""
-        if isinstance(action, CreatePerson) and not action.recover:
-            self.store.delete_link(self.target.account, action.provider_id)
-
     def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
         try:
             write = self._organization(action, write)
         except ContactSyncError as exc:
-            return Outcome(action, error=exc, sent=False)
+            return Outcome(action, error=exc, unsent=True)
         try:
             outcome = self._call(action, write)
             if outcome.person is not None and getattr(action, "photo", None):

@@ -41,7 +41,7 @@ class PassOptions:
     dry_run: bool = False
     allow_mass_delete: bool = False
     allow_empty: bool = False
-    workers: int = 4
+    workers: int | None = None  # calls in flight to the CRM; None: as its rate and round trip call for
     stop: threading.Event | None = None
     # Called after every applied action with (done, total); see apply.py.
     on_applied: OnApplied | None = None

@@ -16,7 +16,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
@@ -29,7 +28,9 @@ CARD = "urn:ietf:params:xml:ns:carddav"
 CS = "http://calendarserver.org/ns/"
 ET.register_namespace("d", DAV)
 ET.register_namespace("card", CARD)
-RETRYABLE = {429, 502, 503, 504}
+# Retried with backoff: every request we send is a read or a conditional write, so a
+# repeat is harmless (a write that was applied comes back 412 and is recognised).
+RETRYABLE = {429, 500, 502, 503, 504}
 MAX_REDIRECTS = 5
 MULTIGET_BATCH = 100
 # Some servers put ASCII control characters into their XML (vdirsyncer's `_clean_body`);
@@ -134,6 +135,9 @@ class DavClient:
         self.session = session or make_session(retries=0)  # retries are ours: PROPFIND and REPORT too
         self.session.auth = (username, password)
         self.retries = retries
+        # Last-Modified of the cards read with GET, for the "newest wins" conflict policy
+        # (Radicale answers DAV:getlastmodified in a multiget REPORT with a 404 propstat).
+        self.modified: dict[str, str] = {}
 
     def absolute(self, href: str, base: str | None = None) -> str:
         return urljoin(base or self.url, href)
@@ -269,6 +273,8 @@ class DavClient:
         if response.status_code in (404, 410):
             return None
         etag = response.headers.get("ETag") or self.etag(href)
+        if response.headers.get("Last-Modified"):
+            self.modified[href] = response.headers["Last-Modified"]
         response.encoding = response.encoding or "utf-8"
         return response.text, etag or ""
 
@@ -286,7 +292,8 @@ class DavClient:
             headers["If-None-Match"] = "*"
         else:
             headers["If-Match"] = etag
-        response = self.request("PUT", self.absolute(href), body=text.encode("utf-8"), headers=headers)
+        # Text read from a server is valid UTF-8; "replace" only guards against what never came from one.
+        response = self.request("PUT", self.absolute(href), body=text.encode("utf-8", "replace"), headers=headers)
         return response.headers.get("ETag")
 
     def delete(self, href: str, etag: str | None) -> None:

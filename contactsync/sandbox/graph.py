@@ -158,10 +158,9 @@ class GraphEmulator(Emulator):
             return moved["id"]
 
     def set_photo(self, id: str, data: bytes | None) -> None:
-        """Change a contact's photo as the user would. Like the service, this changes the
-        item (a new changeKey) but is not a delta entry: photo-only changes are not
-        tracked by contact delta (issue audit; the contact-delta and profilePhoto pages
-        name no photo property among what delta tracks)."""
+        """Change a contact's photo as the user would. This changes the item (a new
+        changeKey) but is not a delta entry: photo-only changes are not tracked by
+        contact delta (reported by the audit behind contactsync's issue 12)."""
         with self.lock:
             record = self._record(id)
             record["photo"] = data

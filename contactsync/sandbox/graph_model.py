@@ -95,9 +95,9 @@ def _birthday(value: Any) -> str:
     if len(text) < 10 or text[4] != "-" or text[7] != "-":
         raise GraphFailure(400, "BadRequest", f"Cannot convert the literal '{text}' to the expected type "
                            "'Edm.DateTimeOffset'.")
-    # Outlook keeps a birthday as a date at 11:59 (an all-day value): one written at
-    # midnight reads back as "…T11:59:00Z" (issue audit of contactsync; Outlook's own
-    # birthday calendar events sit at that time). A reader must keep the date only.
+    # A birthday written at midnight reads back as "…T11:59:00Z" (reported by the
+    # audit behind contactsync's issue 12; no primary source found). A reader must keep
+    # the date only.
     if "T" not in text or text[10:19] == "T00:00:00":
         return text[:10] + "T11:59:00Z"
     return text

@@ -301,8 +301,9 @@ def check_channels(values: Any, name: str, labels: frozenset[str]) -> list[dict[
         if not isinstance(primary, bool):
             raise ApiReject(400, f"Validation failed: {name}.primary: Must be a boolean")
         out.append({"value": item["value"], "primary": primary, "label": label})
-    # v2's "significantly stricter input validation" (v2 migration guide) refuses an
-    # ambiguous primary; the wording of this message is ours.
+    # Two primaries are refused (audit behind contactsync's issue 12; v2 has
+    # "significantly stricter input validation", v2 migration guide); the wording of
+    # this message is ours.
     if sum(1 for i in out if i["primary"]) > 1:
         raise ApiReject(400, f"Validation failed: {name}: Only one primary {name[:-1]} is allowed")
     if out and not any(i["primary"] for i in out):

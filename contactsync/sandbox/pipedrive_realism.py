@@ -21,9 +21,12 @@ BURST_BY_PLAN = {
 }
 
 # What Cloudflare, in front of api.pipedrive.com, answers once it blocks a client
-# that kept drawing 429s: a 403 HTML page, not Pipedrive's JSON error body. Pipedrive's
-# rate-limiting page warns that repeated 429s lead to such a block; the page's shape is
-# Cloudflare's standard block page ("Attention Required! | Cloudflare", `cf-ray`).
+# that kept drawing 429s: a 403 HTML page, not Pipedrive's JSON error body. Source: the
+# audit behind contactsync's issue 12 (a warning on Pipedrive's rate-limiting page; the
+# stored copy searched here is cut before that paragraph, so re-check it on a real
+# account). The page's shape is Cloudflare's standard block page ("Attention Required!
+# | Cloudflare", `cf-ray`); a 403 HTML page behind Cloudflare is also what public
+# reports show for other APIs (openaustralia/theyvoteforyou#1568).
 CLOUDFLARE_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Attention Required! | Cloudflare</title></head>"
     b"<body><h1>Sorry, you have been blocked</h1><h2>You are unable to access pipedrive.com</h2>"
@@ -42,9 +45,9 @@ class PipedriveQuirks:
     # rate-limiting page documents `x-ratelimit-*` and `x-daily-requests-left` only):
     # an account may not send them, also not on the 429 of an exhausted budget.
     hide_daily_headers: bool = False
-    # GET /api/v2/persons/{id} of a deleted person: 404 (what v2 answers today), or
-    # 200 with `is_deleted: true` as the v2 migration guide describes for deleted
-    # entities. contactsync must read both as "deleted".
+    # GET /api/v2/persons/{id} of a deleted person: 404 (what this emulator always
+    # answered), or 200 with `is_deleted: true`, which the audit behind issue 12 reads in
+    # the v2 migration guide. contactsync must read both as "deleted".
     deleted_as_flag: bool = False
 
     def update(self, data: dict[str, Any]) -> None:

@@ -9,15 +9,20 @@ extra); `available()` says whether it is installed.
 from __future__ import annotations
 
 import importlib.util
+import io
 import logging
+import socket
 import socketserver
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
+
+from contactsync.sandbox.faults import RandomFaults
 
 USERNAME = "ann@icloud.example"
 PASSWORD = "sandbox-app-password"  # noqa: S105 - the sandbox's own, on loopback only
@@ -30,10 +35,63 @@ def available() -> bool:
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a connection the fault injection dropped on purpose
+
+
+DROP = "contactsync.drop"
+
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
+
+    def get_stderr(self) -> Any:
+        return io.StringIO()  # wsgiref's traceback of a connection dropped on purpose
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ[DROP] = self._drop
+        return environ
+
+    def _drop(self) -> None:
+        """Close the connection without an answer (a reset, or an answer lost on the way)."""
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class FaultyApp:
+    """Radicale behind the sandbox's random faults (contactsync.sandbox.faults), as a proxy in
+    front of a real server fails: 500/503/429 before the request is served, a connection reset,
+    a timeout (here: a reset after a short hold, the client's 60 s are not waited out), and a
+    write applied whose answer never arrives."""
+
+    def __init__(self, app: Any, faults: RandomFaults | None = None, hold: float = 0.2) -> None:
+        self.app = app
+        self.faults = faults
+        self.hold = hold
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        # The draw does not look at the request.
+        fault = self.faults.draw(None) if self.faults is not None else None  # type: ignore[arg-type]
+        if fault is None:
+            return self.app(environ, start_response)
+        if fault.status:
+            headers = [(k, v) for k, v in (fault.headers or {}).items()] + [("Content-Length", "0")]
+            start_response(f"{fault.status} Injected Fault", headers)
+            return [b""]
+        if fault.after:  # lost: the write is applied, then the answer never arrives
+            body = self.app(environ, lambda *args: (lambda data: None))
+            for _ in body:
+                pass
+            getattr(body, "close", lambda: None)()
+        elif fault.delay:
+            time.sleep(self.hold)
+        environ[DROP]()
+        start_response("500 Dropped", [])  # written to a closed connection: never seen
+        return []
 
 
 @dataclass
@@ -44,6 +102,11 @@ class RadicaleServer:
     folder: Path
     _server: WSGIServer
     _thread: threading.Thread
+    _app: FaultyApp
+
+    def set_faults(self, faults: RandomFaults | None) -> None:
+        """Fail requests from now on (None: serve every request again)."""
+        self._app.faults = faults
 
     @property
     def home(self) -> str:
@@ -81,7 +144,7 @@ class RadicaleServer:
 
 
 def start(folder: Path, *, username: str = USERNAME, password: str = PASSWORD, host: str = "127.0.0.1",
-          port: int = 0) -> RadicaleServer:
+          port: int = 0, faults: RandomFaults | None = None) -> RadicaleServer:
     """Serve Radicale with its collections in `folder` and one user (plain htpasswd)."""
     from radicale import config as radicale_config
     from radicale.app import Application
@@ -100,10 +163,10 @@ def start(folder: Path, *, username: str = USERNAME, password: str = PASSWORD, h
     }, "contactsync sandbox")
     configuration.update({"storage": {"_filesystem_fsync": "False"}}, "contactsync sandbox", privileged=True)
     logging.getLogger("radicale").setLevel(logging.ERROR)
-    app = Application(configuration)
+    app = FaultyApp(Application(configuration), faults)
     server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
                               name="radicale")
     thread.start()
     bound_port = server.server_address[1]
-    return RadicaleServer(f"http://{host}:{bound_port}", username, password, folder, server, thread)
+    return RadicaleServer(f"http://{host}:{bound_port}", username, password, folder, server, thread, app)

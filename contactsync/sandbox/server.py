@@ -173,7 +173,10 @@ class Emulator:
 
     def dispatch(self, req: Request) -> Response:
         if req.path == "/_sandbox/control" and req.method == "POST":
-            return Response(200, self.control(req.json() or {}))
+            try:
+                return Response(200, self.control(req.json() or {}))
+            except (ValueError, KeyError, TypeError) as exc:  # an unknown plan, quirk or value
+                return Response(400, {"error": str(exc)})
         if req.path == "/_sandbox/faults" and req.method == "GET":
             return Response(200, self.random_faults.control() if self.random_faults else None)
         if req.path == "/_sandbox/requests" and req.method == "GET":
