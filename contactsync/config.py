@@ -38,18 +38,8 @@ def state_dir() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone.
-
-    Everything contactsync keeps (config, state, locks, logs) is the user's alone.
-    """
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)
+    """Create `path` and any missing parent with mode 0700 (whatever the umask); existing folders are left alone."""
+    paths._private_mkdir(path)  # the one implementation, beside the other path rules
     return path
 
 

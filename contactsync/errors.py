@@ -68,6 +68,14 @@ class TemporaryError(ContactSyncError):
     exit_code = 75
 
 
+class BudgetExhausted(TemporaryError):
+    """A daily API budget is used up: no retry inside the pass can help; the next pass resumes."""
+
+
+class ServiceBlocked(TemporaryError):
+    """The service blocks this client for a while (an edge's rate-limit block): the pass stops, no retries."""
+
+
 class Interrupted(ContactSyncError):
     """SIGTERM or Ctrl-C: the actions in flight were finished and recorded, then the pass stopped."""
 

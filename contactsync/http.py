@@ -156,8 +156,10 @@ class _TimeoutAdapter(HTTPAdapter):
 def make_session(retries: int = 3) -> requests.Session:
     """A session with a default timeout, TLS on, our User-Agent and safe retries.
 
-    Retries cover connection errors and 502/503/504 for idempotent methods only;
-    429 is left to the caller, which knows the API's rate headers.
+    Retries cover connection errors and 500/502/503/504 for idempotent methods only
+    (Google's error guide: "500 INTERNAL … 503 UNAVAILABLE: retry using exponential
+    backoff", developers.google.com/people/v1/errors); 429 is left to the caller,
+    which knows the API's rate headers.
     """
     retry = _ServerErrorRetry(
         total=retries,
@@ -165,7 +167,7 @@ def make_session(retries: int = 3) -> requests.Session:
         read=retries,
         status=retries,
         backoff_factor=0.5,
-        status_forcelist=(502, 503, 504),
+        status_forcelist=(500, 502, 503, 504),
         allowed_methods=IDEMPOTENT,
         respect_retry_after_header=True,
         raise_on_status=False,

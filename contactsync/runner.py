@@ -12,7 +12,7 @@ from contactsync.config import AccountConfig
 from contactsync.crm.cache import CrmCache, cache_key
 from contactsync.crm.registry import open_crm
 from contactsync.engine.lock import account_lock
-from contactsync.engine.run import PassOptions, PassResult, Progress, sync_account
+from contactsync.engine.run import PassOptions, PassResult, Progress, failures_and_skips, sync_account
 from contactsync.errors import ContactSyncError, Interrupted, UsageError
 from contactsync.providers.registry import provider_session
 from contactsync.store import LinkStore
@@ -67,13 +67,13 @@ def _as_error(exc: Exception, reraise: bool) -> ContactSyncError:
                            "the other accounts ran; run again with --debug for the traceback and report it")
 
 
-def _failures(store: LinkStore, account: str) -> list[tuple[str, str]]:
+def _failures(store: LinkStore, account: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     try:
-        return [(f.provider_id, f.reason) for f in store.failures(account)]
+        return failures_and_skips(store, account)
     except Exception as exc:  # noqa: BLE001 - only a busy state file is expected here
         if busy_error(exc) is None:
             raise
-        return []
+        return [], []
 
 
 def select_accounts(config: cfg.Config, names: list[str] | None) -> list[AccountConfig]:
@@ -132,7 +132,7 @@ def run_once(
                     exc.message = f"{account.key}: {exc.message}"  # every line names its account
                 outcome = "interrupted" if isinstance(exc, Interrupted) else "failed"
                 result = PassResult(account.key, outcome=outcome, full=options.full, error=exc)
-                result.failures = _failures(store, account.key)
+                result.failures, result.skipped = _failures(store, account.key)
             report.results.append(result)
             if isinstance(result.error, Interrupted):
                 break  # stop requested: leave the other accounts for the next pass

@@ -8,6 +8,7 @@ from typing import Any
 from contactsync import config as cfg
 from contactsync import visibility
 from contactsync.config import AccountConfig
+from contactsync.engine.apply import is_skipped
 from contactsync.engine.events import SIDE_KINDS, EventSide
 from contactsync.store import LinkStore
 
@@ -103,10 +104,15 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
         "last_7_days": {"to_crm": _counts(week, EventSide.CRM), "to_provider": _counts(week, EventSide.PROVIDER)},
         "running": running,
         "conflicts": week.get("crm:conflict", 0) + week.get("provider:conflict", 0),
+        # Failing: retried by every pass. Skipped: cannot be synced as it is (issue 11).
         "failures": [
             {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "attempts": f.attempts,
              "name": names.get(f.provider_id)}
-            for f in failures
+            for f in failures if not is_skipped(f.record)
+        ],
+        "skipped": [
+            {"contact": f.provider_id, "reason": f.reason, "since": f.first_at, "name": names.get(f.provider_id)}
+            for f in failures if is_skipped(f.record)
         ],
         "cursor_age_seconds": _age_seconds(cursor[1]) if cursor else None,
         "recent": [

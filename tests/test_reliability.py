@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,18 +38,14 @@ def test_lost_answer_to_a_create_is_recovered_by_stamp(box):
     setup_account(box)
     box.pipedrive.add_fault(Fault(nth=3, method="POST", path=CREATE, drop=True, after=True))
     r = cli("run", "--once")
-    assert r.exit_code == 75, r.output  # temporary: the connection dropped
-    assert "could not be reached" in r.stderr
-    store = LinkStore.open(cfg.state_path())
-    assert store.count_links(f"google:{EMAIL}")["pending"] >= 1
-    store.close()
-    r = cli("run", "--once")
+    # The dropped answer costs a retry, not the pass: the retry looks the stamp up first.
     assert r.exit_code == 0, r.output
     assert max(names_counted(box).values()) == 1  # no duplicate person
-    assert "recovered" in r.stdout
+    assert re.search(r"1\s+recovered", r.stdout)
     store = LinkStore.open(cfg.state_path())
     assert store.count_links(f"google:{EMAIL}") == {"pending": 0, "linked": 10, "tombstone": 0, "foreign": 0}
     store.close()
+    assert "recovered" not in cli("run", "--once").stdout
 
 
 def test_run_killed_between_create_and_commit_leaves_no_duplicate(box):

@@ -64,18 +64,20 @@ CUSTOM = [JOB_TITLE_FIELD, ADDRESS_FIELD, IM_FIELD, NOTES_FIELD, BIRTHDAY_FIELD]
 def test_pipedrive_custom_field_never_cleared(field: str, raw: Any) -> None:
     crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
     person = crm._to_person(crm_person({KEYS[field]: raw}))
-    merged = naive_merge(BASE, BASE, normalise(person.contact))
-    settled = settle_unreadable(merged, BASE, person.contact)
-    payload = crm._payload(PersonWrite(settled.to_crm), creating=False)
+    settled = settle_unreadable(BASE, BASE, normalise(person.contact))
+    write = settled.mark(naive_merge(BASE, settled.provider, settled.crm))
+    payload = crm._payload(PersonWrite(write), creating=False)
     written = payload.get("custom_fields", {})
     if _meaningful(raw) and KEYS[field] in written:
         # Only a value that was read may be written back, and never as a clearing.
         assert written[KEYS[field]] is not None, (field, raw)
     if KEYS[field] not in written:
         assert any(i.kind is IssueKind.UNREADABLE for i in settled.issues)
-    # The address book never loses its own value because the CRM's could not be read.
+    # The address book never loses its own value because the CRM's could not be read:
+    # the merge keeps the base, and the write to the address book leaves the field out.
     for name in person.contact.unreadable():
-        assert getattr(settled.to_provider, name) == getattr(BASE, name)
+        assert getattr(write, name) == getattr(BASE, name)
+        assert name in write.unreadable()
 
 
 @settings(max_examples=200, deadline=None)
@@ -83,8 +85,9 @@ def test_pipedrive_custom_field_never_cleared(field: str, raw: Any) -> None:
 def test_pipedrive_native_field_never_cleared(field: str, raw: Any) -> None:
     crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
     person = crm._to_person(crm_person({}, **{field: raw}))
-    settled = settle_unreadable(naive_merge(BASE, BASE, normalise(person.contact)), BASE, person.contact)
-    payload = crm._payload(PersonWrite(settled.to_crm), creating=False)
+    settled = settle_unreadable(BASE, BASE, normalise(person.contact))
+    payload = crm._payload(PersonWrite(settled.mark(naive_merge(BASE, settled.provider, settled.crm))),
+                           creating=False)
     unreadable = field in person.contact.unreadable()
     if unreadable and field != "name":
         assert field not in payload
@@ -104,12 +107,16 @@ def test_google_field_never_cleared(field: str, raw: Any) -> None:
     person = contact_to_person(BASE)
     person[GOOGLE_FIELDS[field]] = raw
     read = person_to_contact(person)
-    settled = settle_unreadable(naive_merge(BASE, read, BASE), read, BASE)
-    body = contact_to_person(settled.to_provider, current=person)
-    mask = write_fields(settled.to_provider).split(",")
+    settled = settle_unreadable(BASE, read, BASE)
+    write = settled.mark(naive_merge(BASE, settled.provider, settled.crm))
+    body = contact_to_person(write, current=person)
+    mask = write_fields(write).split(",")
     if field in read.unreadable():
         assert GOOGLE_FIELDS[field] not in mask and GOOGLE_FIELDS[field] not in body
-        assert getattr(settled.to_crm, field) == getattr(BASE, field)  # nothing copied across
+        assert getattr(write, field) == getattr(BASE, field)  # nothing copied across
+        crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
+        custom = crm._payload(PersonWrite(write), creating=False).get("custom_fields", {})
+        assert not any(KEYS.get(n) in custom for n in ("Birthday", "Notes") if n.lower() == field)
     if raw is not None and not isinstance(raw, list):
         assert field in read.unreadable() or field == "organization"
 
@@ -121,8 +128,8 @@ def test_graph_property_never_cleared(prop: str, raw: Any) -> None:
     item, _ = contact_to_graph(BASE)
     item[prop] = raw
     read = graph_to_contact(item)
-    settled = settle_unreadable(naive_merge(BASE, read, BASE), read, BASE)
-    body, _ = contact_to_graph(settled.to_provider, current=item)
+    settled = settle_unreadable(BASE, read, BASE)
+    body, _ = contact_to_graph(settled.mark(naive_merge(BASE, settled.provider, settled.crm)), current=item)
     for name in read.unreadable():
         for key in {"name": ["displayName"], "birthday": ["birthday"], "emails": ["emailAddresses"],
                     "phones": ["businessPhones"], "organization": ["companyName"], "job_title": ["jobTitle"],
@@ -134,11 +141,12 @@ def test_next_tuesday_in_pipedrive_stays_and_google_keeps_its_birthday() -> None
     crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
     person = crm._to_person(crm_person({KEYS[BIRTHDAY_FIELD]: "next tuesday"}))
     assert person.contact.birthday == "" and person.contact.unreadable() == {"birthday"}
-    merged = naive_merge(BASE, BASE, normalise(person.contact))
-    assert merged.birthday == ""  # what a merge alone would do: take it for a deletion
-    settled = settle_unreadable(merged, BASE, person.contact)
-    assert settled.to_provider.birthday == "1980-05-17"
-    assert KEYS[BIRTHDAY_FIELD] not in crm._payload(PersonWrite(settled.to_crm), creating=False)["custom_fields"]
+    assert naive_merge(BASE, BASE, normalise(person.contact)).birthday == ""  # a merge alone: a deletion
+    settled = settle_unreadable(BASE, BASE, normalise(person.contact))
+    write = settled.mark(naive_merge(BASE, settled.provider, settled.crm))
+    assert write.birthday == "1980-05-17"  # Google keeps its birthday ...
+    assert "birthdays" not in contact_to_person(write)  # ... not even rewritten
+    assert KEYS[BIRTHDAY_FIELD] not in crm._payload(PersonWrite(write), creating=False)["custom_fields"]
     [issue] = settled.issues
     assert issue.field == "birthday" and "the CRM" in issue.detail
 
@@ -150,4 +158,5 @@ def test_fields_cover_every_synced_attribute() -> None:
 
 def test_readable_sides_are_untouched() -> None:
     settled = settle_unreadable(BASE, BASE, BASE)
-    assert settled.to_provider == BASE and settled.to_crm == BASE and not settled.issues
+    assert settled.provider == BASE and settled.crm == BASE and not settled.issues
+    assert not settled.mark(BASE).issues

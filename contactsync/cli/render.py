@@ -174,6 +174,7 @@ def pass_summary(result: PassResult) -> dict[str, Any]:
         "full": result.full,
         "counts": {k: result.counts.get(k, 0) for k in PASS_WORDS},
         "failures": [{"contact": pid, "reason": reason} for pid, reason in result.failures],
+        "skipped": [{"contact": pid, "reason": reason} for pid, reason in result.skipped],
         "notes": result.notes,
         "error": None if result.error is None else error_object(result.error),
     }
@@ -188,4 +189,7 @@ def render_pass(result: PassResult) -> None:
     for note in result.notes:
         out.print(f"  note: {note}", soft_wrap=True, markup=False)
     for pid, reason in result.failures:
-        out.print(f"  [yellow]not synced[/yellow] {escape(pid)}: {escape(reason)}", soft_wrap=True)
+        out.print(f"  [yellow]failing (retried next pass)[/yellow] {escape(pid)}: {escape(reason)}", soft_wrap=True)
+    for pid, reason in result.skipped:
+        out.print(f"  [yellow]skipped (cannot be synced as it is)[/yellow] {escape(pid)}: {escape(reason)}",
+                  soft_wrap=True)

@@ -90,6 +90,13 @@ def render_account(row: dict[str, Any]) -> None:
               f["contact"]] for f in row["failures"]],
             ids=(3,),
         )
+    if row.get("skipped"):
+        id_table(
+            f"Skipped ({plural(len(row['skipped']), 'contact')}; cannot be synced as they are, waiting will not help)",
+            ["name", "reason", "since", "contact"],
+            [[f.get("name") or "", f["reason"], when(f["since"]), f["contact"]] for f in row["skipped"]],
+            ids=(3,),
+        )
 
 
 def render_status(report: dict[str, Any]) -> None:

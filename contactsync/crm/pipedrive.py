@@ -19,7 +19,9 @@ from contactsync.crm import pipedrive_fields as fields
 from contactsync.crm.cache import CrmCache, org_key  # noqa: F401 - org_key is part of this module's interface
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
-from contactsync.errors import ApiError, AuthError, NotFound, PermissionDenied, TemporaryError
+from contactsync.errors import (
+    ApiError, AuthError, BudgetExhausted, NotFound, PermissionDenied, ServiceBlocked, TemporaryError,
+)
 from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.http import SlidingWindow, make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, clean_contact, with_issues, with_name
@@ -117,7 +119,7 @@ class PipedriveCrm(Crm):
             if resp.status_code != 429:
                 return self._check(resp, what)
             if _budget_spent(resp, search=path.endswith("/search")):
-                raise TemporaryError("Pipedrive's daily API budget of this company is used up",
+                raise BudgetExhausted("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
                 break
@@ -155,7 +157,7 @@ class PipedriveCrm(Crm):
             # Not Pipedrive's JSON error: Cloudflare, in front of the API, blocks a client
             # that kept drawing 429s with an HTML 403 page (docs/real-api.md). Temporary:
             # the pass stops (exit 75) and the next one resumes.
-            raise TemporaryError(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
+            raise ServiceBlocked(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
                                  f"HTTP 403 from Cloudflare) while trying to {what}",
                                  fix="wait a few minutes and run again; progress is kept")
         if status == 403:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from collections.abc import Callable
@@ -36,15 +37,40 @@ from contactsync.engine.actions import (
 )
 from contactsync.engine.apply_provider import ProviderWrites, record_to_dict
 from contactsync.engine.events import EventKind, EventSide, tally_key
-from contactsync.engine.rules import SyncSettings, record_hash
-from contactsync.errors import ApiError, ContactSyncError, Interrupted, NotFound
-from contactsync.model import Contact
+from contactsync.engine.rules import INTENT, SyncSettings, record_hash
+from contactsync.errors import (
+    ApiError, BudgetExhausted, ContactSkipped, ContactSyncError, Interrupted, NotFound, ServiceBlocked,
+    TemporaryError,
+)
+from contactsync.model import Contact, Issue, IssueKind
 from contactsync.photo import plan_photo
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
 
 
 log = logging.getLogger(__name__)
+
+# A temporary error on one contact (5xx, 429, timeout, reset, an answer lost after
+# the write) is retried inside the pass, with backoff: faults cost retries, not passes.
+CONTACT_ATTEMPTS = 4
+RETRY_BACKOFF = 0.25  # seconds before the 2nd attempt, doubled after each
+# So many contacts in a row failing for a temporary reason means the service (or the
+# network) is down, not one contact: the pass stops, exit 75, the next one resumes.
+MAX_CONSECUTIVE_TEMPORARY = 8
+# Issues of a contact that are recorded as events when it is written (cuts are `truncate`).
+RECORDED_ISSUES = (IssueKind.CLEANED, IssueKind.INVALID, IssueKind.UNREADABLE)
+
+
+def retryable(error: ContactSyncError) -> bool:
+    return isinstance(error, TemporaryError) and not isinstance(error, BudgetExhausted | ServiceBlocked)
+
+
+# Marks a failure row as a skipped contact (cannot be synced; not retried for a fault).
+SKIPPED = "skipped"
+
+
+def is_skipped(data: dict[str, Any] | None) -> bool:
+    return bool(data) and bool(data.get(SKIPPED))  # type: ignore[union-attr]
 
 
 def is_change_record(data: dict[str, Any] | None) -> bool:
@@ -118,6 +144,28 @@ class Executor:
     tally: Counter[str] = field(default_factory=Counter)
     done: int = 0
     total: int = 0
+    sleep: Callable[[float], None] = time.sleep
+    consecutive_temporary: int = 0
+
+    def with_retries(self, call: Callable[[int], Any]) -> Any:
+        """`call(attempt)`, again after a temporary error, up to CONTACT_ATTEMPTS times with backoff."""
+        for attempt in range(CONTACT_ATTEMPTS):
+            try:
+                return call(attempt)
+            except ContactSyncError as exc:
+                if not retryable(exc) or attempt == CONTACT_ATTEMPTS - 1:
+                    raise
+                log.info("%s: retrying after a temporary error: %s", self.target.account, exc.line())
+                self.tally[tally_key(EventSide.CRM, EventKind.RETRY)] += 1
+                self.sleep(RETRY_BACKOFF * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    def temporary_failure(self, error: ContactSyncError) -> bool:
+        """Whether a contact's error, after its retries, is its own (record it, go on) or the account's."""
+        if not retryable(error):
+            return False
+        self.consecutive_temporary += 1
+        return self.consecutive_temporary < MAX_CONSECUTIVE_TEMPORARY
 
     def apply(self, actions: list[Action]) -> None:
         """Apply `actions`; raise the first account-wide error after committing what finished."""
@@ -170,9 +218,12 @@ class Executor:
                     if outcome.unsent and isinstance(outcome.action, CreatePerson) and not outcome.action.recover:
                         # Nothing was created: the pending link written before the call goes.
                         self.store.delete_link(self.target.account, outcome.action.provider_id)
-                    if outcome.error is not None and not isinstance(outcome.error, ApiError):
+                    if outcome.error is not None and not isinstance(outcome.error, ApiError) \
+                            and not self.temporary_failure(outcome.error):
                         fatal = fatal or outcome.error
                         continue
+                    if outcome.error is None:
+                        self.consecutive_temporary = 0
                     self._commit(outcome)
         if fatal is not None:
             raise fatal
@@ -187,6 +238,8 @@ class Executor:
         if not isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
             return None
         org_id = None  # resolved by the worker (_organization): a new one never stalls this thread
+        if self.settings.two_way and isinstance(action, (AdoptPerson, UpdatePerson)):
+            self.note_intent(action.provider_id, action.contact, ("crm",))
         if isinstance(action, CreatePerson) and not action.recover:
             # Written before the call: if we die after the create, the next pass
             # finds this pending link and looks the stamp up instead of creating again.
@@ -202,23 +255,36 @@ class Executor:
 
     # -- worker thread: the API call -----------------------------------------
 
+    def note_intent(self, provider_id: str, contact: Contact, sides: tuple[str, ...]) -> None:
+        """Record, before sending, what a two-way write is about to make of a linked contact, on which sides."""
+        link = self.store.link(self.target.account, provider_id)
+        if link is not None and link.base is not None:
+            intent = {"contact": contact.to_dict(), "sides": list(sides)}
+            self.store.put_link(replace(link, base={**link.base, INTENT: intent}))
+
     def _organization(self, action: Action, write: PersonWrite | None) -> PersonWrite | None:
         if write is None or not write.contact.organization:
             return write
         organization = write.contact.organization
         try:
-            org_id = self.crm.find_or_create_org(organization, self.target.visible_to)
+            # Every attempt searches first: an organization made by a lost answer is found, not made twice.
+            org_id = self.with_retries(lambda _: self.crm.find_or_create_org(organization, self.target.visible_to))
         except ApiError as exc:
             raise ApiError(f"organization {organization!r}: {exc.message}", status=exc.status) from exc
         return replace(write, org_id=org_id)
 
     def _remote(self, action: Action, write: PersonWrite | None) -> Outcome:
+        def attempt(n: int) -> Outcome:
+            # A create retried may have happened (its answer lost): look its stamp up first.
+            current = replace(action, recover=True) if n and isinstance(action, CreatePerson) else action
+            return self._call(current, write)
+
         try:
             write = self._organization(action, write)
         except ContactSyncError as exc:
             return Outcome(action, error=exc, unsent=True)
         try:
-            outcome = self._call(action, write)
+            outcome = self.with_retries(attempt)
             if outcome.person is not None and getattr(action, "photo", None):
                 outcome.photo = self._photo(action, outcome.person)
             return outcome
@@ -226,6 +292,10 @@ class Executor:
             if isinstance(action, UpdatePerson):
                 return Outcome(action, EventKind.GONE, detail="deleted in the CRM; not re-created")
             return Outcome(action, error=exc)
+        except ContactSkipped as exc:
+            record = ProviderRecord(action.provider_id, getattr(action, "version", ""), action.contact) \
+                if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)) else None
+            return Outcome(SkipContact(action.provider_id, exc.reason, record))
         except ContactSyncError as exc:
             return Outcome(action, error=exc)
 
@@ -234,14 +304,20 @@ class Executor:
         provider, ref = self.photos_from, getattr(action, "photo", None)
         if provider is None or ref is None or person.has_picture:
             return None
-        image = provider.photo(action.provider_id, ref)
+        try:
+            image = self.with_retries(lambda _: provider.photo(action.provider_id, ref))
+        except ContactSyncError as exc:
+            if not retryable(exc):
+                raise
+            return (EventKind.PHOTO_SKIP, f"the photo could not be fetched: {exc.message}")
         if image is None:
             return None
         decision = plan_photo(image)
         if decision.skip is not None or decision.mime is None:
             return (EventKind.PHOTO_SKIP, decision.skip)
+        mime = decision.mime
         try:
-            self.crm.set_picture(person.id, image, decision.mime, decision.crop)
+            self.with_retries(lambda _: self.crm.set_picture(person.id, image, mime, decision.crop))
         except ApiError as exc:
             return (EventKind.PHOTO_SKIP, f"Pipedrive refused the photo: {exc.message}")
         return (EventKind.PHOTO, None)
@@ -286,8 +362,10 @@ class Executor:
             self.record_failure(action.provider_id, outcome.error.message, action)
             return
         if isinstance(action, SkipContact):
-            record = record_to_dict(action.record) if action.record else None
-            self.record_failure(action.provider_id, action.reason, action, record=record, event=EventKind.SKIP)
+            # Kept apart from failures: nothing the user can fix by waiting (issue 11).
+            record = record_to_dict(action.record) if action.record else {"id": action.provider_id}
+            self.record_failure(action.provider_id, action.reason, action, record={**record, SKIPPED: True},
+                                event=EventKind.SKIP)
             return
         if isinstance(action, RecordVersion):
             link = store.link(account, action.provider_id)
@@ -320,8 +398,20 @@ class Executor:
             if outcome.event is not EventKind.GONE:
                 for cut in getattr(action, "cuts", ()):
                     self.event(EventKind.TRUNCATE, action.provider_id, crm_id, cut)
+                if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
+                    self.record_issues(action.provider_id, crm_id, action.contact)
             if outcome.photo is not None:
                 self.event(outcome.photo[0], action.provider_id, crm_id, outcome.photo[1])
+
+    def record_issues(self, provider_id: str, crm_id: int | None, contact: Contact) -> None:
+        """Each cleaning, invalid value and value left unread of a written contact, as an event."""
+        # One event per field and kind: the first issue says the most (the value as read).
+        first: dict[tuple[IssueKind, str], Issue] = {}
+        for i in contact.issues:
+            if i.kind in RECORDED_ISSUES:
+                first.setdefault((i.kind, i.field), i)
+        for issue in first.values():
+            self.event(EventKind(issue.kind.value), provider_id, crm_id, issue.line())
 
     def record_failure(
         self, provider_id: str, reason: str, action: Action,

@@ -29,7 +29,7 @@ from contactsync.engine.actions import (
 from contactsync.engine.events import EventKind, EventSide
 from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
-from contactsync.errors import ApiError, StaleVersion
+from contactsync.errors import ApiError, ContactSyncError, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
@@ -65,8 +65,15 @@ class ProviderWrites:
     def _one(self, action: Action) -> None:
         if action.side is Side.PROVIDER:
             try:
-                self._apply(action)
-            except ApiError as exc:
+                if isinstance(action, CreateContact):
+                    # Never repeated blindly: a lost answer leaves a pending copy the next pass claims.
+                    self._apply(action)
+                else:
+                    self.crm_side.with_retries(lambda _: self._apply(action))
+                self.crm_side.consecutive_temporary = 0
+            except ContactSyncError as exc:
+                if not isinstance(exc, ApiError) and not self.crm_side.temporary_failure(exc):
+                    raise
                 with self.store.transaction():
                     self._failed(action, exc.message)
             return
@@ -110,6 +117,10 @@ class ProviderWrites:
         if link is None or link.base is None:
             return
         final, provider_version = action.contact, action.provider_version
+        if action.write_provider or action.write_crm:
+            # Recorded before sending: a pass killed after either write takes it for its own next time.
+            sides = tuple(side for side, on in (("provider", action.write_provider), ("crm", action.write_crm)) if on)
+            self.crm_side.note_intent(action.provider_id, action.contact, sides)
         if action.write_provider:
             record = self._write_provider(link, action)
             final, provider_version = record[1], record[0].version
@@ -130,6 +141,8 @@ class ProviderWrites:
                 hash=record_hash(final, None), base=final.to_dict(),
             ))
             self.store.clear_failure(self.account, action.provider_id)
+            if action.write_provider or action.write_crm:
+                self.crm_side.record_issues(action.provider_id, action.crm_id, final)
 
     def _write_provider(self, link: Link, action: SyncBoth) -> tuple[ProviderRecord, Contact]:
         """Update the provider; on a stale version re-read, merge again and retry (bounded)."""

@@ -41,6 +41,11 @@ class EventKind(_Named):
     OWNER = "owner"  # the person changed hands: no longer synced back, or synced again
     OVERFLOW = "overflow"  # a value the address book cannot hold stays in the CRM only
     CLAIM = "claim"  # a contact an interrupted pass created, linked instead of created again
+    # What happened to a contact's values on the way in (model.IssueKind), issue 11:
+    CLEANED = "cleaned"  # control characters or lone surrogates removed
+    INVALID = "invalid"  # an e-mail or phone that is not one: kept, never primary
+    UNREADABLE = "unreadable"  # a value that cannot be read: left as it is on both sides
+    RETRY = "retry"  # a temporary error retried inside the pass (counted, not recorded)
 
 
 # The events each side can record, in the order they are shown.
@@ -48,7 +53,8 @@ SIDE_KINDS: dict[EventSide, tuple[EventKind, ...]] = {
     EventSide.CRM: (
         EventKind.CREATE, EventKind.UPDATE, EventKind.DELETE, EventKind.ADOPT, EventKind.RECOVER, EventKind.GONE,
         EventKind.SKIP, EventKind.FAIL, EventKind.PHOTO, EventKind.PHOTO_SKIP, EventKind.TRUNCATE,
-        EventKind.CONFLICT, EventKind.OWNER,
+        EventKind.CONFLICT, EventKind.OWNER, EventKind.CLEANED, EventKind.INVALID, EventKind.UNREADABLE,
+        EventKind.RETRY,
     ),
     EventSide.PROVIDER: (
         EventKind.CREATE, EventKind.UPDATE, EventKind.DELETE, EventKind.OVERFLOW, EventKind.CLAIM,
@@ -70,6 +76,8 @@ PASS_WORDS: dict[str, str] = {
     "provider-delete": "deleted in the address book",
     "provider-overflow": "values kept in Pipedrive only (the address book cannot hold them)",
     "provider-claim": "linked a contact an interrupted pass had created",
+    "cleaned": "values cleaned", "invalid": "invalid values (never primary)",
+    "unreadable": "unreadable values left as they are", "retry": "retried after a temporary error",
 }
 assert set(PASS_WORDS) == {tally_key(s, k) for s, kinds in SIDE_KINDS.items() for k in kinds}
 

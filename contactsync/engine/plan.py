@@ -36,8 +36,9 @@ from contactsync.engine.actions import (
     UpdatePerson,
 )
 from contactsync.engine.merge import changed_fields, effective_provider, merge, preferred_side
-from contactsync.engine.rules import SyncSettings, crm_contact, fit, make_stamp, prepare, record_hash
+from contactsync.engine.rules import INTENT, Held, SyncSettings, crm_contact, fit, make_stamp, prepare, record_hash
 from contactsync.engine.snapshot import CrmSnapshot
+from contactsync.engine.unreadable import settle_unreadable
 from contactsync.model import Contact, normalise, synced_fields
 from contactsync.providers.base import Change, ProviderDeletion, ProviderRecord, ProviderSkip
 from contactsync.store.db import Link
@@ -146,7 +147,10 @@ def _plan_upsert(record: ProviderRecord, link: Link | None, crm: CrmSnapshot, ad
     named = prepare(record.contact)
     if named is None:
         return [SkipContact(record.id, NAMELESS, record)]
-    contact, cuts = fit(named, settings.policy)
+    before = Contact.from_dict(link.base) if link is not None and link.base is not None else None
+    fitted, cuts = fit(named, settings.policy)
+    # A value the provider holds but we cannot read is left as it is in the CRM too.
+    contact = settle_unreadable(before, fitted, None).provider or fitted
     photo = record.photo
     stamp = link.stamp if link is not None else make_stamp(settings.provider, settings.account_email, record.id)
     if link is None:
@@ -159,7 +163,6 @@ def _plan_upsert(record: ProviderRecord, link: Link | None, crm: CrmSnapshot, ad
         return [CreatePerson(record.id, record.version, contact, stamp, recover=True, photo=photo, cuts=cuts)]
     if link.hash == record_hash(contact, photo):
         return [RecordVersion(record.id, record.version)]
-    before = Contact.from_dict(link.base) if link.base is not None else None
     return [UpdatePerson(record.id, record.version, contact, stamp, link.crm_id, photo, cuts, before)]
 
 
@@ -175,20 +178,33 @@ def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone:
 
     # The provider side: deleted, changed (in what it can hold), or the same.
     record: ProviderRecord | None = None
-    p_contact: Contact | None = None
-    p_changed = False
+    p_read: Contact | None = None
     if isinstance(change, ProviderRecord) and change.version != link.provider_version:
         named = prepare(change.contact)
         if named is None:
             return [SkipContact(change.id, NAMELESS, change)]
         record = change
-        p_contact = effective_provider(base, fit(named, settings.policy)[0], held(base))
-        p_changed = bool(changed_fields(base, p_contact))
+        p_read = fit(named, settings.policy)[0]
     p_deleted = isinstance(change, ProviderDeletion)
 
-    # The CRM side: deleted, changed, or the same. The CRM's address has no label:
-    # it keeps the one the provider gave it, so the address stays in its slot.
-    c_contact = crm_contact(person, settings.policy) if person is not None else None
+    c_read = crm_contact(person, settings.policy) if person is not None else None
+    # A write of a pass killed before it committed: a side that holds exactly what
+    # it was about to write holds our own write, not a user's edit (issue 11).
+    own = _own_write(link, p_read, c_read, held)
+    if own is not None:
+        base = own
+
+    # The CRM side: deleted, changed, or the same. A value either side cannot read
+    # is held at the base, so the merge copies nothing over it (engine/unreadable.py).
+    settled = settle_unreadable(base, p_read, c_read)
+    p_contact: Contact | None = None
+    p_changed = False
+    if settled.provider is not None:
+        p_contact = effective_provider(base, settled.provider, held(base))
+        p_changed = bool(changed_fields(base, p_contact))
+    # The CRM's address has no label: it keeps the one the provider gave it, so the
+    # address stays in its slot.
+    c_contact = settled.crm
     if c_contact is not None and c_contact.address is not None and base.address is not None:
         c_contact = replace(c_contact, address=replace(c_contact.address, label=base.address.label))
     c_changed = c_contact is not None and person is not None and person.version != link.crm_version \
@@ -218,6 +234,7 @@ def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone:
         assert record is not None and p_contact is not None and person is not None and c_contact is not None
         prefer = preferred_side(settings.conflicts.value, record.updated, person.version)
         merged, conflicts = merge(base, p_contact, c_contact, prefer)
+        merged = settled.mark(merged)
         return [SyncBoth(
             link.provider_id, link.crm_id, link.stamp, merged, record.version, person.version,
             write_crm=bool(changed_fields(c_contact, merged)),
@@ -225,12 +242,34 @@ def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone:
             conflicts=tuple(conflicts), before=base, record=record,
         )]
 
+    if own is not None:  # nothing left to do but to commit what the killed pass wrote
+        return [SyncBoth(link.provider_id, link.crm_id, link.stamp, own,
+                         record.version if record is not None else (link.provider_version or ""),
+                         person.version if person is not None else (link.crm_version or ""),
+                         write_crm=False, write_provider=False, before=Contact.from_dict(link.base))]
     actions: list[Action] = []
     if record is not None:
         actions.append(RecordVersion(record.id, record.version))
     if person is not None and person.version != link.crm_version:
         actions.append(RecordCrmVersion(link.provider_id, person.version))
     return actions
+
+
+def _own_write(link: Link, provider: Contact | None, crm: Contact | None, held: Held) -> Contact | None:
+    """The record a killed pass was writing, when a side it was writing to now holds exactly it; else None.
+
+    Only a side that was being written counts: the other may hold the same record
+    because the user's edit there was what the pass was copying.
+    """
+    data = (link.base or {}).get(INTENT)
+    if not isinstance(data, dict) or not isinstance(data.get("contact"), dict):
+        return None
+    own, sides = Contact.from_dict(data["contact"]), data.get("sides") or ()
+    if "crm" in sides and crm is not None and not changed_fields(own, crm):
+        return own
+    if "provider" in sides and provider is not None and not changed_fields(held(own), held(provider)):
+        return own
+    return None
 
 
 def plan_new_person(person: CrmPerson, settings: SyncSettings) -> list[Action]:
@@ -244,7 +283,7 @@ def plan_new_person(person: CrmPerson, settings: SyncSettings) -> list[Action]:
     contact = crm_contact(person, settings.policy)
     if contact is None:
         return []
-    return [CreateContact(person.id, normalise(contact), person.version)]
+    return [CreateContact(person.id, settle_unreadable(None, None, normalise(contact)).crm or contact, person.version)]
 
 
 def _foreign(link: Link, change: Change | None) -> list[Action]:
@@ -283,6 +322,8 @@ def _plan_rest(links: Mapping[str, Link], crm: CrmSnapshot, settings: SyncSettin
             continue
         # The interrupted create never happened: forget it, copy the person again.
         actions.append(DropPendingCopy(crm_id))
+        if crm_id in by_crm:
+            continue  # it happened and was linked; the pass stopped before dropping the marker
         person = crm.unclaimed.get(crm_id)
         if person is not None:
             changes.setdefault(crm_id, person)

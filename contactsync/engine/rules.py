@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 from contactsync.crm.base import CrmPerson
-from contactsync.model import Contact, content_hash, normalise, with_name, without_notes
+from contactsync.limits import fit_to_limits
+from contactsync.model import Contact, IssueKind, content_hash, normalise, with_name, without_notes
 from contactsync.settings import ConflictPolicy, Direction
 
 
@@ -56,25 +56,23 @@ class SyncSettings:
         return self.direction is Direction.TWO_WAY
 
 
-_TEXT_FIELDS = ("name", "organization", "job_title", "notes")
-
-
 def fit(contact: Contact, policy: Policy) -> tuple[Contact, tuple[str, ...]]:
-    """Apply the policy: drop unsynced notes, cut text at the CRM's documented limits.
+    """Apply the policy: drop unsynced notes, cut text at the CRM's documented limits (contactsync.limits).
 
     Returns the contact and a description of every cut, for the event log.
     """
     if not policy.syncs_notes and contact.notes:
         contact = without_notes(contact)
-    cuts: list[str] = []
-    changes: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        limit = policy.text_limits.get(name)
-        value: str = getattr(contact, name)
-        if limit and len(value) > limit:
-            changes[name] = value[:limit]
-            cuts.append(f"{name} cut from {len(value)} to {limit} characters (the CRM's limit)")
-    return (replace(contact, **changes) if changes else contact), tuple(cuts)
+    fitted = fit_to_limits(contact, policy.text_limits)
+    if fitted is contact:
+        return contact, ()
+    cuts = tuple(f"{i.field} {i.detail}" for i in fitted.issues if i.kind is IssueKind.CUT and i not in contact.issues)
+    return fitted, cuts
+
+
+# Kept in a link's base while a two-way write is in flight: the record about to be
+# written. A pass killed after the write recognises it as its own, not a user edit.
+INTENT = "_intent"
 
 
 def record_hash(contact: Contact, photo: str | None) -> str:

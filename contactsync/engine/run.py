@@ -19,7 +19,7 @@ from contactsync.config import AccountConfig, CrmConfig
 from contactsync.crm.base import Crm, CrmUser
 from contactsync.crm.pipedrive_plans import effective_visibility
 from contactsync.engine.actions import DELETIONS, Action, planned_events
-from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, record_from_dict
+from contactsync.engine.apply import Executor, OnApplied, Target, is_change_record, is_skipped, record_from_dict
 from contactsync.engine.plan import Handled, plan_step, rest_ids
 from contactsync.engine.rules import Policy, SyncSettings
 from contactsync.engine.dry_run import DryRun, dry_run
@@ -56,6 +56,8 @@ class PassResult:
     full: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Contacts that cannot be synced as they are (no name, not mappable): not failures.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     plan: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: ContactSyncError | None = None
@@ -161,11 +163,18 @@ def sync_account(
         if settings.two_way:
             store.set_cursor(key, snapshot.cursor, CRM_CURSOR)
             store.set_cursor(key, snapshot.start, CRM_START)
-        result.failures = [(f.provider_id, f.reason) for f in store.failures(key)]
+        result.failures, result.skipped = failures_and_skips(store, key)
         result.outcome = "partial" if executor.tally.get("fail") else "ok"
         store.finish_run(run_id, result.outcome, "; ".join(result.notes) or None)
     log.info("%s: pass %s: %s", key, result.outcome, dict(result.counts) or "no changes")
     return result
+
+
+def failures_and_skips(store: LinkStore, key: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The account's failing contacts (retried) and skipped ones (cannot be synced as they are)."""
+    rows = store.failures(key)
+    return ([(f.provider_id, f.reason) for f in rows if not is_skipped(f.record)],
+            [(f.provider_id, f.reason) for f in rows if is_skipped(f.record)])
 
 
 def pass_kind(last: RunRecord | None, first_sync: bool, complete: bool) -> str:

@@ -1,17 +1,20 @@
 """Values contactsync cannot read are never destroyed, on either side (issue 11).
 
 A side's reader records a field it could not parse ("next tuesday" in Pipedrive's
-Birthday, a list where Google sends an object) as an ``unreadable`` issue and reads
-it as empty. Merged naively, that empty value looks like a deletion by the user
-and would be written over the real value on both sides. :func:`settle_unreadable`
-runs after the merge and before any write, and for every such field:
+Birthday, 30 February, a list where Google sends an object) as an ``unreadable``
+issue and reads it as empty. Merged as it is, that empty value looks like a
+deletion by the user and would be written over the real value on both sides.
 
-* the side that holds the unreadable value gets a write that leaves the field
-  out (adapters never send a field whose contact carries an ``unreadable``
-  issue for it), so the value stays exactly as the user typed it;
-* the other side keeps its own value of that field: nothing is copied over it,
-  neither the emptiness nor a guess;
-* one issue per field says so, for the event log and ``status``.
+:func:`settle_unreadable` runs before the merge. For every field unreadable on
+either side:
+
+* both sides' contacts take the last synced value of that field (the base), so
+  the merge sees no change in it and copies nothing across, neither the
+  emptiness nor a guess;
+* the contact carries an ``unreadable`` issue for the field, and every adapter
+  leaves a field so marked out of its writes: each side keeps exactly what it
+  holds (the unreadable value on its side, its own value on the other);
+* the issues say so, for the event log and ``status``.
 
 Pure: no I/O, no clock.
 """
@@ -30,50 +33,56 @@ _ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "ims": ("ims",), "notes": ("notes",), "birthday": ("birthday",),
 }
 FIELDS = tuple(_ATTRIBUTES)
+_EMPTY = Contact()
 
 
 @dataclass(frozen=True)
 class Settled:
-    """What to write to each side, and what was left alone."""
+    """The sides as the merge may see them, and the fields every write leaves alone."""
 
-    to_provider: Contact
-    to_crm: Contact
+    provider: Contact | None
+    crm: Contact | None
+    fields: frozenset[str]
     issues: tuple[Issue, ...] = ()
 
-
-def _keep(target: Contact, own: Contact | None, field: str, unreadable_here: bool, where: str) -> Contact:
-    """`target` with `field` as this side has it: left out of the write, or its own value."""
-    if unreadable_here:
-        issue = Issue(IssueKind.UNREADABLE, field, f"left as it is in {where}")
-        return with_issues(target, issue)
-    if own is None:
-        # Nothing on this side yet (a create): the other side's value is unknown, so none is written.
-        empty = Contact()
-        values: dict[str, Any] = {a: getattr(empty, a) for a in _ATTRIBUTES[field]}
-    else:
-        values = {a: getattr(own, a) for a in _ATTRIBUTES[field]}
-    return replace(target, **values)
+    def mark(self, contact: Contact) -> Contact:
+        """`contact` (a merge result, a write) with the held fields marked: adapters leave them out."""
+        return with_issues(contact, *self.issues) if self.fields else contact
 
 
-def settle_unreadable(merged: Contact, provider: Contact | None, crm: Contact | None,
+def unreadable_fields(*sides: Contact | None) -> frozenset[str]:
+    found: set[str] = set()
+    for side in sides:
+        if side is not None:
+            found |= side.unreadable()
+    return frozenset(f for f in found if f in _ATTRIBUTES)
+
+
+def _hold(contact: Contact | None, fields: frozenset[str], base: Contact | None) -> Contact | None:
+    if contact is None:
+        return None
+    source = base if base is not None else _EMPTY
+    values: dict[str, Any] = {a: getattr(source, a) for f in fields for a in _ATTRIBUTES[f]}
+    return replace(contact, **values)
+
+
+def settle_unreadable(base: Contact | None, provider: Contact | None, crm: Contact | None,
                       provider_name: str = "the address book", crm_name: str = "the CRM") -> Settled:
-    """The merged contact as it may be written to each side, unreadable values left untouched.
+    """Each side with its unreadable fields (either side's) held at the base, before the merge.
 
-    `provider` and `crm` are the contacts as read from each side (with their
-    issues), None for a side the contact does not exist on yet.
+    `provider` and `crm` are the contacts as read (with their issues), None for a
+    side not read or not there yet; `base` the last synced record, None for a new one.
     """
-    on_provider = provider.unreadable() if provider is not None else frozenset()
-    on_crm = crm.unreadable() if crm is not None else frozenset()
-    to_provider = replace(merged, issues=())
-    to_crm = replace(merged, issues=())
-    issues: list[Issue] = []
-    for field in FIELDS:
-        here_p, here_c = field in on_provider, field in on_crm
-        if not (here_p or here_c):
-            continue
-        to_provider = _keep(to_provider, provider, field, here_p, provider_name)
-        to_crm = _keep(to_crm, crm, field, here_c, crm_name)
-        where = " and ".join(n for n, here in ((provider_name, here_p), (crm_name, here_c)) if here)
-        issues.append(Issue(IssueKind.UNREADABLE, field,
-                            f"could not be read in {where}: left as it is there and not copied across"))
-    return Settled(to_provider, to_crm, tuple(issues))
+    on_provider = unreadable_fields(provider)
+    on_crm = unreadable_fields(crm)
+    fields = on_provider | on_crm
+    issues = tuple(
+        Issue(IssueKind.UNREADABLE, field,
+              "could not be read in " + " and ".join(
+                  n for n, here in ((provider_name, field in on_provider), (crm_name, field in on_crm)) if here)
+              + ": left as it is on both sides")
+        for field in FIELDS if field in fields
+    )
+    settled = Settled(_hold(provider, fields, base), _hold(crm, fields, base), fields, issues)
+    return replace(settled, provider=settled.mark(settled.provider) if settled.provider else None,
+                   crm=settled.mark(settled.crm) if settled.crm else None)
