@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import collections
+import os
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import requests.auth
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -97,6 +102,50 @@ class _ServerErrorRetry(Retry):
     RETRY_AFTER_STATUS_CODES = frozenset({503})
 
 
+class _NoNetrc(requests.auth.AuthBase):
+    """Set as a session's auth so that requests never reads ~/.netrc: "The netrc file
+    overrides raw HTTP authentication headers set with headers=" (requests documentation,
+    Authentication), which would replace the bearer token of Google or Graph by a user's
+    netrc entry for the host. Every adapter sets its own credentials in headers."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+class _Session(requests.Session):
+    """A session that reads the environment once per host, not on every request.
+
+    With `trust_env`, requests looks up the proxy variables (and the system's proxy
+    settings) and the CA bundle variables for every request: about 0.6 ms of CPU each,
+    a fifth of the client's time per contact (issue 13). They are the same for the life
+    of a pass, so they are looked up once per scheme, host and `no_proxy`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _NoNetrc()
+        self._environ_proxies: dict[tuple[str, str, str | None], dict[str, str]] = {}
+        self._ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+    def merge_environment_settings(self, url: str, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        proxies = dict(proxies or {})
+        no_proxy = proxies.get("no_proxy")
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, no_proxy)
+        found = self._environ_proxies.get(key)
+        if found is None:
+            found = self._environ_proxies[key] = dict(get_environ_proxies(url, no_proxy=no_proxy))
+        for scheme, proxy in found.items():
+            proxies.setdefault(scheme, proxy)
+        if verify is True or verify is None:
+            verify = self._ca_bundle or verify
+        return {"proxies": merge_setting(proxies, self.proxies), "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify), "cert": merge_setting(cert, self.cert)}
+
+
 class _TimeoutAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -123,7 +172,7 @@ def make_session(retries: int = 3) -> requests.Session:
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    session = requests.Session()
+    session = _Session()
     adapter = _TimeoutAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -191,6 +191,7 @@ def test_writes_are_conditional_and_a_stale_version_is_reported(dav):
         provider.update(created.id, Contact(name="Nia Newer"), created.version)
     current = provider.get(created.id)
     assert current.contact.job_title == "Edited elsewhere"
+    assert current.updated and current.updated.endswith("Z")  # the server's Last-Modified, RFC 3339
     updated = provider.update(created.id, Contact(name="Nia Newer", job_title="Edited elsewhere"), current.version)
     assert "TITLE:Edited elsewhere" in dav.get(created.id) and updated.version != current.version
 

@@ -7,9 +7,8 @@ import base64
 import pytest
 
 from contactsync.model import Address, Contact, Email, Im, Phone, normalise
-from contactsync.providers.carddav_vcard import (
-    MalformedCard, group_card_with, logical_lines, new_card, photo_bytes, read_card, update_card,
-)
+from contactsync.providers.carddav_vcard import MalformedCard, logical_lines, photo_bytes, read_card
+from contactsync.providers.carddav_vcard_write import group_card_with, new_card, update_card
 
 APPLE = "\r\n".join([
     "BEGIN:VCARD",

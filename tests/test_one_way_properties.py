@@ -115,9 +115,23 @@ class OneWaySync(RuleBasedStateMachine):
         linked = self.store.count_links(self.key)["linked"]
         mark = len(self.crm.write_log)
         stopped: Exception | None = None
+        options = PassOptions(full=full, allow_mass_delete=allow_mass, workers=1)
+        dry = None
+        if not faults:  # a dry run plans what the real pass then does (DESIGN §5: no second code path)
+            try:
+                dry = sync_account(self.store, self.provider, self.crm, ACCOUNT, CRM, replace(options, dry_run=True))
+            except SafetyStop:
+                pass
+            assert len(self.crm.write_log) == mark, "a dry run wrote to the CRM"
         try:
-            sync_account(self.store, self.provider, self.crm, ACCOUNT, CRM,
-                         PassOptions(full=full, allow_mass_delete=allow_mass, workers=1))
+            real = sync_account(self.store, self.provider, self.crm, ACCOUNT, CRM, options)
+            if dry is not None:
+                # An update of a person deleted in the CRM meanwhile is found out only by
+                # sending it ("gone"): the dry run, which sends nothing, counts it an update.
+                done = dict(real.counts, update=real.counts["update"] + real.counts["gone"])
+                counted = ("create", "update", "delete", "adopt", "skip")
+                assert {k: dry.counts[k] for k in counted} == {k: done.get(k, 0) for k in counted}, (
+                    f"the dry run planned {dict(dry.counts)}, the pass did {dict(real.counts)}")
         except SafetyStop as exc:
             stopped = exc
         except ApiError as exc:

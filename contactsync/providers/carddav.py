@@ -32,9 +32,8 @@ from contactsync.providers.base import (
     fields_key,
 )
 from contactsync.providers.carddav_dav import AddressBook, DavClient, address_books, normalize_href
-from contactsync.providers.carddav_vcard import (
-    Card, MalformedCard, group_card_with, new_card, photo_bytes, read_card, update_card,
-)
+from contactsync.providers.carddav_vcard import Card, MalformedCard, photo_bytes, read_card
+from contactsync.providers.carddav_vcard_write import group_card_with, new_card, update_card
 
 log = logging.getLogger("contactsync.carddav")
 
@@ -288,7 +287,8 @@ class CardDavProvider(Provider):
             raise ApiError(f"the card {href} of {self.account} cannot be read: {exc}") from None
         self._etags[href] = etag
         photo = card.photo.ref() if card.photo else None
-        return ProviderRecord(href, etag, card.contact, photo, card.updated), card, text
+        updated = _rfc3339(self.client.modified.get(href)) or card.updated
+        return ProviderRecord(href, etag, card.contact, photo, updated), card, text
 
     def get(self, id: str) -> ProviderRecord | None:
         found = self._read(id)

@@ -16,7 +16,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
@@ -136,6 +135,9 @@ class DavClient:
         self.session = session or make_session(retries=0)  # retries are ours: PROPFIND and REPORT too
         self.session.auth = (username, password)
         self.retries = retries
+        # Last-Modified of the cards read with GET, for the "newest wins" conflict policy
+        # (Radicale answers DAV:getlastmodified in a multiget REPORT with a 404 propstat).
+        self.modified: dict[str, str] = {}
 
     def absolute(self, href: str, base: str | None = None) -> str:
         return urljoin(base or self.url, href)
@@ -271,6 +273,8 @@ class DavClient:
         if response.status_code in (404, 410):
             return None
         etag = response.headers.get("ETag") or self.etag(href)
+        if response.headers.get("Last-Modified"):
+            self.modified[href] = response.headers["Last-Modified"]
         response.encoding = response.encoding or "utf-8"
         return response.text, etag or ""
 
