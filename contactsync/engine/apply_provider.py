@@ -141,8 +141,7 @@ class ProviderWrites:
                 hash=record_hash(final, None), base=final.to_dict(),
             ))
             self.store.clear_failure(self.account, action.provider_id)
-            if action.write_provider or action.write_crm:
-                self.crm_side.record_issues(action.provider_id, action.crm_id, final)
+            self.crm_side.record_issues(action.provider_id, action.crm_id, final)
 
     def _write_provider(self, link: Link, action: SyncBoth) -> tuple[ProviderRecord, Contact]:
         """Update the provider; on a stale version re-read, merge again and retry (bounded)."""

@@ -242,8 +242,9 @@ def plan_link(link: Link, change: Change | None, person: CrmPerson | None, gone:
             conflicts=tuple(conflicts), before=base, record=record,
         )]
 
-    if own is not None:  # nothing left to do but to commit what the killed pass wrote
-        return [SyncBoth(link.provider_id, link.crm_id, link.stamp, own,
+    if own is not None or settled.issues:
+        # Nothing to write: commit what a killed pass wrote, or record the values left unread.
+        return [SyncBoth(link.provider_id, link.crm_id, link.stamp, own or settled.mark(base),
                          record.version if record is not None else (link.provider_version or ""),
                          person.version if person is not None else (link.crm_version or ""),
                          write_crm=False, write_provider=False, before=Contact.from_dict(link.base))]
