@@ -88,8 +88,9 @@ def test_a_busy_state_file_is_one_line_and_exit_75_for_every_account(box, monkey
         holder.close()
     assert r.exit_code == 75, r.output
     # The first account's failed write must not leave a transaction open for the next one.
-    rows = envelope(r.stdout, "run")["data"]["accounts"]
-    assert [row["exit_code"] for row in rows] == [75, 75]
+    document = envelope(r.stdout, "run")
+    assert [row["exit_code"] for row in document["data"]["accounts"]] == [75, 75]
+    assert document["ok"] is False and document["error"]["exit_code"] == 75 and "busy" in document["error"]["message"]
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 2 and all("busy" in line for line in lines) and "Traceback" not in r.output
     assert cli("run", "--once").exit_code == 0
