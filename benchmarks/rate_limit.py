@@ -32,10 +32,10 @@ import keyring  # noqa: E402
 
 from sandbox_process import BURST, serve, summarise  # noqa: E402
 
-from contactsync import account_setup  # noqa: E402
+from contactsync.services import account_setup  # noqa: E402
 from contactsync.auth.secrets import MemoryKeyring  # noqa: E402
 from contactsync.engine.run import PassOptions  # noqa: E402
-from contactsync.runner import run_once  # noqa: E402
+from contactsync.services.runner import run_once  # noqa: E402
 from contactsync.sandbox.browser import register_sandbox_browser  # noqa: E402
 
 

@@ -107,7 +107,7 @@ def test_a_full_disk_during_a_pass_is_one_line_naming_the_state_file(monkeypatch
     import sqlite3
 
     from contactsync import config as cfg
-    from contactsync.runner import _as_error
+    from contactsync.services.runner import _as_error
 
     error = _as_error(sqlite3.OperationalError("database or disk is full"), reraise=False)
     assert isinstance(error, LocalEnvironmentError) and error.exit_code == 2

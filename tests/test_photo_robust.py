@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from contactsync.photo import plan_photo
+from contactsync.crm.pipedrive_photo import plan_photo
 
 
 def _png(size: tuple[int, int]) -> bytes:

@@ -21,7 +21,7 @@ from contactsync.crm.pipedrive_fields import (
 )
 from contactsync.errors import ApiError, PermissionDenied
 from contactsync.model import Address, Contact, Email, Im, Phone, normalise, synced_fields
-from contactsync.photo import plan_photo
+from contactsync.crm.pipedrive_photo import plan_photo
 from contactsync.sandbox.pipedrive import PipedriveEmulator
 
 RICH = Contact(

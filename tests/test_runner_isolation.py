@@ -14,7 +14,7 @@ from contactsync import config as cfg
 from contactsync.engine.lock import account_lock, lock_path
 from contactsync.engine.run import PassResult
 from contactsync.errors import AuthError, LockHeld, SafetyStop, TemporaryError, UsageError
-from contactsync.runner import RunReport, UnexpectedError, account_exit_code
+from contactsync.services.runner import RunReport, UnexpectedError, account_exit_code
 from contactsync.sandbox.server import Fault
 
 MS = "ann@outlook.example"

@@ -123,7 +123,7 @@ def test_a_keyring_backend_that_cannot_be_loaded_is_one_line(monkeypatch):
 
 
 def test_doctor_warns_of_secret_files_other_users_may_read(monkeypatch, isolated_home):
-    from contactsync.doctor import run_checks
+    from contactsync.services.doctor import run_checks
 
     monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
     secrets.put(NAME, "v")

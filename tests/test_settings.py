@@ -96,7 +96,7 @@ def test_a_provider_without_incremental_reads_is_listed_whole_and_never_written(
 def test_status_counts_every_event_kind_the_engine_records():
     from contactsync.config import AccountConfig
     from contactsync.engine.events import SIDE_KINDS, EventSide
-    from contactsync.status import account_status
+    from contactsync.services.status import account_status
 
     store = LinkStore.memory()
     account = AccountConfig(provider="google", email="ann@example.com")

@@ -256,7 +256,7 @@ def test_an_interrupted_copy_that_never_happened_is_made_on_the_next_pass(world)
 
 
 def test_status_counts_persons_handed_over(world):
-    from contactsync.status import account_status
+    from contactsync.services.status import account_status
 
     world.crm.give_away(world.person_of(world.ann).id, 2)
     world.sync()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contactsync import visibility
+from contactsync.crm import pipedrive_plans as visibility
 from contactsync.errors import UsageError
 
 EXPECTED = {

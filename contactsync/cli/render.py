@@ -14,7 +14,7 @@ from contactsync.cli.envelope import error_object
 from contactsync.engine import events
 
 if TYPE_CHECKING:
-    from contactsync.account_setup import ConfigureResult
+    from contactsync.services.account_setup import ConfigureResult
     from contactsync.config import AccountConfig
     from contactsync.crm.base import CrmUser
     from contactsync.engine.actions import Action

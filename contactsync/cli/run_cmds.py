@@ -20,7 +20,7 @@ from contactsync.cli.status_view import render_status
 from contactsync.errors import ContactSyncError, UsageError
 
 if TYPE_CHECKING:
-    from contactsync.runner import RunReport
+    from contactsync.services.runner import RunReport
 
 
 def parse_interval(text: str) -> float:
@@ -45,7 +45,7 @@ def decisive_error(report: RunReport) -> ContactSyncError | None:
 
 
 def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
-    from contactsync.runner import account_exit_code
+    from contactsync.services.runner import account_exit_code
 
     if json_out:
         rows: list[dict[str, Any]] = []
@@ -84,7 +84,7 @@ def run(
 ) -> None:
     """Sync every account (or the ones named) once, or every --interval until stopped."""
     from contactsync.engine.run import PassOptions
-    from contactsync.runner import run_once
+    from contactsync.services.runner import run_once
 
     start_logging()
     stop = _stop_on_signals()
@@ -129,7 +129,7 @@ def _stop_on_signals() -> threading.Event:
 def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary (schema contactsync/run/1).")) -> None:
     """Force a full re-read and sync of one account now."""
     from contactsync.engine.run import PassOptions
-    from contactsync.runner import run_once
+    from contactsync.services.runner import run_once
 
     start_logging()
     options = PassOptions(full=True, stop=_stop_on_signals())
@@ -145,7 +145,7 @@ def status(
     json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/status/1, in the README)."),
 ) -> None:
     """Totals, recent adds/updates/deletes, last pass and problems of each account."""
-    from contactsync import status as status_core
+    from contactsync.services import status as status_core
 
     report = status_core.status([account] if account else None)
     if json_out:

@@ -192,7 +192,7 @@ def _step(text: str) -> None:
 def _pass() -> int:
     """`contactsync run --once`, rendered as the command renders it."""
     from contactsync.cli.run_cmds import report_passes
-    from contactsync.runner import run_once
+    from contactsync.services.runner import run_once
 
     report = run_once()
     report_passes(report, json_out=False, quiet=False, dry_run=False)
@@ -218,7 +218,7 @@ def demo() -> None:
 
 
 def _tour(box: launch.Sandbox) -> int:
-    from contactsync import account_setup
+    from contactsync.services import account_setup
     from contactsync.sandbox.browser import register_sandbox_browser
 
     register_sandbox_browser()
@@ -286,7 +286,7 @@ def _tour(box: launch.Sandbox) -> int:
     out.print(_persons_table(box, "Pipedrive after the second sync"))
 
     _step("contactsync status")
-    from contactsync import status as status_core
+    from contactsync.services import status as status_core
 
     render_status(status_core.status())
     out.print("\nThe demo ran in a temporary home; nothing of yours was touched.")
@@ -298,7 +298,7 @@ def _add_carddav(box: launch.Sandbox) -> str | None:
     """The CardDAV part of the tour, when Radicale is installed (the carddav-server extra)."""
     if box.carddav is None:
         return None
-    from contactsync import account_setup
+    from contactsync.services import account_setup
 
     server = box.carddav
     _step(f"contactsync add-account carddav {server.username} --url {server.url}/   (password on stdin)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from contactsync import visibility
+from contactsync.crm import pipedrive_plans as visibility
 from contactsync.cli.app import app, crm_app
 from contactsync.cli.errors import boundary, start_logging
 from contactsync.cli.options import account_argument
@@ -82,7 +82,7 @@ def crm_connect(
                                  help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
 ) -> None:
     """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
-    from contactsync import account_setup
+    from contactsync.services import account_setup
     from contactsync.auth import secrets
 
     start_logging()
@@ -120,7 +120,7 @@ def crm_disconnect(yes: bool = typer.Option(False, "--yes", "-y", help="Do not a
 
     Links and history stay: `contactsync crm connect` with the same company picks them up again.
     """
-    from contactsync import account_setup
+    from contactsync.services import account_setup
     from contactsync.auth import secrets
 
     start_logging()
@@ -178,7 +178,7 @@ def add_account(
     password (an app-specific password for iCloud and Fastmail) on a terminal, and
     reads it from standard input otherwise.
     """
-    from contactsync import account_setup
+    from contactsync.services import account_setup
     from contactsync.auth import secrets
 
     start_logging()
@@ -219,7 +219,7 @@ def reconnect(
 
     Its links, settings and history are kept; only the stored sign-in is replaced.
     """
-    from contactsync import account_setup
+    from contactsync.services import account_setup
     from contactsync.auth import secrets
 
     start_logging()
@@ -238,7 +238,7 @@ def reconnect(
 @boundary(json_kind="accounts")
 def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/accounts/1).")) -> None:
     """Every account with its group, direction and visibility."""
-    from contactsync import account_setup
+    from contactsync.services import account_setup
 
     crm, rows = account_setup.accounts()
     plan = crm.plan if crm else None
@@ -268,7 +268,7 @@ def groups(
     json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/groups/1)."),
 ) -> None:
     """The sync groups the account's provider offers."""
-    from contactsync import account_setup
+    from contactsync.services import account_setup
 
     from contactsync import config
 
@@ -298,7 +298,8 @@ def configure(
     prune: bool = typer.Option(False, "--prune", help="With --group: delete persons of contacts the new group no longer covers."),
 ) -> None:
     """Choose an account's sync group, direction and visibility."""
-    from contactsync import account_setup, config
+    from contactsync import config
+    from contactsync.services import account_setup
 
     start_logging()
     result = account_setup.configure_account(
@@ -317,7 +318,7 @@ def remove_account(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Forget an account, its secret and its links; its persons stay in the CRM."""
-    from contactsync import account_setup
+    from contactsync.services import account_setup
     from contactsync.auth import secrets
 
     start_logging()
@@ -335,7 +336,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print JSON (sche
 
     Says where each secret is kept (keyring, file store or environment variable).
     """
-    from contactsync.doctor import run_checks
+    from contactsync.services.doctor import run_checks
 
     checks = run_checks()
     if json_out:

@@ -5,6 +5,8 @@
     pipedrive.py         the Pipedrive adapter (API v2, v1 where v2 has no equivalent)
     pipedrive_fields.py  Pipedrive's custom fields <-> Contact fields
     pipedrive_plans.py   Pipedrive's plans: visibility settings, `visible_to`, the effective visibility
+    pipedrive_photo.py   Pipedrive's picture rules: which photos are uploaded, and how cropped
+    cache.py             CrmCache: organizations, user, permissions and field keys kept across passes
     registry.py          opens the configured CRM with its secret and its rate limiter
 
 Rules: adapters translate between an API and `Contact`, never touch the store,

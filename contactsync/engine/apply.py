@@ -43,7 +43,7 @@ from contactsync.errors import (
     TemporaryError,
 )
 from contactsync.model import Contact, Issue, IssueKind
-from contactsync.photo import plan_photo
+from contactsync.crm.pipedrive_photo import plan_photo
 from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
 from contactsync.store.db import Link, LinkStore
 

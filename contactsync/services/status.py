@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contactsync import config as cfg
-from contactsync import visibility
+from contactsync.crm import pipedrive_plans as visibility
 from contactsync.config import AccountConfig
 from contactsync.engine.apply import is_skipped
 from contactsync.engine.events import SIDE_KINDS, EventSide

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from contactsync import config as cfg
-from contactsync import visibility
+from contactsync.crm import pipedrive_plans as visibility
 from contactsync.auth import secrets
 from contactsync.config import AccountConfig, Config, CrmConfig
 from contactsync.crm.base import CrmUser
