@@ -140,8 +140,8 @@ def load(path: Path | None = None) -> Config:
             account.visibility = parse(Visibility, account.visibility, f"{where}.visibility") \
                 if account.visibility else None
     except SettingError as exc:
-        raise ConfigError(f"{path}: {exc}", "fix it in the file, or set it with `contactsync configure` "
-                          "(`contactsync crm connect --plan` for the plan)") from None
+        # Every command reads the whole file first (configure included), so the file is the fix.
+        raise ConfigError(f"{path}: {exc}", f"edit {path} and give it one of the values listed") from None
     store = (data.get("secrets") or {}).get("store", "")
     if store and store not in SECRET_STORES:
         raise ConfigError(f"{path}: unknown secret store {store!r} in [secrets]", f"use one of: {', '.join(SECRET_STORES)}")

@@ -95,7 +95,10 @@ def os_error(exc: OSError, what: str | None = None, path: Path | str | None = No
         return LocalEnvironmentError(f"cannot write {name}: {exc.strerror or 'permission denied'}", fix)
     if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         return LocalEnvironmentError(f"cannot use {name}: {exc.strerror}", "a file or folder is in the way; move it")
-    return LocalEnvironmentError(f"cannot use {name}: {exc.strerror or exc}")
+    if what and "folder" in what:
+        return LocalEnvironmentError(f"cannot use {name}: {exc.strerror or exc}", _fix_for(Path(where)))
+    return LocalEnvironmentError(f"cannot use {name}: {exc.strerror or exc}",
+                                 f"check that {where} is on a disk that is mounted and can be written")
 
 
 def local_failure(exc: BaseException, state_file: Path | None = None) -> LocalEnvironmentError | None:

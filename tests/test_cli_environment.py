@@ -37,6 +37,15 @@ def test_home_that_is_a_file_is_one_line_exit_2(tmp_path, monkeypatch):
     assert "Traceback" not in r.output
 
 
+def test_home_that_cannot_be_created_names_the_fix(monkeypatch):
+    # /proc refuses new folders even to root (ENOENT): the line still says what to do.
+    monkeypatch.setenv("CONTACTSYNC_HOME", "/proc/contactsync-nope/home")
+    r = cli("status")
+    assert r.exit_code == 2
+    line = one_line(r.stderr)
+    assert "/proc/contactsync-nope/home" in line and " — " in line and "CONTACTSYNC_HOME" in line.split(" — ")[1]
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
 def test_unwritable_home_is_one_line_exit_2(tmp_path, monkeypatch):
     home = tmp_path / "locked"

@@ -285,3 +285,18 @@ def test_cache_without_the_account_is_an_auth_error(graph: GraphSandbox) -> None
     cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
     with pytest.raises(AuthError):
         MicrosoftSession(cache, CLIENT_ID, "other@outlook.example", authority_host=graph.url).token()
+
+
+@pytest.mark.parametrize("body", [None, {"error": "server_error", "error_description": "AADSTS50000"}])
+def test_a_server_error_of_the_sign_in_service_is_temporary(graph: GraphSandbox, body) -> None:
+    # MSAL raises MsalServiceError("HTTP Error: 500") for an error answer without an
+    # OAuth body (msal/throttled_http_client.py): a fault of the service, retried next pass.
+    from contactsync.errors import TemporaryError
+
+    cache = sign_in(CLIENT_ID, EMAIL, authority_host=graph.url, out=io.StringIO())
+    session = MicrosoftSession(cache, CLIENT_ID, EMAIL, authority_host=graph.url, save=lambda _: None)
+    session.reject(session.token())  # the next token() refreshes
+    graph.emulator.add_fault(Fault(status=500, method="POST", path=r"/oauth2/v2\.0/token$", body=body))
+    with pytest.raises(TemporaryError) as info:
+        session.token()
+    assert EMAIL in info.value.message

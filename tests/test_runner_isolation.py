@@ -74,20 +74,25 @@ def test_sign_in_again_wins_over_a_failure_and_each_account_keeps_its_code(box):
     assert sorted(row["exit_code"] for row in body["accounts"]) == [1, 3]
 
 
-def test_a_busy_state_file_is_one_line_and_exit_75(box, monkeypatch):  # noqa: F811
+def test_a_busy_state_file_is_one_line_and_exit_75_for_every_account(box, monkeypatch):  # noqa: F811
     setup_account(box)
+    setup_microsoft(box)
     assert cli("run", "--once").exit_code == 0
     monkeypatch.setattr("contactsync.store.db.BUSY_TIMEOUT", 0.2)
     holder = sqlite3.connect(cfg.state_path(), isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        r = cli("run", "--once")
+        r = cli("run", "--once", "--json")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert r.exit_code == 75, r.output
+    # The first account's failed write must not leave a transaction open for the next one.
+    document = envelope(r.stdout, "run")
+    assert [row["exit_code"] for row in document["data"]["accounts"]] == [75, 75]
+    assert document["ok"] is False and document["error"]["exit_code"] == 75 and "busy" in document["error"]["message"]
     lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "busy" in lines[0] and "Traceback" not in r.output
+    assert len(lines) == 2 and all("busy" in line for line in lines) and "Traceback" not in r.output
     assert cli("run", "--once").exit_code == 0
 
 

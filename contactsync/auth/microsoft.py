@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import msal
+from msal.exceptions import MsalServiceError
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -91,9 +92,22 @@ def _app(client_id: str, tenant: str, authority_host: str | None,
     except ValueError as exc:  # MSAL's "Unable to get authority configuration"
         raise UsageError(f"cannot use the Microsoft sign-in authority {authority}: {exc}",
                          "check --tenant (common, consumers, organizations or a tenant id)") from exc
-    except requests.RequestException as exc:
-        raise TemporaryError(f"cannot reach Microsoft's sign-in service: {type(exc).__name__}",
-                             "check the network and run again") from exc
+    except (requests.RequestException, MsalServiceError) as exc:
+        raise _unreachable(exc, "") from exc
+
+
+def _unreachable(exc: Exception, whose: str) -> TemporaryError:
+    """The sign-in service could not be reached, or answered with a server error.
+
+    MSAL raises MsalServiceError("HTTP Error: 500") from its HTTP client's
+    raise_for_status (msal/throttled_http_client.py) when an answer is an HTTP error
+    without an OAuth error body: a server fault, retried on the next pass.
+    """
+    if isinstance(exc, MsalServiceError):
+        return TemporaryError(f"Microsoft's sign-in service failed{whose} ({exc.args[0] if exc.args else exc})",
+                              "run again later")
+    return TemporaryError(f"cannot reach Microsoft's sign-in service{whose}: {type(exc).__name__}",
+                          "check the network and run again")
 
 
 def compact_cache(cache: msal.SerializableTokenCache) -> str:
@@ -153,9 +167,8 @@ def sign_in(client_id: str, email: str, tenant: str = "common", authority_host: 
                             "check --client-id and that the app allows public client flows")
         print(flow["message"], file=out, flush=True)
         result = app.acquire_token_by_device_flow(flow)
-    except requests.RequestException as exc:
-        raise TemporaryError(f"cannot reach Microsoft's sign-in service: {type(exc).__name__}",
-                             "check the network and run again") from exc
+    except (requests.RequestException, MsalServiceError) as exc:
+        raise _unreachable(exc, "") from exc
     if "access_token" not in result:
         detail = (result.get("error_description") or "").splitlines()[:1]
         raise AuthError(f"Microsoft sign-in for {email} failed: {result.get('error')}: {' '.join(detail)}",
@@ -241,9 +254,8 @@ class MicrosoftSession:
             result = self.app.acquire_token_silent_with_error(SCOPES, account=account)
             if result and result.get("access_token") == self._rejected:
                 result = self.app.acquire_token_silent_with_error(SCOPES, account=account, force_refresh=True)
-        except requests.RequestException as exc:
-            raise TemporaryError(f"cannot reach Microsoft's sign-in service for {self.email}: "
-                                 f"{type(exc).__name__}", "check the network and run again") from exc
+        except (requests.RequestException, MsalServiceError) as exc:
+            raise _unreachable(exc, f" for {self.email}") from exc
         if self.cache.unsaved:  # a new access token without a rotated refresh token
             self.cache.save_now()
         if result and "access_token" in result:

@@ -48,7 +48,7 @@ app = typer.Typer(
     name="contactsync",
     cls=GlobalOptionsGroup,
     help=(
-        "Keep Google and Microsoft contacts and Pipedrive persons in step, one-way or two-way.\n\n"
+        "Keep Google, Microsoft and CardDAV (iCloud, Fastmail, Nextcloud) contacts and Pipedrive persons in step, one-way or two-way.\n\n"
         "Start with `contactsync demo` to try it on the built-in sandbox. Global options "
         "(--debug, -v, --log-file) may stand anywhere on the line."
     ),

@@ -17,7 +17,7 @@ from contactsync.cli.plan_view import plan_json, render_plan
 from contactsync.cli.progress import progress_factory
 from contactsync.cli.render import err, pass_summary, render_pass
 from contactsync.cli.status_view import render_status
-from contactsync.errors import UsageError
+from contactsync.errors import ContactSyncError, UsageError
 
 if TYPE_CHECKING:
     from contactsync.runner import RunReport
@@ -28,6 +28,20 @@ def parse_interval(text: str) -> float:
     if not match or int(match.group(1)) == 0:
         raise UsageError(f"bad interval {text!r}", "write it like 30s, 15m, 2h or 1d")
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def decisive_error(report: RunReport) -> ContactSyncError | None:
+    """The error behind the run's exit code, for the JSON envelope: the first account's
+    error with that code; for contacts that failed (1, no account-wide error), a summary."""
+    code = report.exit_code
+    if code == 0:
+        return None
+    for r in report.results:
+        if r.error is not None and r.error.exit_code == code:
+            return r.error
+    partial = [r.account for r in report.results if r.outcome == "partial"]
+    return ContactSyncError(f"some contacts of {', '.join(partial) or 'the accounts'} could not be synced; "
+                            "they are retried on the next pass", "see `contactsync status` for each one")
 
 
 def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool) -> None:
@@ -43,7 +57,7 @@ def report_passes(report: RunReport, json_out: bool, quiet: bool, dry_run: bool)
                 row.update(plan_json(r))
             rows.append(row)
         print_envelope("run", {"exit_code": report.exit_code, "dry_run": dry_run, "accounts": rows},
-                       ok=report.exit_code == 0)
+                       ok=report.exit_code == 0, error=decisive_error(report))
     for r in report.results:
         if dry_run and not json_out:
             render_plan(r)  # also when a safety rail would stop the pass: the plan is what to check

@@ -51,7 +51,7 @@ def sandbox(
                                    "its API's own format (People API Person, Graph contact, Pipedrive v2 person), "
                                    "like the built-in ones."),
     faults: float = typer.Option(0.0, "--faults", metavar="RATE",
-                                 help="Fail this share of requests (0.1 = 10 %) on all three APIs: HTTP 500, 503, "
+                                 help="Fail this share of requests (0.1 = 10 %) on every API (and the CardDAV server): HTTP 500, 503, "
                                       "429 with Retry-After, timeouts, connection resets, and answers lost after "
                                       "the write was applied."),
     fault_kinds: str = typer.Option(None, "--fault-kinds", metavar="KINDS",
@@ -65,7 +65,7 @@ def sandbox(
     latency: float = typer.Option(0.0, "--latency", metavar="SECONDS",
                                   help="Delay every answer by this many seconds (a real round trip is 0.1-0.3)."),
 ) -> None:
-    """Serve the Google, Microsoft Graph and Pipedrive emulators on loopback until Ctrl-C.
+    """Serve the Google, Microsoft Graph and Pipedrive emulators (and Radicale for CardDAV) on loopback until Ctrl-C.
 
     With --faults, --latency and --plan the sandbox is as hostile as the real services
     on a bad day, for trying contactsync out or for tests in other processes.

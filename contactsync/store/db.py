@@ -386,10 +386,9 @@ class LinkStore:
         return {name: key for name, key in self.conn.execute("SELECT name, key FROM crm_fields")}
 
     def set_crm_fields(self, fields: dict[str, str]) -> None:
-        self.conn.execute("BEGIN")
-        self.conn.execute("DELETE FROM crm_fields")
-        self.conn.executemany("INSERT INTO crm_fields (name, key) VALUES (?, ?)", sorted(fields.items()))
-        self.conn.execute("COMMIT")
+        with self.transaction():  # rolled back if a write fails (a busy file): never left open
+            self.conn.execute("DELETE FROM crm_fields")
+            self.conn.executemany("INSERT INTO crm_fields (name, key) VALUES (?, ?)", sorted(fields.items()))
 
     # -- CRM caches (migration 0004) ------------------------------------------
 
@@ -399,12 +398,11 @@ class LinkStore:
 
     def set_crm_meta(self, crm: str, values: dict[str, Any]) -> None:
         stamp = now()
-        self.conn.execute("BEGIN")
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO crm_meta (crm, name, value, updated_at) VALUES (?, ?, ?, ?)",
-            [(crm, name, json.dumps(value, ensure_ascii=False), stamp) for name, value in sorted(values.items())],
-        )
-        self.conn.execute("COMMIT")
+        with self.transaction():  # rolled back if a write fails (a busy file): never left open
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO crm_meta (crm, name, value, updated_at) VALUES (?, ?, ?, ?)",
+                [(crm, name, json.dumps(value, ensure_ascii=False), stamp) for name, value in sorted(values.items())],
+            )
 
     def crm_orgs(self, crm: str) -> Iterator[tuple[int, str]]:
         """(id, name) of every cached organization, oldest id first."""
@@ -413,12 +411,11 @@ class LinkStore:
 
     def put_crm_orgs(self, crm: str, orgs: dict[int, str | None]) -> None:
         """Add, rename (a name) or forget (None) cached organizations, in one transaction."""
-        self.conn.execute("BEGIN")
-        self.conn.executemany("DELETE FROM crm_orgs WHERE crm = ? AND id = ?",
-                              [(crm, id) for id, name in orgs.items() if name is None])
-        self.conn.executemany("INSERT OR REPLACE INTO crm_orgs (crm, id, name) VALUES (?, ?, ?)",
-                              [(crm, id, name) for id, name in orgs.items() if name is not None])
-        self.conn.execute("COMMIT")
+        with self.transaction():  # rolled back if a write fails (a busy file): never left open
+            self.conn.executemany("DELETE FROM crm_orgs WHERE crm = ? AND id = ?",
+                                  [(crm, id) for id, name in orgs.items() if name is None])
+            self.conn.executemany("INSERT OR REPLACE INTO crm_orgs (crm, id, name) VALUES (?, ?, ?)",
+                                  [(crm, id, name) for id, name in orgs.items() if name is not None])
 
     def clear_crm_caches(self, crm: str | None = None) -> None:
         """Forget the cached CRM answers (of one `crm`, or all: another company was connected)."""
