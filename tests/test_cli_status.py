@@ -90,3 +90,17 @@ def test_identifiers_are_never_cut_or_wrapped(monkeypatch):
         assert key in buffer.getvalue(), buffer.getvalue()
         if terminal:  # too narrow for a table: one block per row, every value whole
             assert "visibility: owner-role-and-below (plan default)" in buffer.getvalue()
+
+
+def test_a_deleted_person_keeps_its_name_in_recent_changes(box, monkeypatch):
+    monkeypatch.setattr(render.out, "_width", 200)
+    setup_account(box)
+    assert cli("run", "--once").exit_code in (0, 1)
+    box.google.delete_person(google_rn(box, "Lena Fischer"))
+    assert cli("run", "--once").exit_code in (0, 1)
+    recent = cli_json("status", "status")["accounts"][0]["recent"]
+    deleted = [e for e in recent if e["action"] == "delete"]
+    assert deleted and all(e["name"] == "Lena Fischer" for e in deleted), deleted
+    text = " ".join(cli("status").stdout.split())
+    assert "Lena Fischer | deleted" in text or "Lena Fischer deleted" in text or (
+        "Lena Fischer" in text and "deleted in Pipedrive" in text)

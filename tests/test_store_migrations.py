@@ -54,6 +54,7 @@ def test_an_existing_state_file_is_upgraded_in_place(tmp_path):
 def test_migrations_are_ordered_and_named_once():
     names = [name for name, _ in MIGRATIONS]
     assert names == sorted(names) and len(set(names)) == len(names)
+    assert names.index("0005_event_names") > names.index("0004_crm_caches")
 
 
 def test_a_transaction_writes_all_of_an_action_or_nothing():

@@ -358,6 +358,9 @@ class Executor:
 
     def _commit_one(self, outcome: Outcome) -> None:
         action, store, account = outcome.action, self.store, self.target.account
+        # The name as written, or as last linked: taken before a delete drops the link.
+        name = action.contact.name if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)) else None
+        name = name or self.link_name(action.provider_id)
         if outcome.error is not None:
             self.record_failure(action.provider_id, outcome.error.message, action)
             return
@@ -394,14 +397,14 @@ class Executor:
             crm_id = outcome.person.id if outcome.person else getattr(action, "crm_id", None)
             log.info("%s: crm %s %s -> person %s%s", account, outcome.event, action.provider_id, crm_id,
                      f" ({outcome.detail})" if outcome.detail else "")
-            self.event(outcome.event, action.provider_id, crm_id, outcome.detail)
+            self.event(outcome.event, action.provider_id, crm_id, outcome.detail, name=name)
             if outcome.event is not EventKind.GONE:
                 for cut in getattr(action, "cuts", ()):
-                    self.event(EventKind.TRUNCATE, action.provider_id, crm_id, cut)
+                    self.event(EventKind.TRUNCATE, action.provider_id, crm_id, cut, name=name)
                 if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
                     self.record_issues(action.provider_id, crm_id, action.contact)
             if outcome.photo is not None:
-                self.event(outcome.photo[0], action.provider_id, crm_id, outcome.photo[1])
+                self.event(outcome.photo[0], action.provider_id, crm_id, outcome.photo[1], name=name)
 
     def record_issues(self, provider_id: str, crm_id: int | None, contact: Contact) -> None:
         """Each cleaning, invalid value and value left unread of a written contact, as an event."""
@@ -411,7 +414,7 @@ class Executor:
             if i.kind in RECORDED_ISSUES:
                 first.setdefault((i.kind, i.field), i)
         for issue in first.values():
-            self.event(EventKind(issue.kind.value), provider_id, crm_id, issue.line())
+            self.event(EventKind(issue.kind.value), provider_id, crm_id, issue.line(), name=contact.name or None)
 
     def record_failure(
         self, provider_id: str, reason: str, action: Action,
@@ -431,8 +434,19 @@ class Executor:
                                      provider_id, None, reason)
         self.tally[tally_key(EventSide.CRM, event)] += 1
 
+    def link_name(self, provider_id: str) -> str | None:
+        """The contact's name as last synced (its link's base), or None."""
+        link = self.store.link(self.target.account, provider_id)
+        name = link.base.get("name") if link is not None and isinstance(link.base, dict) else None
+        return name if isinstance(name, str) and name else None
+
     def event(self, kind: EventKind, provider_id: str, crm_id: int | None, detail: str | None,
-              side: EventSide = EventSide.CRM) -> None:
-        """Record one event of the pass in the store and count it in the tally."""
-        self.store.add_event(self.target.account, self.run_id, side.value, kind.value, provider_id, crm_id, detail)
+              side: EventSide = EventSide.CRM, name: str | None = None) -> None:
+        """Record one event of the pass in the store and count it in the tally.
+
+        `name`: the contact's display name; by default the linked one, looked up now,
+        so that `status` can name the contact after its link is gone."""
+        name = name or self.link_name(provider_id)
+        self.store.add_event(self.target.account, self.run_id, side.value, kind.value, provider_id, crm_id, detail,
+                             name)
         self.tally[tally_key(side, kind)] += 1

@@ -108,9 +108,11 @@ class ProviderWrites:
             self._claim(action)
         elif isinstance(action, DeleteContact):
             self.provider.delete(action.provider_id)
+            name = self.crm_side.link_name(action.provider_id)  # before the link goes
             with self.store.transaction():
                 self.store.delete_link(self.account, action.provider_id)
-                self._event(EventSide.PROVIDER, EventKind.DELETE, action.provider_id, action.crm_id, "deleted in the CRM")
+                self._event(EventSide.PROVIDER, EventKind.DELETE, action.provider_id, action.crm_id,
+                            "deleted in the CRM", name=name)
 
     def _sync(self, action: SyncBoth) -> None:
         link = self.store.link(self.account, action.provider_id)
@@ -242,10 +244,10 @@ class ProviderWrites:
         return PersonWrite(contact=contact, org_id=org_id, stamp=stamp)
 
     def _event(self, side: EventSide, kind: EventKind, provider_id: str, crm_id: int | None,
-               detail: str | None) -> None:
+               detail: str | None, name: str | None = None) -> None:
         log.info("%s: %s %s %s -> person %s%s", self.account, side.value, kind.value, provider_id, crm_id,
                  f" ({detail})" if detail else "")
-        self.crm_side.event(kind, provider_id, crm_id, detail, side)
+        self.crm_side.event(kind, provider_id, crm_id, detail, side, name=name)
 
     @property
     def store(self) -> LinkStore:

@@ -67,6 +67,11 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
     events = store.recent_events(key, 10)
     failures = store.failures(key)
     names = _names(store, key, {e.provider_id for e in events if e.provider_id})
+    # The name recorded with an event (migration 0005) also names that contact's older
+    # events, recorded before it, and outlives its link (a deleted person).
+    for e in events:
+        if e.name and e.provider_id:
+            names.setdefault(e.provider_id, e.name)
     for failure in failures:
         name = _name_in(failure.record)
         if name:
@@ -117,7 +122,7 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
         "cursor_age_seconds": _age_seconds(cursor[1]) if cursor else None,
         "recent": [
             {"at": e.at, "side": e.side, "action": e.action, "contact": e.provider_id, "crm_id": e.crm_id,
-             "detail": e.detail, "name": names.get(e.provider_id or "")}
+             "detail": e.detail, "name": e.name or names.get(e.provider_id or "")}
             for e in events
         ],
     }

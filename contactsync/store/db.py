@@ -80,6 +80,7 @@ class Event:
     crm_id: int | None
     detail: str | None
     run_id: int | None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -351,10 +352,13 @@ class LinkStore:
     def add_event(
         self, account: str, run_id: int | None, side: str, action: str,
         provider_id: str | None = None, crm_id: int | None = None, detail: str | None = None,
+        name: str | None = None,
     ) -> None:
+        """Record one event; `name`: the contact's display name as it was when the event happened."""
         self.conn.execute(
-            "INSERT INTO events (run_id, account, at, side, action, provider_id, crm_id, detail) VALUES (?,?,?,?,?,?,?,?)",
-            (run_id, account, now(), side, action, provider_id, crm_id, detail),
+            "INSERT INTO events (run_id, account, at, side, action, provider_id, crm_id, detail, name) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (run_id, account, now(), side, action, provider_id, crm_id, detail, name or None),
         )
 
     def event_counts(self, account: str, *, run_id: int | None = None, days: int | None = None) -> dict[str, int]:
@@ -374,7 +378,7 @@ class LinkStore:
 
     def recent_events(self, account: str, limit: int = 20) -> list[Event]:
         rows = self.conn.execute(
-            "SELECT at, side, action, provider_id, crm_id, detail, run_id FROM events WHERE account = ? "
+            "SELECT at, side, action, provider_id, crm_id, detail, run_id, name FROM events WHERE account = ? "
             "ORDER BY id DESC LIMIT ?",
             (account, limit),
         )

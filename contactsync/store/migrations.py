@@ -143,6 +143,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # The contact's display name with each event, written when the event is: a
+        # deleted person's link is gone, so `status` could not name it afterwards.
+        "0005_event_names",
+        """
+        ALTER TABLE events ADD COLUMN name TEXT;
+        """,
+    ),
 ]
 
 
