@@ -109,8 +109,9 @@ def _confirm(question: str, yes: bool, command: str) -> None:
         raise UsageError(f"{command} removes secrets and needs confirmation, but stdin is not a terminal",
                          f"add --yes: `contactsync {command} --yes`")
     if not typer.confirm(question, default=False):
+        # The user's own answer, not a failure: exit 1 means "some contacts failed".
         err.print("Nothing was removed.")
-        raise typer.Exit(1)
+        raise typer.Exit(0)
 
 
 @crm_app.command("disconnect", short_help="Forget the Pipedrive connection and its token.")
