@@ -305,8 +305,7 @@ def _add_carddav(box: launch.Sandbox) -> str | None:
     server = box.carddav
     _step(f"contactsync add-account carddav {server.username} --url {server.url}/   (password on stdin)")
     account = account_setup.add_account("carddav", server.username, url=server.url + "/", password=server.password)
-    out.print(f"Found the address books by discovery on a real CardDAV server (Radicale); syncing "
-              f"\"{account.group_name}\".")
+    render_added(account)  # what the real command prints
     return account.key
 
 
