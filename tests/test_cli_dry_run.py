@@ -91,3 +91,13 @@ def test_a_two_way_dry_run_says_what_the_real_pass_will_report(box):
     assert [a["writes"] for a in entry["plan"] if a["action"] == "sync"] == [["provider"]]
     real = " ".join(wide("run", "--once").split())
     assert "1 updated in the address book" in real, real
+
+
+def test_the_pass_after_a_rail_stop_is_not_called_continued(box):
+    setup_account(box)
+    assert cli("run", "--once").exit_code in (0, 1)
+    for name in DELETED:
+        box.google.delete_person(google_rn(box, name))
+    assert cli("run", "--once").exit_code == 4
+    r = cli("run", "--once", "--allow-mass-delete")
+    assert r.exit_code in (0, 1) and "(incremental)" in r.stdout and "(continued)" not in r.stdout, r.output

@@ -27,7 +27,7 @@ def last_pass(row: dict[str, Any]) -> str:
         return f"running now (started {when(last['started_at'])})"
     if outcome == "interrupted":
         return f"interrupted (started {when(last['started_at'])}); the next pass resumes it"
-    kind = "full" if last["full"] else "incremental"
+    kind = last.get("kind") or ("full" if last["full"] else "incremental")
     text = f"{when(last['finished_at'] or last['started_at'])}: {outcome}, {kind}"
     return f"{text} — {last['message']}" if last.get("message") else text
 

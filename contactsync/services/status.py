@@ -102,6 +102,8 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
             "finished_at": last.finished_at,
             "outcome": last.outcome or ("running" if running else "interrupted"),
             "full": last.full,
+            # What `run` called the pass; older passes (before migration 0006) by their listing.
+            "kind": last.kind or ("full" if last.full else "incremental"),
             "message": last.message,
         },
         "last_run_counts": {"to_crm": _counts(last_counts, EventSide.CRM),
