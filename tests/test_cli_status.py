@@ -118,3 +118,21 @@ def test_narrow_tables_wrap_between_words_never_inside_one(monkeypatch):
         cells = [*rows, *accounts, ["name", "change", "when", "contact", "group", "direction", "visibility"]]
         for word in {w for r in cells for cell in r for w in cell.split()}:
             assert word in words, (word, buffer.getvalue())
+
+
+def test_recent_changes_show_the_persons_not_their_photos(box, monkeypatch):
+    monkeypatch.setattr(render.out, "_width", 200)
+    setup_account(box)
+    assert cli("run", "--once").exit_code in (0, 1)
+    data = cli_json("status", "status")["accounts"][0]
+    created = data["last_run_counts"]["to_crm"]["create"]
+    assert data["last_run_counts"]["to_crm"]["photo"]  # the seed's photos: events that crowded the creates out
+    assert not {e["action"] for e in data["recent_changes"]} - {"create", "adopt", "fail", "update"}
+    assert " ".join(cli("status").stdout.split()).count("added to Pipedrive") == created
+    for name in ("Lena Fischer", "Priya Natarajan"):
+        box.google.edit_person(google_rn(box, name), {"organizations": [{"name": "Initech"}]})
+    assert cli("run", "--once").exit_code in (0, 1)
+    data = cli_json("status", "status")["accounts"][0]
+    assert len(data["recent_changes"]) == 10 and data["changes_total"] > 10
+    text = cli("status").stdout
+    assert "updated in Pipedrive" in text and f"{data['changes_total'] - 10} earlier" in text

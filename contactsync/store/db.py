@@ -377,13 +377,23 @@ class LinkStore:
             )
         return {f"{side}:{action}": n for side, action, n in rows}
 
-    def recent_events(self, account: str, limit: int = 20) -> list[Event]:
+    def recent_events(self, account: str, limit: int = 20, actions: tuple[str, ...] | None = None) -> list[Event]:
+        """The account's last `limit` events, newest first; only those of `actions` when given."""
+        only = f" AND action IN ({','.join('?' * len(actions))})" if actions else ""
         rows = self.conn.execute(
-            "SELECT at, side, action, provider_id, crm_id, detail, run_id, name FROM events WHERE account = ? "
-            "ORDER BY id DESC LIMIT ?",
-            (account, limit),
+            "SELECT at, side, action, provider_id, crm_id, detail, run_id, name FROM events WHERE account = ?"
+            f"{only} ORDER BY id DESC LIMIT ?",
+            (account, *(actions or ()), limit),
         )
         return [Event(*row) for row in rows]
+
+    def count_events(self, account: str, actions: tuple[str, ...]) -> int:
+        """How many events of `actions` the account has recorded."""
+        row = self.conn.execute(
+            f"SELECT COUNT(*) FROM events WHERE account = ? AND action IN ({','.join('?' * len(actions))})",
+            (account, *actions),
+        ).fetchone()
+        return int(row[0])
 
     # -- CRM field keys ------------------------------------------------------
 
