@@ -15,6 +15,11 @@ def one_line(text: str) -> str:
     return lines[0]
 
 
+def error_lines(account: str) -> list[str]:
+    text = (cfg.state_dir() / "contactsync.log").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if " ERROR " in line and account in line]
+
+
 def test_revoked_pipedrive_token_exits_3_naming_account_and_fix(box):
     setup_account(box)
     box.pipedrive.revoke_token(box.api_token)
@@ -24,6 +29,9 @@ def test_revoked_pipedrive_token_exits_3_naming_account_and_fix(box):
     assert f"google:{EMAIL}" in line and "Pipedrive refused the API token" in line
     assert "contactsync crm connect --domain acme-sandbox" in line
     assert box.api_token not in r.output
+    logged = error_lines(f"google:{EMAIL}")
+    assert len(logged) == 1 and "Pipedrive refused the API token" in logged[0]
+    assert box.api_token not in (cfg.state_dir() / "contactsync.log").read_text()
 
 
 def test_revoked_google_grant_exits_3_naming_account_and_fix(box):
@@ -33,6 +41,9 @@ def test_revoked_google_grant_exits_3_naming_account_and_fix(box):
     assert r.exit_code == 3
     line = one_line(r.stderr)
     assert EMAIL in line and f"contactsync reconnect google:{EMAIL}" in line
+    # The sign-in failed before the pass started; a cron user still finds why in the log.
+    logged = error_lines(f"google:{EMAIL}")
+    assert len(logged) == 1 and f"contactsync reconnect google:{EMAIL}" in logged[0]
 
 
 def test_malformed_config_exits_2_naming_file_and_line(box):

@@ -136,7 +136,7 @@ def test_ten_percent_faults_converge_in_two_passes(tmp_path: Path, monkeypatch: 
         print(f"seed {seed}: passes {first} + {second}, faults injected {injected}")
         # The default seed draws every kind; other seeds must draw most of them.
         assert set(injected) == set(FAULT_KINDS) if seed == 0 else len(injected) >= 4, injected
-        assert sum(injected.values()) >= 20
+        assert sum(injected.values()) >= 10  # some 10 % of the requests of three passes
         assert _state(box) == expected
         assert first <= 2 and second <= 2
     finally:

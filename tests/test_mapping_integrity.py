@@ -88,3 +88,17 @@ def test_digitless_phones_and_invalid_emails_are_never_primary_anywhere() -> Non
     assert [e.primary for e in graph.emails] == [False, True]
     only_bad = normalise(Contact(name="Ann", emails=(Email("nope"),), phones=(Phone("n/a"),)))
     assert not any(e.primary for e in only_bad.emails) and not any(p.primary for p in only_bad.phones)
+
+
+def test_an_organization_whose_answer_was_lost_is_found_not_made_twice(crm, emulator):  # noqa: F811
+    import pytest
+
+    from contactsync.errors import TemporaryError
+    from contactsync.sandbox.server import Fault
+
+    crm.find_or_create_org("Globex")  # the cache has listed the organizations once
+    emulator.add_fault(Fault(method="POST", path="^/api/v2/organizations$", drop=True, after=True))
+    with pytest.raises(TemporaryError):
+        crm.find_or_create_org("Lost Answer Ltd")
+    made = crm.find_or_create_org("Lost Answer Ltd")  # the retry lists what changed first
+    assert [o["id"] for o in emulator.orgs.values() if o["name"] == "Lost Answer Ltd"] == [made]

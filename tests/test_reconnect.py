@@ -132,8 +132,11 @@ def test_a_headless_server_sets_up_and_syncs_with_the_file_store(box, monkeypatc
     setup_account(box)
     setup_microsoft(box)
     assert cli("run", "--once").exit_code == 0
-    assert sorted(os.listdir(cfg.config_dir() / "secrets")) == [
-        "google%3Aann@example.com", "microsoft%3Aann@outlook.example", "pipedrive%3Aacme-sandbox"]
+    store = secrets.file_store()
+    assert sorted(os.listdir(cfg.config_dir() / "secrets")) == sorted(
+        store.path(name).name for name in ("google:ann@example.com", "microsoft:ann@outlook.example",
+                                           "pipedrive:acme-sandbox"))
+    assert not any("@" in name for name in os.listdir(cfg.config_dir() / "secrets"))
     checks = {c["name"]: c for c in envelope(cli("doctor", "--json").stdout, "doctor")["data"]["checks"]}
     folder = cfg.config_dir() / "secrets"
     assert checks["secret store"]["ok"] and str(folder) in checks["secret store"]["detail"]

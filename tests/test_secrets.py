@@ -77,7 +77,8 @@ def test_the_file_store_keeps_secrets_private_and_atomic(monkeypatch, isolated_h
     folder = isolated_home / "secrets"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = os.listdir(folder)
-    assert files == ["microsoft%3Aann@outlook.example"]  # no temporary file left behind
+    assert files == [secrets.file_store().path(NAME).name]  # no temporary file left behind
+    assert "@" not in files[0] and "ann" not in files[0]  # the name does not show the e-mail address
     assert stat.S_IMODE((folder / files[0]).stat().st_mode) == 0o600
     found = secrets.find(NAME, rotating=True)
     assert found.value == "v2" and found.kind == "file" and str(folder) in found.where
@@ -129,6 +130,26 @@ def test_doctor_warns_of_secret_files_other_users_may_read(monkeypatch, isolated
     secrets.put(NAME, "v")
     check = run_checks()[0]
     assert check.name == "secret store" and check.ok and not check.warning
-    os.chmod(isolated_home / "secrets" / "microsoft%3Aann@outlook.example", 0o644)
+    loose = secrets.file_store().path(NAME)
+    os.chmod(loose, 0o644)
     check = run_checks()[0]
-    assert check.warning and "microsoft%3Aann@outlook.example" in check.detail and "chmod 600" in check.fix
+    assert check.warning and loose.name in check.detail and "chmod 600" in check.fix
+
+
+def test_a_file_store_written_by_an_earlier_version_keeps_working(monkeypatch, isolated_home):
+    monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
+    folder = isolated_home / "secrets"
+    folder.mkdir(mode=0o700)
+    old = folder / "microsoft%3Aann@outlook.example"  # the readable name earlier versions wrote
+    fd = os.open(old, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"old token")
+    os.close(fd)
+    found = secrets.find(NAME, rotating=True)
+    assert found.value == "old token" and found.kind == "file"
+    files = os.listdir(folder)
+    assert files == [secrets.file_store().path(NAME).name]  # moved to the hashed name
+    assert stat.S_IMODE((folder / files[0]).stat().st_mode) == 0o600
+    assert secrets.get(NAME, rotating=True) == "old token"
+    old.write_text("stale")  # a leftover copy beside the moved one: the hashed file wins
+    assert secrets.get(NAME, rotating=True) == "old token"
+    assert secrets.delete(NAME) and os.listdir(folder) == []

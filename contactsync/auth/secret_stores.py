@@ -157,6 +157,11 @@ class FileStore:
     or the credentials files of aws-cli and rclone: anyone who can read the user's
     files can read the secrets. Writes go to a temporary file that is synced and
     then renamed over the old one, so a crash leaves the old value or the new one.
+
+    A file is named by a hash of the secret's name, like the lock files, so a listing
+    of the folder does not show e-mail addresses. Earlier versions named it by the
+    quoted name itself (``google%3Aann@example.com``); such a file is still read, and
+    moved to its hashed name on first read.
     """
 
     kind = "file"
@@ -171,7 +176,11 @@ class FileStore:
         return True
 
     def path(self, name: str) -> Path:
-        return self.folder / quote(name, safe="@._-")  # ':' is not allowed in Windows file names
+        return self.folder / (hashlib.sha256(name.encode("utf-8")).hexdigest()[:32] + ".secret")
+
+    def legacy_path(self, name: str) -> Path:
+        """The readable name earlier versions used (':' is not allowed in Windows file names)."""
+        return self.folder / quote(name, safe="@._-")
 
     def _failed(self, action: str, name: str, exc: OSError) -> SecretStoreError:
         return SecretStoreError(f"cannot {action} the secret {name} in {self.folder}: {_reason(exc)}",
@@ -179,11 +188,29 @@ class FileStore:
 
     def get(self, name: str) -> str | None:
         try:
-            return self.path(name).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
+            try:
+                return self.path(name).read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return self._migrate(name)
         except OSError as exc:
             raise self._failed("read", name, exc) from None
+
+    def _migrate(self, name: str) -> str | None:
+        """Read a file of an earlier version under its readable name and move it to the hashed one."""
+        legacy, target = self.legacy_path(name), self.path(name)
+        try:
+            value = legacy.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            os.link(legacy, target)  # never replaces a value another process has just written
+        except FileExistsError:
+            value = target.read_text(encoding="utf-8")
+        except OSError:  # a file system without hard links: copy it, atomically
+            self.put(name, value)
+        legacy.unlink(missing_ok=True)
+        self._sync_folder()
+        return value
 
     def put(self, name: str, value: str) -> None:
         target = self.path(name)
@@ -197,6 +224,7 @@ class FileStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            self.legacy_path(name).unlink(missing_ok=True)  # an earlier version's copy, now stale
             self._sync_folder()
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -220,10 +248,13 @@ class FileStore:
         return [p for p in paths if p.stat().st_mode & 0o077]
 
     def delete(self, name: str) -> bool:
-        try:
-            self.path(name).unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise self._failed("delete", name, exc) from None
-        return True
+        found = False
+        for path in (self.path(name), self.legacy_path(name)):
+            try:
+                path.unlink()
+                found = True
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise self._failed("delete", name, exc) from None
+        return found

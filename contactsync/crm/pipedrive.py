@@ -311,7 +311,14 @@ class PipedriveCrm(Crm):
             payload: dict[str, Any] = {"name": name}
             if visible_to is not None:
                 payload["visible_to"] = visible_to
-            data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'", body=payload)["data"]
+            try:
+                data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'",
+                                  body=payload)["data"]
+            except TemporaryError:
+                # The answer may be lost after Pipedrive made it: the next attempt lists
+                # what changed again first, and finds it instead of making a second one.
+                self._orgs_listed = False
+                raise
             self.cache.put_org(data["id"], data.get("name") or name)
             return int(data["id"])
 

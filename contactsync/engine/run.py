@@ -145,8 +145,7 @@ def sync_account(
                         workers=options.workers, photos_from=photos, stop=options.stop, on_applied=options.on_applied)
     try:
         _plan_and_apply(store, feed, snapshot, settings, executor, counts, options, result, progress)
-    except ContactSyncError as exc:
-        log.error("%s: pass stopped: %s", key, exc.line())
+    except ContactSyncError as exc:  # logged by the runner, with every other account error
         if run_id is not None:
             store.finish_run(run_id, _stopped_outcome(exc), exc.line())
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from contactsync.store import LinkStore
 from contactsync.store.db import busy_error
 
 ProgressFactory = Callable[[AccountConfig], Progress | None]
+
+log = logging.getLogger(__name__)
 
 
 # With several accounts, the code of the run is the first of these any account has
@@ -131,6 +134,11 @@ def run_once(
                 if account.email not in exc.message:
                     exc.message = f"{account.key}: {exc.message}"  # every line names its account
                 outcome = "interrupted" if isinstance(exc, Interrupted) else "failed"
+                # Every account's error line reaches the log, also one raised before its pass
+                # started (a sign-in refresh, the CRM's field listing): cron users read only the log.
+                line = exc.line()
+                log.log(logging.WARNING if outcome == "interrupted" else logging.ERROR, "%s",
+                        line if line.startswith(account.key) else f"{account.key}: {line}")
                 result = PassResult(account.key, outcome=outcome, full=options.full, error=exc)
                 result.failures, result.skipped = _failures(store, account.key)
             report.results.append(result)
