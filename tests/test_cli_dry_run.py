@@ -75,3 +75,29 @@ def test_the_mass_deletion_rail_still_shows_the_plan_with_names_and_the_flag(box
     r = cli("run", "--once", "--dry-run", "--allow-mass-delete", "--json")
     assert r.exit_code == 0 and envelope(r.stdout, "run")["data"]["accounts"][0]["stopped_by"] is None
     assert crm_persons(box) == before
+
+
+def test_a_two_way_dry_run_says_what_the_real_pass_will_report(box):
+    setup_account(box)
+    assert cli("configure", f"google:{EMAIL}", "--direction", "two-way").exit_code == 0
+    assert cli("run", "--once").exit_code in (0, 1)
+    person = crm_persons(box)["Lena Fischer"]
+    title = next(f["key"] for f in box.pipedrive.fields if f["name"] == "Job title")
+    box.pipedrive.edit_person(person["id"], {"custom_fields": {title: "Head of Research"}})
+    text = " ".join(wide("run", "--once", "--dry-run").split())
+    assert "Update in the address book (1)" in text and "1 to update in the address book" in text, text
+    assert "both sides" not in text
+    entry = envelope(cli("run", "--once", "--dry-run", "--json").stdout, "run")["data"]["accounts"][0]
+    assert [a["writes"] for a in entry["plan"] if a["action"] == "sync"] == [["provider"]]
+    real = " ".join(wide("run", "--once").split())
+    assert "1 updated in the address book" in real, real
+
+
+def test_the_pass_after_a_rail_stop_is_not_called_continued(box):
+    setup_account(box)
+    assert cli("run", "--once").exit_code in (0, 1)
+    for name in DELETED:
+        box.google.delete_person(google_rn(box, name))
+    assert cli("run", "--once").exit_code == 4
+    r = cli("run", "--once", "--allow-mass-delete")
+    assert r.exit_code in (0, 1) and "(incremental)" in r.stdout and "(continued)" not in r.stdout, r.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cli_support import EMAIL, box, cli, setup_account  # noqa: F401
+from cli_support import EMAIL, box, cli, cli_json, setup_account  # noqa: F401
 from contactsync.cli import progress
 from contactsync.cli.progress import PassProgress, PlainLines
 
@@ -65,6 +65,8 @@ def test_off_a_terminal_run_prints_a_line_per_write_with_a_total_from_the_start(
     assert all(re.search(r"\d+ of \d+ written", line) for line in lines)  # a total from the first line on
     assert 0 not in totals  # (Google's totalPeople), never "?"
     assert "(first)" in r.stdout
+    assert cli_json("status", "status")["accounts"][0]["last_run"]["kind"] == "first"
+    assert "ok, first" in " ".join(cli("status").stdout.split())  # status says what run said
     r = cli("run", "--once")
     assert "(incremental)" in r.stdout
 
@@ -81,3 +83,6 @@ def test_a_pass_says_what_it_is():
     assert pass_kind(run("interrupted"), first_sync=False, complete=False) == "continued"
     assert pass_kind(run("ok"), first_sync=False, complete=False) == "incremental"
     assert pass_kind(run("partial"), first_sync=False, complete=True) == "full"
+    assert pass_kind(run("failed"), first_sync=False, complete=False) == "continued"
+    # A safety rail's stop interrupted nothing: all but the held-back deletions were applied.
+    assert pass_kind(run("stopped"), first_sync=False, complete=False) == "incremental"

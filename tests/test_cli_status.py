@@ -101,6 +101,38 @@ def test_a_deleted_person_keeps_its_name_in_recent_changes(box, monkeypatch):
     recent = cli_json("status", "status")["accounts"][0]["recent"]
     deleted = [e for e in recent if e["action"] == "delete"]
     assert deleted and all(e["name"] == "Lena Fischer" for e in deleted), deleted
-    text = " ".join(cli("status").stdout.split())
-    assert "Lena Fischer | deleted" in text or "Lena Fischer deleted" in text or (
-        "Lena Fischer" in text and "deleted in Pipedrive" in text)
+    rows = [line for line in cli("status").stdout.splitlines() if "deleted in Pipedrive" in line]
+    assert rows and all("Lena Fischer" in line for line in rows), rows
+
+
+def test_narrow_tables_wrap_between_words_never_inside_one(monkeypatch):
+    rows = [["Lena Fischer", "updated in Pipedrive", "3 min ago, 02:15", "people/c1234567890"],
+            ["person 15", "deleted in Pipedrive", "3 min ago, 02:15", "people/c99"]]
+    for terminal in (True, False):
+        buffer = io.StringIO()
+        monkeypatch.setattr(render, "out", Console(file=buffer, width=60, force_terminal=terminal, color_system=None))
+        render.id_table("Recent changes", ["name", "change", "when", "contact"], rows, ids=(3,))
+        accounts = [["google:ann@example.com", "myContacts (default)", "two-way", "owner-followers (default)"]]
+        render.id_table("Accounts", ["account", "group", "direction", "visibility"], accounts)
+        words = set(buffer.getvalue().replace("│", " ").replace("┃", " ").replace(": ", " ").split())
+        cells = [*rows, *accounts, ["name", "change", "when", "contact", "group", "direction", "visibility"]]
+        for word in {w for r in cells for cell in r for w in cell.split()}:
+            assert word in words, (word, buffer.getvalue())
+
+
+def test_recent_changes_show_the_persons_not_their_photos(box, monkeypatch):
+    monkeypatch.setattr(render.out, "_width", 200)
+    setup_account(box)
+    assert cli("run", "--once").exit_code in (0, 1)
+    data = cli_json("status", "status")["accounts"][0]
+    created = data["last_run_counts"]["to_crm"]["create"]
+    assert data["last_run_counts"]["to_crm"]["photo"]  # the seed's photos: events that crowded the creates out
+    assert not {e["action"] for e in data["recent_changes"]} - {"create", "adopt", "fail", "update"}
+    assert " ".join(cli("status").stdout.split()).count("added to Pipedrive") == created
+    for name in ("Lena Fischer", "Priya Natarajan"):
+        box.google.edit_person(google_rn(box, name), {"organizations": [{"name": "Initech"}]})
+    assert cli("run", "--once").exit_code in (0, 1)
+    data = cli_json("status", "status")["accounts"][0]
+    assert len(data["recent_changes"]) == 10 and data["changes_total"] > 10
+    text = cli("status").stdout
+    assert "updated in Pipedrive" in text and f"{data['changes_total'] - 10} earlier" in text

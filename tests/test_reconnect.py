@@ -195,8 +195,10 @@ def test_remove_account_asks_on_a_terminal(box, monkeypatch):
     monkeypatch.setenv("CONTACTSYNC_SECRET_STORE", "file")
     setup_account(box)
     declined = _on_a_terminal(["remove-account", GOOGLE], b"n\n")
-    assert declined.returncode == 1 and b"Nothing was removed" in declined.stderr
+    assert declined.returncode == 0 and b"Nothing was removed" in declined.stderr  # as asked: no failure
     assert secrets.get(GOOGLE) and GOOGLE in cfg.load().accounts
+    declined = _on_a_terminal(["crm", "disconnect"], b"n\n")
+    assert declined.returncode == 0 and b"Nothing was removed" in declined.stderr
     accepted = _on_a_terminal(["remove-account", GOOGLE], b"y\n")
     assert accepted.returncode == 0, accepted.stderr
     assert secrets.get(GOOGLE) is None and GOOGLE not in cfg.load().accounts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from contactsync import __version__
 from contactsync.cli.errors import state
@@ -37,6 +37,30 @@ def hoist_global_options(args: list[str]) -> list[str]:
             rest.append(arg)
         i += 1
     return front + rest
+
+
+def _argument_usage(self: TyperArgument) -> str:
+    """`ACCOUNT`, `[ACCOUNT]` or `ACCOUNT...` in a usage line, as click writes them."""
+    name = self.metavar or self.name or ""
+    if not self.required:
+        name = f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+def _plain_argument_help() -> None:
+    """Arguments in help as click shows them: `ACCOUNT`, not `ACCOUNT <str>` nor `{ACCOUNT}`.
+
+    Recent Typer versions add the Python type to an argument's help line and brace
+    a required one in the usage line, noise that the metavar (what to type) makes
+    useless. Options already print their metavar alone. Older Typer has neither
+    hook and needs nothing."""
+    if hasattr(TyperArgument, "display_type_rich"):
+        setattr(TyperArgument, "display_type_rich", lambda self, ctx: None if self.metavar else self.display_type(ctx))
+    if hasattr(TyperArgument, "_usage_display_name"):
+        setattr(TyperArgument, "_usage_display_name", _argument_usage)
+
+
+_plain_argument_help()
 
 
 class GlobalOptionsGroup(TyperGroup):

@@ -17,11 +17,24 @@ if TYPE_CHECKING:
 HEADINGS = {
     "create": "Create in Pipedrive", "adopt": "Link to a person already in Pipedrive",
     "update": "Update in Pipedrive", "delete": "Delete in Pipedrive",
-    "forget": "Forget (no live person in Pipedrive)", "sync": "Update both sides",
+    "forget": "Forget (no live person in Pipedrive)",
+    # Two-way "sync", by the sides it writes: the words of the real pass's summary.
+    "sync-crm": "Update in Pipedrive", "sync-provider": "Update in the address book",
+    "sync-both": "Update in Pipedrive and in the address book",
+    "sync-none": "Record what is already in step (nothing to write)",
     "create-contact": "Create in the address book", "delete-contact": "Delete in the address book",
     "claim-contact": "Link a contact an interrupted pass created", "skip": "Skip",
 }
-WITH_CHANGES = ("update", "sync")
+WITH_CHANGES = ("update", "sync-crm", "sync-provider", "sync-both")
+
+
+def _heading_key(action: PlannedAction) -> str:
+    """The heading an action is listed under: a two-way sync by the sides it writes."""
+    if action.action != "sync":
+        return action.action
+    if len(action.writes) == 2:
+        return "sync-both"
+    return f"sync-{action.writes[0]}" if action.writes else "sync-none"
 
 
 def show_value(value: Any) -> str:
@@ -59,7 +72,7 @@ def render_plan(result: PassResult) -> None:
     described = result.described
     if described is None:
         return
-    planned = [a.action for a in described.actions]
+    planned = [_heading_key(a) for a in described.actions]
     summary = ", ".join(f"{planned.count(kind)} to {heading[0].lower()}{heading[1:]}"
                         for kind, heading in HEADINGS.items() if kind in planned) or "nothing to do"
     out.print(f"\n[bold]{escape(result.account)}[/bold]: dry run, nothing written — {escape(summary)}",
@@ -70,7 +83,7 @@ def render_plan(result: PassResult) -> None:
         out.print(f"[red]A safety rail ({escape(stop.rail)}) would stop this pass:[/red] "
                   f"{escape(stop.message)}{escape(allow)}", soft_wrap=True)
     for kind, heading in HEADINGS.items():
-        actions = [a for a in described.actions if a.action == kind]
+        actions = [a for a in described.actions if _heading_key(a) == kind]
         if not actions:
             continue
         if kind in WITH_CHANGES:

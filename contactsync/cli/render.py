@@ -31,6 +31,9 @@ def print_command(command: str) -> None:
     out.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
 
 
+WORD_MAX = 20  # the widest word a table column makes room for; a longer one folds
+
+
 def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[int, ...] = (0,)) -> None:
     """Print a table whose identifier columns (`ids`: account keys, contact ids, URLs) are never cut or wrapped.
 
@@ -39,8 +42,14 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
     of `column: value` lines instead.
     """
     id_widths = {i: max([len(columns[i]), *(len(r[i]) for r in rows)]) for i in ids}
-    # Each column costs its content plus 3 for borders and padding; others need ~8 to be readable.
-    needed = 1 + sum(w + 3 for w in id_widths.values()) + 11 * (len(columns) - len(ids))
+    # Other columns wrap between words, never inside one: each is at least as wide as
+    # its header and its longest word (up to WORD_MAX; only a longer word folds).
+    word_widths = {
+        i: min(WORD_MAX, max([len(columns[i]), *(len(w) for r in rows for w in r[i].split())]))
+        for i in range(len(columns)) if i not in id_widths
+    }
+    # Each column costs its width plus 3 for borders and padding.
+    needed = 1 + sum(w + 3 for w in id_widths.values()) + sum(w + 3 for w in word_widths.values())
     if out.is_terminal and out.width < needed:
         out.print(title, style="bold", soft_wrap=True, markup=False)
         for row in rows:
@@ -54,7 +63,7 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
         if i in id_widths:
             table.add_column(name, no_wrap=True, min_width=id_widths[i], overflow="ignore")
         else:
-            table.add_column(name, overflow="fold")
+            table.add_column(name, overflow="fold", min_width=word_widths[i])
     for row in rows:
         table.add_row(*row)
     if out.is_terminal or out.width >= needed:

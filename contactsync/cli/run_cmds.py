@@ -124,7 +124,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-@app.command("refresh")
+@app.command("refresh", short_help="Force a full re-read and sync of one account now.")
 @boundary(json_kind="run")
 def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary (schema contactsync/run/1).")) -> None:
     """Force a full re-read and sync of one account now."""

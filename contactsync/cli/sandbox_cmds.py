@@ -28,6 +28,7 @@ from contactsync.cli.render import (
 )
 from contactsync.cli.status_view import render_status
 from contactsync.errors import UsageError
+from contactsync.settings import Plan, choices
 
 if TYPE_CHECKING:
     from contactsync.sandbox import launch
@@ -39,10 +40,11 @@ if TYPE_CHECKING:
 @app.command("sandbox", short_help="Serve the Google, Graph and Pipedrive emulators on loopback.")
 @boundary(home=False)
 def sandbox(
-    google_port: int = typer.Option(0, "--google-port", help="Port of the Google emulator (0: any free one)."),
-    pipedrive_port: int = typer.Option(0, "--pipedrive-port", help="Port of the Pipedrive emulator (0: any free one)."),
-    graph_port: int = typer.Option(0, "--graph-port", help="Port of the Microsoft Graph emulator (0: any free one)."),
+    google_port: int = typer.Option(0, "--google-port", metavar="PORT", help="Port of the Google emulator (0: any free one)."),
+    pipedrive_port: int = typer.Option(0, "--pipedrive-port", metavar="PORT", help="Port of the Pipedrive emulator (0: any free one)."),
+    graph_port: int = typer.Option(0, "--graph-port", metavar="PORT", help="Port of the Microsoft Graph emulator (0: any free one)."),
     plan: str = typer.Option("growth", "--plan", autocompletion=lambda: sandbox_plans(),
+                             metavar="[" + "|".join(choices(Plan)) + "]",
                              help="Pipedrive plan the emulator models, with its burst limit per 2 s: lite 20, "
                                   "growth 40, premium 80, power 100, ultimate 120."),
     no_seed: bool = typer.Option(False, "--no-seed", help="Start empty instead of with the example contacts."),
@@ -303,8 +305,7 @@ def _add_carddav(box: launch.Sandbox) -> str | None:
     server = box.carddav
     _step(f"contactsync add-account carddav {server.username} --url {server.url}/   (password on stdin)")
     account = account_setup.add_account("carddav", server.username, url=server.url + "/", password=server.password)
-    out.print(f"Found the address books by discovery on a real CardDAV server (Radicale); syncing "
-              f"\"{account.group_name}\".")
+    render_added(account)  # what the real command prints
     return account.key
 
 

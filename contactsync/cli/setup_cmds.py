@@ -67,7 +67,7 @@ def choose_plan(detected: Plan | None, limit: int | None) -> Plan:
             err.print(str(exc))
 
 
-@crm_app.command("connect")
+@crm_app.command("connect", short_help="Connect Pipedrive with your personal API token.")
 @boundary
 def crm_connect(
     domain: str = typer.Option(..., "--domain", metavar="DOMAIN", help="Your company domain: acme for acme.pipedrive.com."),
@@ -79,7 +79,7 @@ def crm_connect(
     ),
     api_token_stdin: bool = typer.Option(False, "--api-token-stdin", help="Read the API token from standard input."),
     base_url: str = typer.Option("", "--base-url", metavar="URL",
-                                 help="API base URL, for the sandbox (default https://DOMAIN.pipedrive.com)."),
+                                 help="API base URL, for the sandbox (default: the company's own, DOMAIN.pipedrive.com)."),
 ) -> None:
     """Connect Pipedrive with your personal API token (Settings > Personal preferences > API)."""
     from contactsync.services import account_setup
@@ -109,11 +109,12 @@ def _confirm(question: str, yes: bool, command: str) -> None:
         raise UsageError(f"{command} removes secrets and needs confirmation, but stdin is not a terminal",
                          f"add --yes: `contactsync {command} --yes`")
     if not typer.confirm(question, default=False):
+        # The user's own answer, not a failure: exit 1 means "some contacts failed".
         err.print("Nothing was removed.")
-        raise typer.Exit(1)
+        raise typer.Exit(0)
 
 
-@crm_app.command("disconnect")
+@crm_app.command("disconnect", short_help="Forget the Pipedrive connection and its token.")
 @boundary
 def crm_disconnect(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Forget the Pipedrive connection and remove its API token from the secret store.
@@ -152,7 +153,7 @@ def _sign_in_interrupted() -> typer.Exit:
     return typer.Exit(130)
 
 
-@app.command("add-account")
+@app.command("add-account", short_help="Sign in to an address book and add it.")
 @boundary
 def add_account(
     provider: str = typer.Argument(..., metavar="PROVIDER", help="google, microsoft or carddav",
@@ -206,12 +207,12 @@ def _carddav_password(email: str) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-@app.command("reconnect")
+@app.command("reconnect", short_help="Sign in again; links and settings are kept.")
 @boundary
 def reconnect(
     account: str = account_argument("The account, as `contactsync accounts` lists it."),
     client_secrets: Path = typer.Option(
-        None, "--client-secrets",
+        None, "--client-secrets", metavar="FILE",
         help="Google: client_secret.json, needed only when this machine has no sign-in of the account."),
     no_browser: bool = typer.Option(False, "--no-browser", help="Google: print the sign-in URL instead of opening a browser."),
 ) -> None:
@@ -234,7 +235,7 @@ def reconnect(
         _mention_variable(secrets.provider_secret_name(done.provider, done.email), saved=True)
 
 
-@app.command("accounts")
+@app.command("accounts", short_help="Every account: group, direction, visibility.")
 @boundary(json_kind="accounts")
 def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON (schema contactsync/accounts/1).")) -> None:
     """Every account with its group, direction and visibility."""
@@ -261,7 +262,7 @@ def accounts(json_out: bool = typer.Option(False, "--json", help="Print JSON (sc
     )
 
 
-@app.command("groups")
+@app.command("groups", short_help="The sync groups an account's provider offers.")
 @boundary(json_kind="groups")
 def groups(
     account: str = account_argument(),
@@ -280,7 +281,7 @@ def groups(
     render_groups(key, found)
 
 
-@app.command("configure")
+@app.command("configure", short_help="Set an account's group, direction, visibility.")
 @boundary
 def configure(
     account: str = account_argument(),
@@ -311,7 +312,7 @@ def configure(
     render_configured(result, crm.plan if crm else None)
 
 
-@app.command("remove-account")
+@app.command("remove-account", short_help="Forget an account; its persons stay in the CRM.")
 @boundary
 def remove_account(
     account: str = account_argument(),

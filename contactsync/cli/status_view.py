@@ -27,7 +27,7 @@ def last_pass(row: dict[str, Any]) -> str:
         return f"running now (started {when(last['started_at'])})"
     if outcome == "interrupted":
         return f"interrupted (started {when(last['started_at'])}); the next pass resumes it"
-    kind = "full" if last["full"] else "incremental"
+    kind = last.get("kind") or ("full" if last["full"] else "incremental")
     text = f"{when(last['finished_at'] or last['started_at'])}: {outcome}, {kind}"
     return f"{text} — {last['message']}" if last.get("message") else text
 
@@ -73,10 +73,11 @@ def when_seconds_ago(seconds: int) -> str:
 
 def render_account(row: dict[str, Any]) -> None:
     out.print(kv_table(escape(row["account"]), summary_rows(row)))
-    recent = [e for e in row["recent"] if (e["side"], e["action"]) in SHOWN]
+    recent = [e for e in row.get("recent_changes", row["recent"]) if (e["side"], e["action"]) in SHOWN]
     if recent:
         id_table(
-            "Recent changes",
+            "Recent changes" + (f" (last {len(recent)}; {row['changes_total'] - len(recent)} earlier)"
+                                if row.get("changes_total", 0) > len(recent) else ""),
             ["name", "change", "when", "contact"],
             [[e.get("name") or (f"person {e['crm_id']}" if e["crm_id"] else ""), SHOWN[(e["side"], e["action"])],
               when(e["at"]), e["contact"] or ""] for e in recent],

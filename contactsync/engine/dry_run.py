@@ -50,6 +50,8 @@ class PlannedAction:
     email: str | None = None
     reason: str | None = None
     changes: tuple[FieldChange, ...] = ()
+    # Two-way "sync": the sides it writes ("crm", "provider"), as the real pass reports them.
+    writes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,6 +78,12 @@ def _changes(action: Action) -> tuple[FieldChange, ...]:
     return ()
 
 
+def _writes(action: Action) -> tuple[str, ...]:
+    if not isinstance(action, SyncBoth):
+        return ()
+    return (("crm",) if action.write_crm else ()) + (("provider",) if action.write_provider else ())
+
+
 def describe(plan: Iterable[Action], store: LinkStore, account: str) -> list[PlannedAction]:
     described = []
     for action in plan:
@@ -89,6 +97,7 @@ def describe(plan: Iterable[Action], store: LinkStore, account: str) -> list[Pla
             action=action.kind, side=action.side.value, contact=action.provider_id,
             crm_id=getattr(action, "crm_id", None), name=contact.name if contact else None,
             email=contact.primary_email if contact else None, reason=reason, changes=_changes(action),
+            writes=_writes(action),
         ))
     return described
 

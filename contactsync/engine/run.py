@@ -138,7 +138,7 @@ def sync_account(
         options.on_start(result.kind, feed.expected)
     log.info("%s: pass starts (%s%s)", key, "full listing" if feed.complete else "changes since last pass",
              ", dry run" if options.dry_run else "")
-    run_id = None if options.dry_run else store.start_run(key, feed.complete)
+    run_id = None if options.dry_run else store.start_run(key, feed.complete, result.kind)
     # Photos go one way only: provider -> CRM, and only in one-way sync (DESIGN §7).
     photos = provider if provider.capabilities.supports_photo and not settings.two_way else None
     executor = Executor(store, crm, target, run_id, settings, provider if settings.two_way else None, group,
@@ -147,7 +147,7 @@ def sync_account(
         _plan_and_apply(store, feed, snapshot, settings, executor, counts, options, result, progress)
     except ContactSyncError as exc:  # logged by the runner, with every other account error
         if run_id is not None:
-            store.finish_run(run_id, "interrupted" if isinstance(exc, Interrupted) else "failed", exc.line())
+            store.finish_run(run_id, _stopped_outcome(exc), exc.line())
         raise
     finally:
         result.counts.update(executor.tally)
@@ -176,9 +176,21 @@ def failures_and_skips(store: LinkStore, key: str) -> tuple[list[tuple[str, str]
             [(f.provider_id, f.reason) for f in rows if is_skipped(f.record)])
 
 
+def _stopped_outcome(exc: ContactSyncError) -> str:
+    """How a pass that raised is recorded: `stopped` by a safety rail (its work done but
+    the held-back deletions), `interrupted` on request, else `failed`."""
+    if isinstance(exc, Interrupted):
+        return "interrupted"
+    return "stopped" if isinstance(exc, SafetyStop) else "failed"
+
+
 def pass_kind(last: RunRecord | None, first_sync: bool, complete: bool) -> str:
-    """What the pass is, in words a person checks: first, continued (after an interrupted one), full, incremental."""
-    if last is not None and last.outcome not in ("ok", "partial"):
+    """What the pass is, in words a person checks: first, continued (after an interrupted one), full, incremental.
+
+    Continued only when the last pass left its work half done: killed (no outcome),
+    interrupted or failed. A safety rail's stop listed and applied everything but the
+    deletions it held back: nothing is continued after it."""
+    if last is not None and last.outcome not in ("ok", "partial", "stopped"):
         return "continued"
     if first_sync:
         return "first"

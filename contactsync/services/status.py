@@ -10,11 +10,14 @@ from contactsync.crm import pipedrive_plans as visibility
 from contactsync.config import AccountConfig
 from contactsync.engine.apply import is_skipped
 from contactsync.engine.events import SIDE_KINDS, EventSide
-from contactsync.store import LinkStore
+from contactsync.store import Event, LinkStore
 
 # Every event kind the engine records (engine/events.py), counted for both sides: each
 # side's dict has every key, so the --json shape does not depend on the direction.
 COUNTED = tuple(dict.fromkeys(kind.value for kinds in SIDE_KINDS.values() for kind in kinds))
+# What happened to a person or contact (not its photo, nor a value cleaned): `recent_changes`.
+PERSON_CHANGES = ("create", "adopt", "update", "delete", "recover", "fail")
+RECENT_CHANGES = 10
 
 
 def _counts(raw: dict[str, int], side: EventSide) -> dict[str, int]:
@@ -46,6 +49,11 @@ def _names(store: LinkStore, key: str, provider_ids: set[str]) -> dict[str, str]
     return names
 
 
+def _event_row(e: Event, names: dict[str, str]) -> dict[str, Any]:
+    return {"at": e.at, "side": e.side, "action": e.action, "contact": e.provider_id, "crm_id": e.crm_id,
+            "detail": e.detail, "name": e.name or names.get(e.provider_id or "")}
+
+
 def pass_running(account: AccountConfig) -> bool:
     """Whether another process holds the account's lock now: a pass is running, not interrupted.
 
@@ -65,11 +73,14 @@ def pass_running(account: AccountConfig) -> bool:
 def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -> dict[str, Any]:
     key = account.key
     events = store.recent_events(key, 10)
+    # The person changes (adds, updates, deletes, failures), apart: photo and cleaning
+    # events would push them out of the last ten.
+    changes = store.recent_events(key, RECENT_CHANGES, PERSON_CHANGES)
     failures = store.failures(key)
-    names = _names(store, key, {e.provider_id for e in events if e.provider_id})
+    names = _names(store, key, {e.provider_id for e in [*events, *changes] if e.provider_id})
     # The name recorded with an event (migration 0005) also names that contact's older
     # events, recorded before it, and outlives its link (a deleted person).
-    for e in events:
+    for e in [*events, *changes]:
         if e.name and e.provider_id:
             names.setdefault(e.provider_id, e.name)
     for failure in failures:
@@ -102,6 +113,8 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
             "finished_at": last.finished_at,
             "outcome": last.outcome or ("running" if running else "interrupted"),
             "full": last.full,
+            # What `run` called the pass; older passes (before migration 0006) by their listing.
+            "kind": last.kind or ("full" if last.full else "incremental"),
             "message": last.message,
         },
         "last_run_counts": {"to_crm": _counts(last_counts, EventSide.CRM),
@@ -120,11 +133,9 @@ def account_status(store: LinkStore, account: AccountConfig, plan: str | None) -
             for f in failures if is_skipped(f.record)
         ],
         "cursor_age_seconds": _age_seconds(cursor[1]) if cursor else None,
-        "recent": [
-            {"at": e.at, "side": e.side, "action": e.action, "contact": e.provider_id, "crm_id": e.crm_id,
-             "detail": e.detail, "name": e.name or names.get(e.provider_id or "")}
-            for e in events
-        ],
+        "recent": [_event_row(e, names) for e in events],
+        "recent_changes": [_event_row(e, names) for e in changes],
+        "changes_total": store.count_events(key, PERSON_CHANGES),
     }
 
 

@@ -92,6 +92,7 @@ class RunRecord:
     full: bool
     outcome: str | None
     message: str | None
+    kind: str | None = None  # first | continued | full | incremental (None: before migration 0006)
 
 
 _LINK_COLS = "account, provider_id, crm_id, state, stamp, provider_version, crm_version, hash, base"
@@ -330,9 +331,9 @@ class LinkStore:
 
     # -- runs and events -----------------------------------------------------
 
-    def start_run(self, account: str, full: bool) -> int:
+    def start_run(self, account: str, full: bool, kind: str | None = None) -> int:
         cur = self.conn.execute(
-            "INSERT INTO runs (account, started_at, full) VALUES (?,?,?)", (account, now(), int(full))
+            "INSERT INTO runs (account, started_at, full, kind) VALUES (?,?,?,?)", (account, now(), int(full), kind)
         )
         return int(cur.lastrowid or 0)
 
@@ -343,11 +344,11 @@ class LinkStore:
 
     def last_run(self, account: str) -> RunRecord | None:
         row = self.conn.execute(
-            "SELECT id, account, started_at, finished_at, full, outcome, message FROM runs "
+            "SELECT id, account, started_at, finished_at, full, outcome, message, kind FROM runs "
             "WHERE account = ? ORDER BY id DESC LIMIT 1",
             (account,),
         ).fetchone()
-        return RunRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6]) if row else None
+        return RunRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7]) if row else None
 
     def add_event(
         self, account: str, run_id: int | None, side: str, action: str,
@@ -376,13 +377,23 @@ class LinkStore:
             )
         return {f"{side}:{action}": n for side, action, n in rows}
 
-    def recent_events(self, account: str, limit: int = 20) -> list[Event]:
+    def recent_events(self, account: str, limit: int = 20, actions: tuple[str, ...] | None = None) -> list[Event]:
+        """The account's last `limit` events, newest first; only those of `actions` when given."""
+        only = f" AND action IN ({','.join('?' * len(actions))})" if actions else ""
         rows = self.conn.execute(
-            "SELECT at, side, action, provider_id, crm_id, detail, run_id, name FROM events WHERE account = ? "
-            "ORDER BY id DESC LIMIT ?",
-            (account, limit),
+            "SELECT at, side, action, provider_id, crm_id, detail, run_id, name FROM events WHERE account = ?"
+            f"{only} ORDER BY id DESC LIMIT ?",
+            (account, *(actions or ()), limit),
         )
         return [Event(*row) for row in rows]
+
+    def count_events(self, account: str, actions: tuple[str, ...]) -> int:
+        """How many events of `actions` the account has recorded."""
+        row = self.conn.execute(
+            f"SELECT COUNT(*) FROM events WHERE account = ? AND action IN ({','.join('?' * len(actions))})",
+            (account, *actions),
+        ).fetchone()
+        return int(row[0])
 
     # -- CRM field keys ------------------------------------------------------
 

@@ -151,6 +151,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE events ADD COLUMN name TEXT;
         """,
     ),
+    (
+        # What each pass was (first, continued, full, incremental), as `run` said it:
+        # `status` repeats it instead of guessing it from the `full` flag.
+        "0006_run_kinds",
+        """
+        ALTER TABLE runs ADD COLUMN kind TEXT;
+        """,
+    ),
 ]
 
 
