@@ -64,6 +64,28 @@ def test_a_wrong_password_is_one_line_and_exit_3(box, dav):
     assert keyring.get_password("contactsync", KEY) is None
 
 
+def test_a_wrong_password_on_reconnect_names_reconnect(box, dav):
+    setup_account(box)
+    assert add_carddav(dav).exit_code == 0
+    r = cli("reconnect", KEY, input="not-the-password\n")
+    assert r.exit_code == 3, r.output
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"contactsync reconnect {KEY}" in lines[0], r.stderr
+    assert "add-account" not in r.output and "not-the-password" not in r.output
+    assert keyring.get_password("contactsync", KEY) == dav.server.password  # the working one is kept
+
+
+def test_a_changed_password_during_run_exits_3_naming_reconnect(box, dav):
+    setup_account(box)
+    assert add_carddav(dav).exit_code == 0
+    keyring.set_password("contactsync", KEY, "changed-on-the-server")  # the server no longer takes the stored one
+    r = cli("run", "--once", "--account", KEY)
+    assert r.exit_code == 3, r.output
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and KEY in lines[0] and f"contactsync reconnect {KEY}" in lines[0], r.stderr
+    assert "changed-on-the-server" not in r.output and "Traceback" not in r.output
+
+
 def test_a_url_without_a_server_is_one_line(box, dav):
     r = cli("add-account", "carddav", ME, "--url", "not a url", input="pw\n")
     assert r.exit_code == 2 and "--url" in r.output, r.output

@@ -287,6 +287,31 @@ def test_sign_in_without_browser_prints_the_url_to_stderr(sandbox: Sandbox, tmp_
     assert len(browser.visits) == before + 1  # only the "user" opened it
 
 
+def test_a_sign_in_nobody_finishes_times_out_in_one_plain_line(sandbox: Sandbox, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # the URL is printed; nobody opens it
+    with pytest.raises(AuthError) as info:
+        sign_in(write_secrets(sandbox, tmp_path), EMAIL, open_browser=False, timeout_seconds=1)
+    assert info.value.exit_code == 3
+    assert info.value.message == f"Google sign-in for {EMAIL}: no answer from the browser sign-in within 1 second"
+    assert "WSGI" not in info.value.line() and "authorization server" not in info.value.line()
+    assert "run the same command again" in info.value.fix and "--no-browser" in info.value.fix
+
+
+def test_the_default_sign_in_wait_is_named_in_minutes(sandbox: Sandbox, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
+
+    def never_answered(self: object, **kwargs: object) -> None:
+        assert kwargs["timeout_seconds"] == 300
+        raise WSGITimeoutError("Timed out waiting for response from authorization server")
+
+    monkeypatch.setattr(InstalledAppFlow, "run_local_server", never_answered)
+    with pytest.raises(AuthError) as info:
+        sign_in(write_secrets(sandbox, tmp_path), EMAIL, open_browser=False)
+    assert info.value.message.endswith("within 5 minutes")
+
+
 def test_sign_in_explains_a_missing_or_wrong_secrets_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as missing:
         sign_in(tmp_path / "nope.json", EMAIL, open_browser=False)

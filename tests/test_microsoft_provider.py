@@ -300,3 +300,19 @@ def test_a_server_error_of_the_sign_in_service_is_temporary(graph: GraphSandbox,
     with pytest.raises(TemporaryError) as info:
         session.token()
     assert EMAIL in info.value.message
+
+
+@pytest.mark.parametrize(("status", "code", "shown"), [
+    (500, 500, "(HTTP 500)"), (503, "", "(HTTP 503)"), (503, "serviceNotAvailable", "(HTTP 503 serviceNotAvailable)")])
+def test_a_busy_answer_names_its_status_once(status, code, shown) -> None:
+    import json
+
+    import requests
+
+    from contactsync.providers.microsoft import GraphClient
+
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps({"error": {"code": code, "message": "busy"}}).encode()
+    error = GraphClient(lambda: "token", "microsoft:ann@outlook.example", None)._failure(response)
+    assert error.message.endswith(shown), error.message  # type: ignore[attr-defined]

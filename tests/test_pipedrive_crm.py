@@ -195,3 +195,59 @@ def test_many_searches_stay_under_the_search_limit(server, emulator, clock):  # 
     assert len(searches) == 14 and all(e.status == 200 for e in searches)
     assert sum(clock.sleeps) > 0  # it waited for the search window, not for a 429
     assert_log_valid(emulator)
+
+
+def _field_posts(emulator):  # noqa: F811
+    return posts(emulator, "/api/v1/personFields")
+
+
+def _missing(emulator):  # noqa: F811
+    return len(set(PERSON_FIELDS) - {f["name"] for f in emulator.fields})
+
+
+def test_a_5xx_on_a_custom_field_create_is_retried_after_listing_again(crm, emulator, clock):  # noqa: F811
+    emulator.add_fault(Fault(status=503, body={"success": False, "error": "unavailable"}, method="POST",
+                             path=r"^/api/v1/personFields$"))
+    missing = _missing(emulator)
+    assert missing
+    keys = crm.ensure_fields({})
+    assert set(keys) == set(PERSON_FIELDS)
+    names = [f["name"] for f in emulator.fields]
+    assert all(names.count(name) == 1 for name in PERSON_FIELDS)  # none made twice
+    assert len(_field_posts(emulator)) == missing + 1  # the refused one, once more
+    assert clock.sleeps and clock.sleeps[0] > 0  # backed off before the retry
+    lists = [e for e in emulator.log if e.method == "GET" and e.path == "/api/v1/personFields"]
+    assert len(lists) == 2  # the list was read again before creating
+    assert_log_valid(emulator)
+
+
+def test_a_custom_field_create_whose_answer_is_lost_is_found_not_made_twice(crm, emulator, clock):  # noqa: F811
+    emulator.add_fault(Fault(drop=True, after=True, method="POST", path=r"^/api/v1/personFields$"))
+    missing, before = _missing(emulator), len(emulator.fields)
+    keys = crm.ensure_fields({})
+    assert set(keys) == set(PERSON_FIELDS)
+    names = [f["name"] for f in emulator.fields]
+    assert all(names.count(name) == 1 for name in PERSON_FIELDS)
+    assert clock.sleeps  # the lost answer was a temporary error, retried after listing again
+    assert len(emulator.fields) == before + missing  # the lost one was made once, then found
+    assert_log_valid(emulator)
+
+
+def test_resets_of_the_setup_reads_are_retried_inside_the_pass(crm, emulator, clock):  # noqa: F811
+    for _ in range(5):  # more than the session's own retries of an idempotent request
+        emulator.add_fault(Fault(drop=True, method="GET", path=r"^/api/v1/users/me$"))
+    for _ in range(5):
+        emulator.add_fault(Fault(status=500, body={"success": False, "error": "internal"}, method="GET",
+                                 path=r"^/api/v1/personFields$"))
+    assert crm.me().id == 1
+    assert set(crm.ensure_fields({})) == set(PERSON_FIELDS)
+    assert len(clock.sleeps) >= 2
+
+
+def test_a_setup_call_that_keeps_failing_ends_the_pass_as_temporary(crm, emulator, clock):  # noqa: F811
+    for _ in range(40):
+        emulator.add_fault(Fault(status=503, body={"success": False, "error": "unavailable"}, method="POST",
+                                 path=r"^/api/v1/personFields$"))
+    with pytest.raises(TemporaryError):
+        crm.ensure_fields({})
+    assert len(_field_posts(emulator)) == 4  # SETUP_ATTEMPTS, then the pass stops (exit 75)

@@ -110,3 +110,17 @@ def test_folders_contactsync_creates_are_private_and_lock_names_hide_emails(tmp_
     assert "ann" not in path.name and "example" not in path.name and path.exists()
     for folder in (tmp_path / "fresh", home, path.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_faults_in_the_setup_calls_of_a_pass_cost_retries_not_the_pass(box):  # noqa: F811
+    setup_account(box)
+    error = {"success": False, "error": "injected fault"}
+    box.pipedrive.add_fault(Fault(status=503, body=error, method="POST", path=r"^/api/v1/personFields$"))
+    for _ in range(4):  # beyond the session's own retries of a read
+        box.pipedrive.add_fault(Fault(status=500, body=error, method="GET", path=r"^/api/v1/personFields$"))
+        box.pipedrive.add_fault(Fault(drop=True, method="GET", path=r"^/api/v1/users/me$"))
+    r = cli("run", "--once")
+    assert r.exit_code == 0, r.output
+    assert not box.pipedrive.faults  # every injected fault was met
+    names = [f["name"] for f in box.pipedrive.fields]
+    assert names.count("Contact sync ID") == 1

@@ -529,6 +529,11 @@ class TwoWaySync(RuleBasedStateMachine):
                     f"lost edit: {field} of {pid}/{cid} was set to {value!r} "
                     f"({'provider' if side == 'p' else 'CRM'}), both sides now hold {agreed!r}")
                 del fields[field]
+                # The conflict is settled: a later edit of this field (after a dirty pass,
+                # which keeps the expectations) is a new question, not this one again.
+                settled = self.expected.pop((side, id, field), None)
+                if settled is not None:
+                    self.expected.pop((*settled[1], field), None)
             if not fields:
                 del self.pending[(side, id)]
 

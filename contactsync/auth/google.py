@@ -154,6 +154,12 @@ def read_client_config(path: Path) -> dict[str, Any]:
     return _client_config(path)
 
 
+def _duration(seconds: int) -> str:
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60} minute{'s' if seconds != 60 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser: bool = True,
             timeout_seconds: int | None = 300) -> GoogleGrant:
     """Run Google's consent flow in the browser and return the grant for `email`."""
@@ -179,7 +185,12 @@ def sign_in(client_secrets_file: Path | dict[str, Any], email: str, open_browser
                 authorization_prompt_message=prompt,
                 timeout_seconds=timeout_seconds,
             )
-    except (OAuth2Error, WSGITimeoutError, requests.RequestException, OSError, Warning) as exc:
+    except WSGITimeoutError as exc:  # nobody came back to the loopback redirect in time
+        raise AuthError(f"Google sign-in for {email}: no answer from the browser sign-in within "
+                        f"{_duration(timeout_seconds or 0)}",
+                        "run the same command again and finish the sign-in in the browser, or add --no-browser "
+                        "and open the URL it prints yourself") from exc
+    except (OAuth2Error, requests.RequestException, OSError, Warning) as exc:
         # oauthlib raises a bare Warning when Google grants other scopes than asked.
         raise AuthError(f"Google sign-in for {email} failed: {type(exc).__name__}: {exc}",
                         SIGN_IN_AGAIN) from exc

@@ -6,12 +6,13 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -46,6 +47,17 @@ DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API t
 MAX_RATE_RETRIES = 4
 SEARCH_BURST = 10  # search requests per 2-second window, every plan
 MAX_RATE_WAIT = 60.0
+# The calls that set a pass up (the connected user, its permissions, the custom fields)
+# are retried after a temporary error like a contact's write (engine/apply.py): a 5xx,
+# a reset or a timeout at the start costs retries, not the pass. The session retries
+# only idempotent requests; these retries also cover the POST of a custom field, made
+# safe by reading the field list again before any create.
+SETUP_ATTEMPTS = 4
+SETUP_BACKOFF = 0.25  # seconds before the 2nd attempt, doubled after each
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 # GET /api/v2/persons `ids`: "comma separated string array of up to 100 entity ids".
 IDS_BATCH = 100
 
@@ -172,13 +184,25 @@ class PipedriveCrm(Crm):
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         return self._request(method, path, what, **kwargs).json()
 
+    def _setup(self, call: Callable[[], T]) -> T:
+        """`call()`, again after a temporary error (not a spent budget or an edge block), with backoff."""
+        for attempt in range(SETUP_ATTEMPTS):
+            try:
+                return call()
+            except TemporaryError as exc:
+                if isinstance(exc, BudgetExhausted | ServiceBlocked) or attempt == SETUP_ATTEMPTS - 1:
+                    raise
+                log.info("retrying after a temporary error: %s", exc.line())
+                self.clock.sleep(SETUP_BACKOFF * 2 ** attempt)
+        raise AssertionError("unreachable")
+
     # --- users and permissions --------------------------------------------------------
 
     def me(self) -> CrmUser:
         cached = self.cache.get("user") if self._trust_cache else None
         if isinstance(cached, dict):
             return CrmUser(**cached)
-        data = self._json("GET", "/api/v1/users/me", "read the connected user")["data"]
+        data = self._setup(lambda: self._json("GET", "/api/v1/users/me", "read the connected user"))["data"]
         admin = bool(data.get("is_admin")) or any(
             a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
         user = CrmUser(id=data["id"], name=data.get("name", ""), email=data.get("email", ""),
@@ -192,7 +216,8 @@ class PipedriveCrm(Crm):
         cached = self.cache.get("missing_permissions") if self._trust_cache else None
         if isinstance(cached, list) and not cached:
             return []  # granted before; a 403 on a write is the last word (DESIGN §8)
-        data = self._json("GET", f"/api/v1/users/{user.id}/permissions", "read the user's permissions")["data"]
+        data = self._setup(lambda: self._json("GET", f"/api/v1/users/{user.id}/permissions",
+                                              "read the user's permissions"))["data"]
         missing = [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
         self.cache.put("missing_permissions", missing)
         return missing
@@ -221,14 +246,17 @@ class PipedriveCrm(Crm):
             keys = {name: known[name] for name in PERSON_FIELDS}
             self.field_keys.update(keys)
             return keys
-        return self._read_fields(known)
+        # A failed create is retried only after the list is read again: a create whose
+        # answer was lost is then found, not made twice.
+        return self._setup(lambda: self._read_fields(known))
 
     def _refresh_fields(self, stale: dict[str, str]) -> None:
         """The field keys `stale` were refused or missing: read the list again (once for all threads)."""
         with self._fields_lock:
             if self.field_keys != stale or self._fields_read:
                 return  # read meanwhile by another thread, or already this pass
-            self._read_fields(dict(self.field_keys))
+            known = dict(self.field_keys)
+            self._setup(lambda: self._read_fields(known))
 
     def _read_fields(self, known: dict[str, str]) -> dict[str, str]:
         """The list is read afresh, so a field another account or user of the company
@@ -244,7 +272,8 @@ class PipedriveCrm(Crm):
         return result
 
     def missing_fields(self, known: dict[str, str]) -> list[str]:
-        return [name for name in PERSON_FIELDS if name not in self._found_fields(known)]
+        found = self._setup(lambda: self._found_fields(known))
+        return [name for name in PERSON_FIELDS if name not in found]
 
     def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
         """The keys of the fields that exist, by name (those missing are absent)."""

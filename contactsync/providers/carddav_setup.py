@@ -21,8 +21,12 @@ def _client(url: str, username: str, password: str, email: str, fix: str) -> Dav
     return DavClient(url, username, password, f"carddav:{email}", fix)
 
 
-def sign_in(email: str, url: str, username: str, password: str) -> dict[str, str]:
-    """Find the address-book home with these credentials; returns the account's options."""
+def sign_in(email: str, url: str, username: str, password: str, fix: str | None = None) -> dict[str, str]:
+    """Find the address-book home with these credentials; returns the account's options.
+
+    `fix`: what to tell on a refused password; by default to add the account again,
+    for an existing account (`reconnect`) to reconnect it.
+    """
     url = preset_url(url)
     if not url.startswith(("https://", "http://")):
         raise UsageError(f"{url!r} is not a CardDAV URL",
@@ -30,7 +34,7 @@ def sign_in(email: str, url: str, username: str, password: str) -> dict[str, str
     if not password.strip():
         raise UsageError("no password was given", "type it at the prompt, or pipe it in on standard input")
     username = username or email
-    fix = f"run `contactsync add-account carddav {email} --url {url}` again with the right password"
+    fix = fix or f"run `contactsync add-account carddav {email} --url {url}` again with the right password"
     home = discover_home(_client(url, username, password.strip(), email, fix))
     return {"url": url, "username": username, "home": home}
 

@@ -143,7 +143,8 @@ class GraphClient:
                              f"{message or code or 'access denied'} (the Contacts.ReadWrite permission or "
                              "consent may be missing)", self.fix)
         if status in RETRYABLE or status >= 500:
-            return TemporaryError(f"Microsoft Graph is busy or throttling {self.account} (HTTP {status} {code})",
+            detail = f" {code}" if code and code != str(status) else ""  # Graph's code, e.g. serviceNotAvailable
+            return TemporaryError(f"Microsoft Graph is busy or throttling {self.account} (HTTP {status}{detail})",
                                   "run again later")
         if status == 404:
             return NotFound(f"not found in the Outlook contacts of {self.account}: {message}", status=status)

@@ -187,7 +187,8 @@ def reconnect_account(name: str, *, client_secrets: Path | None = None, open_bro
         from contactsync.providers.carddav_setup import sign_in as sign_in_carddav
 
         account.options = sign_in_carddav(account.email, account.options.get("url", ""),
-                                          account.options.get("username", ""), password)
+                                          account.options.get("username", ""), password,
+                                          fix=f"run `contactsync reconnect {account.key}` again with the right password")
         secret = password.strip()
     else:
         raise UsageError(f"{account.key}: unknown provider {account.provider!r}", f"use one of: {', '.join(KINDS)}")
