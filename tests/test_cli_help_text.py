@@ -21,7 +21,7 @@ def _commands() -> list[list[str]]:
 
 
 @pytest.mark.parametrize("columns", ["60", "200"])
-def test_every_help_reads_whole_at_any_width(columns):
+def test_every_help_reads_whole_at_any_width(columns: str) -> None:
     paths = _commands()
     assert ["crm", "connect"] in paths and ["remove-account"] in paths
     for path in paths:
@@ -34,6 +34,6 @@ def test_every_help_reads_whole_at_any_width(columns):
         assert not re.search(r"https?:/\s|https?:\s", text), (path, text)  # a URL split across lines
 
 
-def test_the_sandbox_plan_lists_its_choices():
+def test_the_sandbox_plan_lists_its_choices() -> None:
     r = CliRunner().invoke(app, ["sandbox", "--help"], env={"COLUMNS": "200"})
     assert "--plan [lite|growth|premium|" in r.output

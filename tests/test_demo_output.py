@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from contactsync.cli import render, sandbox_cmds
@@ -12,7 +13,7 @@ from contactsync.config import AccountConfig
 from contactsync.services import account_setup
 
 
-def test_the_demo_carddav_step_prints_what_add_account_prints(monkeypatch):
+def test_the_demo_carddav_step_prints_what_add_account_prints(monkeypatch: pytest.MonkeyPatch) -> None:
     account = AccountConfig("carddav", "ann@example.com", group="g1", group_name="Contacts")
     monkeypatch.setattr(account_setup, "add_account", lambda *args, **kwargs: account)
     server = SimpleNamespace(username="ann@example.com", url="http://127.0.0.1:1", password="pw")
