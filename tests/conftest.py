@@ -14,10 +14,14 @@ settings.register_profile("default", max_examples=50, deadline=None,
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=1000)
 settings.load_profile(os.environ.get("CONTACTSYNC_HYPOTHESIS", "default"))
 
+# The fixtures of the support modules, registered here once for every test module
+# (modules import only the helpers and constants they use).
+from carddav_support import dav  # noqa: F401  (a real Radicale server)
 from cli_support import box  # noqa: F401  (the whole sandbox, for CLI tests)
 from contactsync.auth.secrets import MemoryKeyring
 from google_support import sandbox  # noqa: F401  (the Google emulator)
 from microsoft_support import graph  # noqa: F401  (the Graph emulator)
+from pipedrive_support import clock, crm, emulator, server  # noqa: F401  (the Pipedrive emulator and adapter)
 from crm_contract import CRM_SUBJECTS, CrmSubject
 from provider_contract import SUBJECTS, Subject
 

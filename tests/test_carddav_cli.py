@@ -15,8 +15,7 @@ import time
 
 import keyring
 
-from carddav_support import dav  # noqa: F401
-from cli_support import box, cli, crm_persons, envelope, setup_account  # noqa: F401
+from cli_support import cli, crm_persons, envelope, setup_account
 from pipedrive_openapi import assert_log_valid
 
 ME = "ann@icloud.example"

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from carddav_support import Tamper, dav, provider_for, vcard  # noqa: F401
+from carddav_support import Tamper, provider_for, vcard
 from contactsync.errors import AuthError, CursorExpired, StaleVersion
 from contactsync.model import Contact, Email, Phone
 from contactsync.providers.base import ProviderDeletion, ProviderRecord, ProviderSkip

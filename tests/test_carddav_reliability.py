@@ -19,8 +19,7 @@ from urllib.parse import unquote
 
 import keyring
 
-from carddav_support import dav  # noqa: F401
-from cli_support import box, cli, setup_account  # noqa: F401
+from cli_support import cli, setup_account
 from contactsync.auth.secrets import env_name
 from contactsync.sandbox.faults import RandomFaults
 

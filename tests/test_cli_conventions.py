@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from cli_support import box, cli, setup_account  # noqa: F401
+from cli_support import cli, setup_account
 from contactsync.cli.app import app
 from contactsync.settings import ConflictPolicy, Direction, Plan, Visibility, choices
 

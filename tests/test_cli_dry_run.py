@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from cli_support import EMAIL, box, cli, crm_persons, envelope, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, crm_persons, envelope, google_rn, setup_account
 from contactsync.cli import app, render
 
 DELETED = ("José Álvarez", "山田 太郎", "Ольга Петрова", "Chloé 🌻 Martin", "Priya Natarajan", "Lena Fischer")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from cli_support import EMAIL, box, cli, cli_json, crm_persons, envelope, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, cli_json, crm_persons, envelope, google_rn, setup_account
 from pipedrive_openapi import assert_log_valid
 
 MY_CONTACTS = "contactGroups/myContacts"

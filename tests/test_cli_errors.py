@@ -5,7 +5,7 @@ from __future__ import annotations
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, box, cli, crm_persons, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, crm_persons, google_rn, setup_account
 from contactsync import config as cfg
 
 

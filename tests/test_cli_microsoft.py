@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from cli_support import box, cli, crm_persons, envelope, graph_id, setup_account, setup_microsoft  # noqa: F401
+from cli_support import cli, crm_persons, envelope, graph_id, setup_account, setup_microsoft
 from pipedrive_openapi import assert_log_valid
 
 MS = "ann@outlook.example"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cli_support import EMAIL, box, cli, cli_json, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, cli_json, setup_account
 from contactsync.cli import progress
 from contactsync.cli.progress import PassProgress, PlainLines
 

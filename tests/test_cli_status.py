@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 from typer.testing import CliRunner
 
-from cli_support import EMAIL, box, cli, cli_json, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, cli_json, google_rn, setup_account
 from contactsync import config as cfg
 from contactsync.cli import app, render
 from contactsync.engine.lock import account_lock

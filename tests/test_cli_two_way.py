@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli_support import EMAIL, box, cli, crm_persons, google_rn, graph_id, setup_account, setup_microsoft  # noqa: F401
+from cli_support import EMAIL, cli, crm_persons, google_rn, graph_id, setup_account, setup_microsoft
 from pipedrive_openapi import assert_log_valid
 
 WRITES = ("POST", "PATCH", "PUT", "DELETE")

@@ -7,7 +7,7 @@ Counted in requests, never timed.
 from __future__ import annotations
 
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, clock, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN
 
 from contactsync.crm.base import PersonWrite
 from contactsync.crm.cache import CrmCache

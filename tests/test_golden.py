@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from cli_support import box, cli, setup_account  # noqa: F401
+from cli_support import cli, setup_account
 from contactsync import config as cfg
 from contactsync.store import LinkStore
 from pipedrive_openapi import assert_log_valid

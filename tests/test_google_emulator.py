@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from google_support import ANN, CLIENTS, EMAIL, JOSE, OLGA, Sandbox, sandbox  # noqa: F401
+from google_support import ANN, CLIENTS, EMAIL, JOSE, OLGA, Sandbox
 from PIL import Image
 
 CONNECTIONS = "/v1/people/me/connections"

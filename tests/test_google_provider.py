@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from google_support import (  # noqa: F401
-    ANN, CHLOE, CLIENTS, EMAIL, JOSE, MOHAMMED, OLGA, PRIYA, TARO, Sandbox, sandbox,
+    ANN, CHLOE, CLIENTS, EMAIL, JOSE, MOHAMMED, OLGA, PRIYA, TARO, Sandbox,
 )
 from PIL import Image
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from google_support import ANN, CLIENTS, JOSE, Sandbox, sandbox  # noqa: F401
+from google_support import ANN, CLIENTS, JOSE, Sandbox
 
 from contactsync.errors import AuthError, ConfigError, CursorExpired, StaleVersion, TemporaryError
 from contactsync.model import Contact

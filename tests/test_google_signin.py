@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from cli_support import EMAIL, box, cli, envelope, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, envelope, setup_account
 from contactsync.auth import secrets
 from contactsync.auth.google import GoogleGrant
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from microsoft_support import CLIENTS, EMAIL, FATIMA, MARIA, GraphSandbox, graph  # noqa: F401
+from microsoft_support import CLIENTS, EMAIL, FATIMA, MARIA, GraphSandbox
 
 from contactsync.sandbox.graph import DEFAULT_FOLDER_ID
 

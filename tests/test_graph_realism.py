@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from microsoft_support import CLIENTS, MARIA, GraphSandbox, graph  # noqa: F401
+from microsoft_support import CLIENTS, MARIA, GraphSandbox
 
 from contactsync.errors import CursorExpired
 from contactsync.model import Contact

@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from cli_support import EMAIL, box, cli, envelope, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, envelope, setup_account
 from contactsync import schemas
 from contactsync.cli.envelope import KINDS
 

@@ -4,7 +4,7 @@ organizations; a free-form address kept whole; impossible dates, digit-less phon
 from __future__ import annotations
 
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, clock, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN
 
 from contactsync.clock import ManualClock
 from contactsync.crm.base import PersonWrite

@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from microsoft_support import CLIENT_ID, CLIENTS, EMAIL, FATIMA, MARIA, MISAKI, OLEG, GraphSandbox, aged, graph  # noqa: F401
+from microsoft_support import CLIENT_ID, CLIENTS, EMAIL, FATIMA, MARIA, MISAKI, OLEG, GraphSandbox, aged
 
 from contactsync.auth.microsoft import MicrosoftSession, sign_in
 from contactsync.clock import ManualClock

@@ -11,7 +11,7 @@ import time
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, box, cli, cli_json, crm_persons, envelope, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, cli_json, crm_persons, envelope, google_rn, setup_account
 from contactsync import config as cfg
 from contactsync.auth.secrets import MemoryKeyring
 from contactsync.engine.lock import account_lock

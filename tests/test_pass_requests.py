@@ -6,7 +6,7 @@ changes and little else: no organization search, no field list, no user read.
 
 from __future__ import annotations
 
-from cli_support import EMAIL, box, cli, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, google_rn, setup_account
 
 from contactsync.sandbox.pipedrive_data import TOKEN_COST
 

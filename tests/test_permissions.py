@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from cli_support import EMAIL, box, cli, cli_json, crm_persons, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, cli_json, crm_persons, setup_account
 from pipedrive_support import SELLER_TOKEN
 
 from contactsync import config as cfg

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, clock, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN
 
 from contactsync.crm.base import STAMP_FIELD, PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pipedrive_openapi import assert_log_valid, check_documents, log_problems, validate_exchange
-from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, call, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, call
 
 
 def test_the_corrected_documents_are_valid_openapi():

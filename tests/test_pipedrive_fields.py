@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, call, clock, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN, call
 
 from contactsync.crm.base import STAMP_FIELD, Crop, PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, call, clock, crm, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN, call
 
 from contactsync.clock import ManualClock
 from contactsync.config import CrmConfig

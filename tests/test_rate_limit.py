@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import ADMIN_TOKEN, clock, emulator, server  # noqa: F401
+from pipedrive_support import ADMIN_TOKEN
 
 from contactsync.clock import ManualClock
 from contactsync.crm.base import PersonWrite

@@ -7,7 +7,7 @@ CLI as a user would, and checks: no duplicate person, no lost edit, no false del
 from __future__ import annotations
 
 from cli_support import (  # noqa: F401
-    EMAIL, box, cli, crm_persons, google_rn, graph_id, setup_account, setup_microsoft,
+    EMAIL, cli, crm_persons, google_rn, graph_id, setup_account, setup_microsoft,
 )
 from pipedrive_openapi import assert_log_valid
 

@@ -10,7 +10,7 @@ import sys
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, box, cli, crm_persons, envelope, setup_account, setup_microsoft  # noqa: F401
+from cli_support import EMAIL, cli, crm_persons, envelope, setup_account, setup_microsoft
 from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.store import LinkStore

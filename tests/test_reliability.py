@@ -12,7 +12,7 @@ from collections import Counter
 
 import keyring
 
-from cli_support import EMAIL, box, cli, crm_persons, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, crm_persons, setup_account
 from contactsync import config as cfg
 from contactsync.engine.lock import account_lock
 from contactsync.sandbox.server import Fault

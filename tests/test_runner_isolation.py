@@ -8,7 +8,7 @@ import stat
 
 import keyring
 import pytest
-from cli_support import EMAIL, box, cli, envelope, setup_account, setup_microsoft  # noqa: F401
+from cli_support import EMAIL, cli, envelope, setup_account, setup_microsoft
 
 from contactsync import config as cfg
 from contactsync.engine.lock import account_lock, lock_path

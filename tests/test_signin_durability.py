@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cli_support import box, cli, setup_account, setup_microsoft  # noqa: F401
+from cli_support import cli, setup_account, setup_microsoft
 from contactsync import config as cfg
 from contactsync.auth import secrets
 from contactsync.store import LinkStore

@@ -9,11 +9,10 @@ import time
 from datetime import datetime
 
 import pytest
-from google_support import ANN, CLIENTS, JOSE, Sandbox, sandbox  # noqa: F401
+from google_support import ANN, CLIENTS, JOSE, Sandbox
 from microsoft_support import CLIENTS as FOLDER
-from microsoft_support import MARIA, OLEG, GraphSandbox, graph  # noqa: F401
+from microsoft_support import MARIA, OLEG, GraphSandbox
 from pipedrive_openapi import assert_log_valid
-from pipedrive_support import clock, crm, emulator, server  # noqa: F401
 
 from contactsync.clock import ManualClock
 from contactsync.crm.base import PersonWrite

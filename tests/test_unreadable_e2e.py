@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli_support import EMAIL, box, cli, cli_json, crm_persons, google_rn, setup_account  # noqa: F401
+from cli_support import EMAIL, cli, cli_json, crm_persons, google_rn, setup_account
 
 
 def _key(box, name: str) -> str:  # noqa: F811
