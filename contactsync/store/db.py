@@ -173,14 +173,16 @@ class LinkStore:
         return _link(row) if row else None
 
     def links_for(self, account: str, provider_ids: Iterable[str]) -> dict[str, Link]:
-        ids = list(provider_ids)
+        return self._links_where(account, "provider_id", list(provider_ids))
+
+    def _links_where(self, account: str, column: str, values: list[Any]) -> dict[str, Link]:
+        """The links whose `column` is one of `values`, by provider id (500 bound values per query)."""
         out: dict[str, Link] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND provider_id IN ({marks})",
-                (account, *chunk),
+                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND {column} IN ({marks})", (account, *chunk)
             )
             out.update((row["provider_id"], _link(row)) for row in rows)
         return out
@@ -193,16 +195,7 @@ class LinkStore:
 
     def links_by_crm(self, account: str, crm_ids: Iterable[int]) -> dict[str, Link]:
         """The links of these CRM persons, by provider id."""
-        ids = list(crm_ids)
-        out: dict[str, Link] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND crm_id IN ({marks})", (account, *chunk)
-            )
-            out.update((row["provider_id"], _link(row)) for row in rows)
-        return out
+        return self._links_where(account, "crm_id", list(crm_ids))
 
     def iter_links(self, account: str, states: tuple[str, ...] = ("pending", "linked")) -> Iterator[Link]:
         marks = ",".join("?" * len(states))
