@@ -34,31 +34,24 @@ class FieldReader:
 
     def items(self, obj: dict[str, Any], key: str, field: str) -> list[dict[str, Any]]:
         """A list of objects; entries of another type are left out (and recorded)."""
-        value = obj.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self._wrong(field, key, value, "a list")
-            return []
-        good = [item for item in value if isinstance(item, dict)]
-        if len(good) != len(value):
-            bad = next(item for item in value if not isinstance(item, dict))
-            self._wrong(field, key + "[]", bad, "an object")
-        return good
+        return self._list_of(obj, key, field, dict, "an object", null_is_wrong=True)
 
     def strings(self, obj: dict[str, Any], key: str, field: str) -> list[str]:
-        """A list of strings; entries of another type are left out (and recorded)."""
+        """A list of strings; entries of another type are left out (and recorded; a null is only left out)."""
+        return self._list_of(obj, key, field, str, "text", null_is_wrong=False)
+
+    def _list_of(self, obj: dict[str, Any], key: str, field: str, kind: type, expected: str, *,
+                 null_is_wrong: bool) -> list[Any]:
         value = obj.get(key)
         if value is None:
             return []
         if not isinstance(value, list):
             self._wrong(field, key, value, "a list")
             return []
-        good = [item for item in value if isinstance(item, str)]
-        if len(good) != len(value):
-            bad = next(item for item in value if not isinstance(item, str))
-            if bad is not None:
-                self._wrong(field, key + "[]", bad, "text")
+        good = [item for item in value if isinstance(item, kind)]
+        bad = [item for item in value if not isinstance(item, kind) and (null_is_wrong or item is not None)]
+        if bad:
+            self._wrong(field, key + "[]", bad[0], expected)
         return good
 
     def obj(self, obj: dict[str, Any], key: str, field: str) -> dict[str, Any]:
