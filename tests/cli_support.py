@@ -88,3 +88,15 @@ def google_rn(box: launch.Sandbox, display_name: str) -> str:
         if any(n.get("displayName") == display_name for n in box.google.person(rn).get("names", [])):
             return rn
     raise LookupError(display_name)
+
+
+def linked_count(account: str) -> int:
+    """How many of `account`'s contacts are linked in the state file of the current home."""
+    from contactsync import config as cfg
+    from contactsync.store import LinkStore
+
+    store = LinkStore.open(cfg.state_path())
+    try:
+        return store.count_links(account)["linked"]
+    finally:
+        store.close()

@@ -10,22 +10,13 @@ import sys
 import keyring
 from keyring.backends import fail
 
-from cli_support import EMAIL, cli, crm_persons, envelope, setup_account, setup_microsoft
+from cli_support import EMAIL, cli, crm_persons, envelope, setup_account, setup_microsoft, linked_count
 from contactsync import config as cfg
 from contactsync.auth import secrets
-from contactsync.store import LinkStore
 from limited_keyring import WINDOWS_LIMIT, BrokenKeyring, SmallValueKeyring
 
 GOOGLE = f"google:{EMAIL}"
 MS = "microsoft:ann@outlook.example"
-
-
-def linked(account: str) -> int:
-    store = LinkStore.open(cfg.state_path())
-    try:
-        return store.count_links(account)["linked"]
-    finally:
-        store.close()
 
 
 def test_reconnect_after_a_revoked_google_grant_keeps_links_and_settings(box):
@@ -41,7 +32,7 @@ def test_reconnect_after_a_revoked_google_grant_keeps_links_and_settings(box):
     assert "Reconnected" in r.stdout and "Added" not in r.stdout
     r = cli("run", "--once")
     assert r.exit_code == 0, r.output
-    assert len(crm_persons(box)) == persons and linked(GOOGLE) == 10
+    assert len(crm_persons(box)) == persons and linked_count(GOOGLE) == 10
     assert cfg.load().accounts[GOOGLE].direction == "two-way"
 
 
@@ -68,7 +59,7 @@ def test_reconnect_microsoft_and_add_account_again_say_reconnected(box):
     r = cli("add-account", "microsoft", "ann@outlook.example", "--client-id", box.microsoft_client_id,
             "--endpoint", box.graph_url, "--authority", box.graph_url)
     assert r.exit_code == 0 and "Reconnected microsoft:ann@outlook.example" in r.stdout
-    assert linked(MS) == 4
+    assert linked_count(MS) == 4
 
 
 def test_remove_account_needs_yes_without_a_terminal_and_removes_its_secret_everywhere(box, monkeypatch):
@@ -100,7 +91,7 @@ def test_crm_disconnect_removes_the_token_and_connect_again_picks_up_the_links(b
     assert "Reconnected" in r.stdout
     persons = len(crm_persons(box))
     assert cli("run", "--once").exit_code == 0
-    assert len(crm_persons(box)) == persons and linked(GOOGLE) == 10
+    assert len(crm_persons(box)) == persons and linked_count(GOOGLE) == 10
 
 
 def test_microsoft_on_a_keyring_that_holds_1280_characters(box):

@@ -10,10 +10,8 @@ import time
 
 import pytest
 
-from cli_support import cli, setup_account, setup_microsoft
-from contactsync import config as cfg
+from cli_support import cli, setup_account, setup_microsoft, linked_count
 from contactsync.auth import secrets
-from contactsync.store import LinkStore
 from contactsync.sandbox.server import Fault
 from microsoft_support import aged
 
@@ -35,14 +33,6 @@ def refreshes(box) -> list[int]:
 def expire_stored_access_token() -> None:
     """An hour later: the stored access token is past its expiry, the next pass must refresh."""
     secrets.put(NAME, aged(secrets.get(NAME, rotating=True)))
-
-
-def linked(account: str) -> int:
-    store = LinkStore.open(cfg.state_path())
-    try:
-        return store.count_links(account)["linked"]
-    finally:
-        store.close()
 
 
 def test_a_pass_killed_right_after_a_single_use_refresh_leaves_a_working_sign_in(box):
@@ -69,7 +59,7 @@ def test_a_pass_killed_right_after_a_single_use_refresh_leaves_a_working_sign_in
     r = cli("run", "--once", "--account", MS)
     assert r.exit_code == 0, r.output
     assert refreshes(box) == [200]  # the saved access token served the next pass
-    assert linked(NAME) == 4  # the default folder's contacts reached Pipedrive
+    assert linked_count(NAME) == 4  # the default folder's contacts reached Pipedrive
     expire_stored_access_token()
     assert cli("run", "--once", "--account", MS).exit_code == 0
     assert refreshes(box) == [200, 200]  # and the saved refresh token was the live one
