@@ -1,21 +1,21 @@
-"""One pass per account at a time: an OS file lock next to the store (DESIGN §5)."""
+"""One pass per account at a time: an OS file lock next to the store (DESIGN §5).
+
+The lock is filelock's `FileLock` (py-filelock): `flock` on POSIX and `msvcrt`
+with its own polling on Windows, where `msvcrt.locking` alone gives up after ten
+one-second tries — a `--wait` behind a long pass must wait for as long as it runs.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from contactsync.config import private_dir
 from contactsync.errors import LockHeld
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-    import msvcrt
 
 
 def lock_path(state_dir: Path, account: str) -> Path:
@@ -25,20 +25,19 @@ def lock_path(state_dir: Path, account: str) -> Path:
 
 @contextmanager
 def account_lock(state_dir: Path, account: str, wait: bool = False) -> Iterator[None]:
+    """Hold `account`'s lock for the block; without `wait`, a held lock is `LockHeld` at once."""
     path = lock_path(state_dir, account)
     private_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # thread_local=False: a pass hands work to threads; the lock belongs to the process.
+    lock = FileLock(path, timeout=-1 if wait else 0, mode=0o600, thread_local=False)
     try:
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            else:
-                msvcrt.locking(fd, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-        except OSError:
-            raise LockHeld(
-                f"{account}: another contactsync pass is already running for this account",
-                "wait for it to finish, or add --wait to queue behind it",
-            ) from None
+        lock.acquire()
+    except Timeout:
+        raise LockHeld(
+            f"{account}: another contactsync pass is already running for this account",
+            "wait for it to finish, or add --wait to queue behind it",
+        ) from None
+    try:
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()
