@@ -152,3 +152,20 @@ def test_a_table_that_must_fold_keeps_its_identifiers_whole_and_its_cells_as_wri
         for row in rows:
             assert f"│ {row[3]} │" in text or f"{row[3]}\n" in text, text  # whole, its border or line end after it
         assert "[bold]Astrid[/bold]" in text  # one word under WORD_MAX: never folded
+
+
+def test_names_and_error_lines_with_brackets_print_as_written(box, monkeypatch):
+    from contactsync.cli import errors
+    from contactsync.errors import ContactSyncError
+
+    monkeypatch.setattr(render.out, "_width", 200)
+    setup_account(box)
+    box.google.add_person({"names": [{"givenName": "[bold]Mallory[/bold]"}], "memberships": [
+        {"contactGroupMembership": {"contactGroupResourceName": "contactGroups/myContacts"}}]})
+    assert cli("run", "--once").exit_code in (0, 1)
+    assert "[bold]Mallory[/bold]" in cli("status").stdout
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(render, "err", Console(file=buffer, width=200, color_system=None))
+    errors.fail(ContactSyncError("the group [red]Clients[/red] is gone", "choose another with `--group [NAME]`"))
+    assert "the group [red]Clients[/red] is gone — choose another with `--group [NAME]`" in buffer.getvalue()

@@ -175,7 +175,7 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))  # values quote names the user chose: text, never markup
     return table
 
 
