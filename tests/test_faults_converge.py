@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import EMAIL, cli, crm_persons, graph_id, setup_account, setup_microsoft
+from cli_support import EMAIL, cli, crm_persons, graph_id, setup_account, setup_microsoft, start_sandbox
 
 from contactsync.sandbox import launch
 from contactsync.sandbox.browser import register_sandbox_browser
@@ -76,7 +76,7 @@ def _state(box: launch.Sandbox) -> dict[str, Any]:
 
 def _world(tmp: Path, monkeypatch: pytest.MonkeyPatch, faults: RandomFaults | None) -> launch.Sandbox:
     monkeypatch.setenv("CONTACTSYNC_HOME", str(tmp / "home"))
-    box = launch.start(tmp / "box", faults=None)
+    box = start_sandbox(tmp / "box", faults=None)
     _populate(box)
     setup_account(box)
     setup_microsoft(box)
