@@ -41,6 +41,14 @@ def isolated_home(tmp_path, monkeypatch):
     keyring.set_keyring(previous)
 
 
+@pytest.fixture(autouse=True)
+def no_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries of server errors and resets wait nothing in tests (contactsync.http.backoff_seconds
+    and urllib3's Retry read the factor on each call): the retries still happen and are counted,
+    the seconds between them were only idle time. Tests of the curve itself set it back."""
+    monkeypatch.setattr("contactsync.http.RETRY_BACKOFF_FACTOR", 0.0)
+
+
 @pytest.fixture(params=sorted(SUBJECTS))
 def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     """One provider under the contract suite (tests/provider_contract.py documents the interface)."""
