@@ -30,9 +30,11 @@ def start_sandbox(workdir: Path, **options: Any) -> launch.Sandbox:
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> Iterator[launch.Sandbox]:
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[launch.Sandbox]:
+    """The whole sandbox on the Growth plan, or the plan of a `sandbox_plan` mark."""
     register_sandbox_browser()
-    sandbox = start_sandbox(tmp_path / "sandbox")
+    marker = request.node.get_closest_marker("sandbox_plan")
+    sandbox = start_sandbox(tmp_path / "sandbox", plan=marker.args[0] if marker else "growth")
     yield sandbox
     sandbox.stop()
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 import keyring
+import pytest
 
 from cli_support import cli, setup_account
 from contactsync.auth.secrets import env_name
@@ -64,6 +65,7 @@ def setup(box, dav, cards: int) -> None:
     assert r.exit_code == 0, r.output
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_one_way_passes_killed_while_writing_to_pipedrive_leave_no_duplicate(box, dav):
     cards = 24
     setup(box, dav, cards)
@@ -112,6 +114,7 @@ def test_two_way_passes_killed_while_writing_to_the_address_book_leave_one_card_
     assert all(count == 1 for stamp, count in stamps.items() if stamp), stamps
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_faults_on_the_carddav_server_converge_within_two_passes(box, dav):
     """500, 503, 429, resets, held-then-reset requests and writes applied whose answer is lost,
     on the CardDAV server, both directions at once. A CardDAV pass needs few requests (one

@@ -9,6 +9,7 @@ import threading
 import time
 
 import keyring
+import pytest
 from keyring.backends import fail
 
 from cli_support import EMAIL, cli, cli_json, crm_persons, envelope, google_rn, setup_account
@@ -125,6 +126,7 @@ def test_sigterm_stops_the_interval_loop_cleanly(box):
     assert "Stopped" in err and "created" in out
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     setup_account(box)
     # More contacts than calls in flight (they follow the plan's rate × the round trip),
