@@ -20,7 +20,7 @@ from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.errors import (
     ApiError, AuthError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
 )
-from contactsync.http import make_session, retry_after_seconds
+from contactsync.http import backoff_seconds, make_session, retry_after_seconds
 from contactsync.model import Contact, normalise
 from contactsync.providers.base import (
     Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, fields_key,
@@ -113,7 +113,7 @@ class GraphClient:
                 if method != "POST" and attempt < self.retries:
                     attempt += 1
                     kwargs["headers"] = headers
-                    self.clock.sleep(min(0.5 * 2 ** attempt, 8))
+                    self.clock.sleep(backoff_seconds(attempt))
                     continue
                 raise TemporaryError(f"cannot reach Microsoft Graph for {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from exc
@@ -131,7 +131,7 @@ class GraphClient:
             retryable = status in RETRYABLE and (method != "POST" or status == 429)
             if retryable and attempt < self.retries:
                 attempt += 1
-                self.pause(retry_after_seconds(response, default=min(2.0 ** attempt, 30.0)))
+                self.pause(retry_after_seconds(response, default=backoff_seconds(attempt, scale=2, cap=30)))
                 kwargs["headers"] = headers
                 continue
             if status < 400 or status in ok:
