@@ -137,3 +137,22 @@ def test_an_outlook_first_pass_has_graphs_count_from_its_first_line(box, monkeyp
     assert lines and all(line.startswith(f"microsoft:{box.microsoft_email}: first pass") for line in lines)
     assert re.search(r"\d+ of 4 written, 0 of 4 read", lines[0]), lines  # Graph's @odata.count, before a page
     assert "4 of 4 written, 4 of 4 read" in lines[-1], lines
+
+
+def test_a_pass_that_raised_leaves_no_display_running():
+    from contactsync.config import AccountConfig
+    from contactsync.engine.run import PassOptions
+
+    options = PassOptions()
+    displays = progress.progress_factory(options, quiet=False)
+    assert displays is not None and progress.progress_factory(options, quiet=True) is None
+    displays(AccountConfig("google", "ann@example.com"))
+    first = displays.current
+    assert first is not None and options.on_start == first.on_start
+    first.on_start("first", 10)  # the pass starts its ticker, then raises before its end
+    displays(AccountConfig("microsoft", "ann@outlook.example"))
+    second = displays.current
+    assert first.closed and first.display._stop.is_set()  # type: ignore[attr-defined]
+    assert second is not None and not second.closed and options.on_applied == second.on_applied
+    displays.close()
+    assert second.closed

@@ -181,19 +181,29 @@ class Bar:
             self.progress.stop()
 
 
-def progress_factory(
-    options: PassOptions, quiet: bool
-) -> Callable[[AccountConfig], Callable[[int], None]] | None:
+class AccountDisplays:
     """Per account: a PassProgress wired into `options` (on_start, on_applied); its on_read is the
-    engine's page callback. None when quiet."""
-    if quiet:
-        return None
-    terminal = err.is_terminal
+    engine's page callback. The previous account's display is closed when the next one opens, and
+    `close` ends the last: a pass that raised before its end never leaves a bar or a ticker behind
+    (rich allows one live display at a time)."""
 
-    def for_account(account: AccountConfig) -> Callable[[int], None]:
-        state = PassProgress(account.key, Bar() if terminal else PlainLines())
-        options.on_start = state.on_start
-        options.on_applied = state.on_applied
+    def __init__(self, options: PassOptions) -> None:
+        self.options = options
+        self.terminal = err.is_terminal
+        self.current: PassProgress | None = None
+
+    def __call__(self, account: AccountConfig) -> Callable[[int], None]:
+        self.close()
+        state = self.current = PassProgress(account.key, Bar() if self.terminal else PlainLines())
+        self.options.on_start = state.on_start
+        self.options.on_applied = state.on_applied
         return state.on_read
 
-    return for_account
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+
+
+def progress_factory(options: PassOptions, quiet: bool) -> AccountDisplays | None:
+    """The displays of a run's passes; None when quiet."""
+    return None if quiet else AccountDisplays(options)
