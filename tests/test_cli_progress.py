@@ -27,15 +27,22 @@ def test_the_total_is_known_from_the_start_and_settles_on_the_plan():
     assert state.total is None
     state.on_start("first", 3000)
     assert state.total == 3000 and state.kind == "first"
-    state.on_read(1000)
-    state.on_applied(1, 1000)  # a third read, a thousand writes planned: about 3000 in all
+    # As the engine reports: a page's writes as they are applied, then the page as read.
+    state.on_applied(1, 1000)
     assert state.total == 3000
+    state.on_applied(1000, 1000)
+    state.on_read(1000)  # a third read, a thousand writes: about 3000 in all
+    assert state.total == 3000
+    state.on_applied(1001, 1990)  # the second page's writes do not count twice
+    assert state.total == 3000
+    state.on_applied(1990, 1990)
     state.on_read(1000)
-    state.on_read(1000)
-    state.on_applied(2, 2950)  # all read: the plan is the total
+    assert state.total == round(1990 * 3000 / 2000)
+    state.on_applied(2950, 2950)
+    state.on_read(1000)  # all read: the plan is the total
     assert state.total == 2950
     state.on_read(-1)
-    assert display.closed and display.updates[-1] == (2, 2950)
+    assert display.closed and display.updates[-1] == (2950, 2950)
 
 
 def test_plain_lines_come_at_least_every_ten_seconds():
@@ -99,8 +106,10 @@ def bar_output(monkeypatch, width: int) -> str:
     bar = progress.Bar()
     state = PassProgress("google:[bold]x@example.com", bar, clock=lambda: 0.0)
     state.on_start("first", 3000)
-    state.on_read(1000)
     state.on_applied(1, 1000)
+    state.on_applied(1000, 1000)  # the first page's writes, then the page as read
+    state.on_read(1000)
+    state.on_applied(1001, 1500)
     state.on_read(-1)
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", console.file.getvalue())  # type: ignore[attr-defined]
 
@@ -108,12 +117,12 @@ def bar_output(monkeypatch, width: int) -> str:
 def test_a_wide_bar_shows_the_total_the_contacts_read_and_the_account_as_it_is(monkeypatch):
     drawn = bar_output(monkeypatch, 120)
     assert "google:[bold]x@example.com (first)" in drawn  # no markup taken from an account key
-    assert "1/3000" in drawn and "1000 of 3000 read" in drawn
+    assert "1001/3000" in drawn and "1000 of 3000 read" in drawn
 
 
 def test_a_narrow_bar_keeps_the_words_and_folds_them(monkeypatch):
     drawn = " ".join(bar_output(monkeypatch, 60).split())
-    assert "google:[bold]x@example.com: first pass, 1 of 3000 written, 1000 of 3000 read, 0/s" in drawn
+    assert "google:[bold]x@example.com: first pass, 1001 of 3000 written, 1000 of 3000 read, 0/s" in drawn
 
 
 def test_an_unknown_count_is_not_made_up():

@@ -45,6 +45,7 @@ class PassProgress:
         self.read = 0
         self.done = 0
         self.planned = 0
+        self.planned_read = 0  # writes planned for the pages read (not the one being applied)
         self.closed = False
         self._lock = threading.Lock()
 
@@ -60,7 +61,10 @@ class PassProgress:
             self.close()
             return
         with self._lock:
+            # The engine reports a page read once its writes are applied (engine/run.py): the
+            # writes planned so far are those of the contacts read so far.
             self.read += count
+            self.planned_read = self.planned
         self.display.update(self)
 
     def on_applied(self, done: int, total: int) -> None:
@@ -78,12 +82,12 @@ class PassProgress:
     @property
     def total(self) -> int | None:
         """Writes this pass will make: the planned ones once the listing is read, else an estimate
-        from the share of the listing read so far; None while nothing tells."""
+        from the writes of the pages read and their share of the listing; None while nothing tells."""
         if self.expected is None or self.read >= self.expected:
             return self.planned if self.read or self.planned else None
         if self.read == 0:
-            return self.expected
-        return max(self.planned, round(self.planned * self.expected / self.read))
+            return max(self.planned, self.expected)
+        return max(self.planned, round(self.planned_read * self.expected / self.read))
 
     @property
     def rate(self) -> float:
