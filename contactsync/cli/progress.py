@@ -4,8 +4,10 @@ The engine reports three things (engine/run.py): the pass's kind and the number 
 contacts the provider will list (`on_start`), the contacts read after each page
 (`progress`), and the writes done and planned so far after every write
 (`on_applied`). `PassProgress` turns them into a total that is known from the
-start when the provider says how many contacts it holds (Google's totalPeople),
-and that moves with every write.
+start when the provider says how many contacts a full listing holds (Google's
+totalPeople or a group's memberCount, Graph's @odata.count, the CardDAV listing's
+hrefs: ChangeFeed.expected), and that moves with every write. An incremental
+listing has no count (none is asked for): the lines say only what is known.
 """
 
 from __future__ import annotations
@@ -88,11 +90,18 @@ class PassProgress:
         elapsed = self.clock() - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
 
-    def line(self) -> str:
+    @property
+    def read_text(self) -> str:
+        """Contacts read of the provider's count; an unknown count is left unsaid, never guessed."""
+        return f"{self.read} of {self.expected} read" if self.expected is not None else f"{self.read} read"
+
+    @property
+    def written_text(self) -> str:
         total = self.total
-        written = f"{self.done} of {total} written" if total is not None else f"{self.done} written"
-        read = f"{self.read} of {self.expected} read" if self.expected is not None else f"{self.read} read"
-        return f"{self.account}: {self.kind} pass, {written}, {read}, {self.rate:.0f}/s"
+        return f"{self.done} of {total} written" if total is not None else f"{self.done} written"
+
+    def line(self) -> str:
+        return f"{self.account}: {self.kind} pass, {self.written_text}, {self.read_text}, {self.rate:.0f}/s"
 
 
 class PlainLines:
@@ -131,32 +140,41 @@ class PlainLines:
 
 
 class Bar:
-    """On a terminal: a rich bar on stderr with the writes done of the total, the rate and the time."""
+    """On a terminal: a rich bar on stderr with the writes done of the total, the contacts read of the
+    provider's count, the rate and the time. An unknown total shows as `?` with a pulsing bar; a
+    terminal narrower than WIDE keeps the words (account, written, read, rate) and drops the bar."""
+
+    WIDE = 100
 
     def __init__(self) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             SpinnerColumn,
             TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=True,
-        )
+        columns: list[ProgressColumn | str] = [TextColumn("{task.fields[line]}", markup=False,
+                                                                      table_column=Column(overflow="fold"))]
+        if err.width >= self.WIDE:
+            columns = [SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
+                       MofNCompleteColumn(), TaskProgressColumn(), TextColumn("{task.fields[read]}"),
+                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+        self.progress = Progress(*columns, console=err, transient=True)
         self.task: Any = None
 
     def update(self, state: PassProgress) -> None:
         description = f"{state.account} ({state.kind})"
         if self.task is None:
-            self.task = self.progress.add_task(description, total=state.total, rate="")
+            self.task = self.progress.add_task(description, total=state.total, rate="", read="", line="")
             self.progress.start()
         self.progress.update(self.task, description=description, completed=state.done, total=state.total,
-                             rate=f"{state.rate:.0f}/s")
+                             line=state.line(), read=state.read_text, rate=f"{state.rate:.0f}/s")
 
     def close(self, state: PassProgress) -> None:
         if self.task is not None:
