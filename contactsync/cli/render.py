@@ -122,7 +122,7 @@ def render_configured(result: ConfigureResult, plan: str | None) -> None:
     a = result.account
     rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
             ("visibility", visibility_text(a.visibility, plan)), ("adopt", str(a.adopt).lower())]
-    out.print(kv_table(escape(a.key), rows))
+    print_kv(a.key, rows)
     if result.group_changed and not result.pruned:
         out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
     elif result.pruned:
@@ -170,13 +170,16 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+def print_kv(title: str, rows: list[tuple[str, str]]) -> None:
+    """A titled two-column table. The title (an account key) is a line of its own, never wrapped
+    to the table's width; the values are text, never markup."""
+    out.print(Text(title, style="table.title"), soft_wrap=True)
+    table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
         table.add_row(key, Text(value))  # values quote names the user chose: text, never markup
-    return table
+    out.print(table)
 
 
 # The words of each event kind live with the kinds (engine/events.py); keys are also
