@@ -178,3 +178,7 @@ def test_an_account_key_over_its_table_is_one_line(monkeypatch):
         monkeypatch.setattr(render, "out", Console(file=buffer, width=60, force_terminal=terminal, color_system=None))
         render.print_kv(key, [("group", "[b]Clients[/b]"), ("direction", "one-way")])
         assert buffer.getvalue().splitlines()[0].strip() == key and "[b]Clients[/b]" in buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        render.id_table(f"{key}: sync groups (1 group)", ["id", "name"], [["contacts", "Contacts"]])
+        assert buffer.getvalue().splitlines()[0].strip() == f"{key}: sync groups (1 group)"

@@ -65,7 +65,7 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
     # by shaving every column, identifiers included (their end would be cut off).
     widths = _spread(word_widths, {i: max([cell_len(columns[i]), *(cell_len(r[i]) for r in rows)]) for i in others},
                      width - needed)
-    table = Table(title=Text(title, style="table.title"), title_justify="left")
+    table = Table()
     for i, name in enumerate(columns):
         if i in id_widths:
             table.add_column(name, no_wrap=True, width=id_widths[i], overflow="ignore")
@@ -74,6 +74,7 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     console = out if width == out.width else Console(file=out.file, width=width, highlight=False, color_system=None)
+    console.print(Text(title, style="table.title"), soft_wrap=True)  # it may name an account: never wrapped
     console.print(table)
 
 
