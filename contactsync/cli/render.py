@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -85,7 +85,7 @@ def _spread(least: dict[int, int], most: dict[int, int], spare: int) -> dict[int
         short = [i for i in widths if widths[i] < most[i]]
         if not short:
             break
-        widest_gap = max(short, key=lambda i: (most[i] - widths[i]) / most[i])
+        widest_gap = max(short, key=lambda i: (most[i] - widths[i]) / max(most[i], 1))
         widths[widest_gap] += 1
         spare -= 1
     return widths
