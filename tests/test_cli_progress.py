@@ -165,3 +165,14 @@ def test_a_pass_that_raised_leaves_no_display_running():
     assert second is not None and not second.closed and options.on_applied == second.on_applied
     displays.close()
     assert second.closed
+
+
+def test_a_dry_run_counts_the_contacts_read_and_writes_nothing():
+    now = [0.0]
+    state = PassProgress("google:ann@example.com", Recorder(), clock=lambda: now[0], dry_run=True)
+    state.on_start("first", 3000)
+    assert (state.completed, state.bar_total) == (0, 3000)
+    now[0] = 2.0
+    state.on_read(1000)
+    assert (state.completed, state.bar_total) == (1000, 3000)
+    assert state.line() == "google:ann@example.com: first pass, dry run, nothing written, 1000 of 3000 read, 500/s"

@@ -35,8 +35,11 @@ class Display(Protocol):
 class PassProgress:
     """One account's pass as the displays see it: kind, contacts read of expected, writes done of total."""
 
-    def __init__(self, account: str, display: Display, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, account: str, display: Display, clock: Callable[[], float] = time.monotonic,
+                 dry_run: bool = False) -> None:
         self.account = account
+        # A dry run writes nothing: its progress is the contacts read, of the provider's count.
+        self.dry_run = dry_run
         self.display = display
         self.clock = clock
         self.started = clock()
@@ -80,6 +83,17 @@ class PassProgress:
     # -- what the displays show ----------------------------------------------------------
 
     @property
+    def completed(self) -> int:
+        """What the bar counts: writes done, or contacts read in a dry run."""
+        return self.read if self.dry_run else self.done
+
+    @property
+    def bar_total(self) -> int | None:
+        if not self.dry_run:
+            return self.total
+        return self.expected if self.expected is not None and self.read < self.expected else (self.read or None)
+
+    @property
     def total(self) -> int | None:
         """Writes this pass will make: the planned ones once the listing is read, else an estimate
         from the writes of the pages read and their share of the listing; None while nothing tells."""
@@ -92,7 +106,7 @@ class PassProgress:
     @property
     def rate(self) -> float:
         elapsed = self.clock() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return self.completed / elapsed if elapsed > 0 else 0.0
 
     @property
     def read_text(self) -> str:
@@ -101,6 +115,8 @@ class PassProgress:
 
     @property
     def written_text(self) -> str:
+        if self.dry_run:
+            return "dry run, nothing written"
         total = self.total
         return f"{self.done} of {total} written" if total is not None else f"{self.done} written"
 
@@ -175,9 +191,9 @@ class Bar:
     def update(self, state: PassProgress) -> None:
         description = f"{state.account} ({state.kind})"
         if self.task is None:
-            self.task = self.progress.add_task(description, total=state.total, rate="", read="", line="")
+            self.task = self.progress.add_task(description, total=state.bar_total, rate="", read="", line="")
             self.progress.start()
-        self.progress.update(self.task, description=description, completed=state.done, total=state.total,
+        self.progress.update(self.task, description=description, completed=state.completed, total=state.bar_total,
                              line=state.line(), read=state.read_text, rate=f"{state.rate:.0f}/s")
 
     def close(self, state: PassProgress) -> None:
@@ -198,7 +214,8 @@ class AccountDisplays:
 
     def __call__(self, account: AccountConfig) -> Callable[[int], None]:
         self.close()
-        state = self.current = PassProgress(account.key, Bar() if self.terminal else PlainLines())
+        state = self.current = PassProgress(account.key, Bar() if self.terminal else PlainLines(),
+                                            dry_run=self.options.dry_run)
         self.options.on_start = state.on_start
         self.options.on_applied = state.on_applied
         return state.on_read
