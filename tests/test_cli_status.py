@@ -169,3 +169,16 @@ def test_names_and_error_lines_with_brackets_print_as_written(box, monkeypatch):
     monkeypatch.setattr(render, "err", Console(file=buffer, width=200, color_system=None))
     errors.fail(ContactSyncError("the group [red]Clients[/red] is gone", "choose another with `--group [NAME]`"))
     assert "the group [red]Clients[/red] is gone — choose another with `--group [NAME]`" in buffer.getvalue()
+
+
+def test_an_account_key_over_its_table_is_one_line(monkeypatch):
+    key = "microsoft:someone.with.a.rather.long.address@subsidiary.outlook.example"
+    for terminal in (True, False):
+        buffer = io.StringIO()
+        monkeypatch.setattr(render, "out", Console(file=buffer, width=60, force_terminal=terminal, color_system=None))
+        render.print_kv(key, [("group", "[b]Clients[/b]"), ("direction", "one-way")])
+        assert buffer.getvalue().splitlines()[0].strip() == key and "[b]Clients[/b]" in buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        render.id_table(f"{key}: sync groups (1 group)", ["id", "name"], [["contacts", "Contacts"]])
+        assert buffer.getvalue().splitlines()[0].strip() == f"{key}: sync groups (1 group)"

@@ -35,8 +35,11 @@ class Display(Protocol):
 class PassProgress:
     """One account's pass as the displays see it: kind, contacts read of expected, writes done of total."""
 
-    def __init__(self, account: str, display: Display, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, account: str, display: Display, clock: Callable[[], float] = time.monotonic,
+                 dry_run: bool = False) -> None:
         self.account = account
+        # A dry run writes nothing: its progress is the contacts read, of the provider's count.
+        self.dry_run = dry_run
         self.display = display
         self.clock = clock
         self.started = clock()
@@ -45,6 +48,7 @@ class PassProgress:
         self.read = 0
         self.done = 0
         self.planned = 0
+        self.planned_read = 0  # writes planned for the pages read (not the one being applied)
         self.closed = False
         self._lock = threading.Lock()
 
@@ -60,7 +64,10 @@ class PassProgress:
             self.close()
             return
         with self._lock:
+            # The engine reports a page read once its writes are applied (engine/run.py): the
+            # writes planned so far are those of the contacts read so far.
             self.read += count
+            self.planned_read = self.planned
         self.display.update(self)
 
     def on_applied(self, done: int, total: int) -> None:
@@ -76,19 +83,30 @@ class PassProgress:
     # -- what the displays show ----------------------------------------------------------
 
     @property
+    def completed(self) -> int:
+        """What the bar counts: writes done, or contacts read in a dry run."""
+        return self.read if self.dry_run else self.done
+
+    @property
+    def bar_total(self) -> int | None:
+        if not self.dry_run:
+            return self.total
+        return self.expected if self.expected is not None and self.read < self.expected else (self.read or None)
+
+    @property
     def total(self) -> int | None:
         """Writes this pass will make: the planned ones once the listing is read, else an estimate
-        from the share of the listing read so far; None while nothing tells."""
+        from the writes of the pages read and their share of the listing; None while nothing tells."""
         if self.expected is None or self.read >= self.expected:
             return self.planned if self.read or self.planned else None
         if self.read == 0:
-            return self.expected
-        return max(self.planned, round(self.planned * self.expected / self.read))
+            return max(self.planned, self.expected)
+        return max(self.planned, round(self.planned_read * self.expected / self.read))
 
     @property
     def rate(self) -> float:
         elapsed = self.clock() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
+        return self.completed / elapsed if elapsed > 0 else 0.0
 
     @property
     def read_text(self) -> str:
@@ -97,6 +115,8 @@ class PassProgress:
 
     @property
     def written_text(self) -> str:
+        if self.dry_run:
+            return "dry run, nothing written"
         total = self.total
         return f"{self.done} of {total} written" if total is not None else f"{self.done} written"
 
@@ -171,9 +191,9 @@ class Bar:
     def update(self, state: PassProgress) -> None:
         description = f"{state.account} ({state.kind})"
         if self.task is None:
-            self.task = self.progress.add_task(description, total=state.total, rate="", read="", line="")
+            self.task = self.progress.add_task(description, total=state.bar_total, rate="", read="", line="")
             self.progress.start()
-        self.progress.update(self.task, description=description, completed=state.done, total=state.total,
+        self.progress.update(self.task, description=description, completed=state.completed, total=state.bar_total,
                              line=state.line(), read=state.read_text, rate=f"{state.rate:.0f}/s")
 
     def close(self, state: PassProgress) -> None:
@@ -181,19 +201,30 @@ class Bar:
             self.progress.stop()
 
 
-def progress_factory(
-    options: PassOptions, quiet: bool
-) -> Callable[[AccountConfig], Callable[[int], None]] | None:
+class AccountDisplays:
     """Per account: a PassProgress wired into `options` (on_start, on_applied); its on_read is the
-    engine's page callback. None when quiet."""
-    if quiet:
-        return None
-    terminal = err.is_terminal
+    engine's page callback. The previous account's display is closed when the next one opens, and
+    `close` ends the last: a pass that raised before its end never leaves a bar or a ticker behind
+    (rich allows one live display at a time)."""
 
-    def for_account(account: AccountConfig) -> Callable[[int], None]:
-        state = PassProgress(account.key, Bar() if terminal else PlainLines())
-        options.on_start = state.on_start
-        options.on_applied = state.on_applied
+    def __init__(self, options: PassOptions) -> None:
+        self.options = options
+        self.terminal = err.is_terminal
+        self.current: PassProgress | None = None
+
+    def __call__(self, account: AccountConfig) -> Callable[[int], None]:
+        self.close()
+        state = self.current = PassProgress(account.key, Bar() if self.terminal else PlainLines(),
+                                            dry_run=self.options.dry_run)
+        self.options.on_start = state.on_start
+        self.options.on_applied = state.on_applied
         return state.on_read
 
-    return for_account
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+
+
+def progress_factory(options: PassOptions, quiet: bool) -> AccountDisplays | None:
+    """The displays of a run's passes; None when quiet."""
+    return None if quiet else AccountDisplays(options)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -65,7 +65,7 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
     # by shaving every column, identifiers included (their end would be cut off).
     widths = _spread(word_widths, {i: max([cell_len(columns[i]), *(cell_len(r[i]) for r in rows)]) for i in others},
                      width - needed)
-    table = Table(title=Text(title, style="table.title"), title_justify="left")
+    table = Table()
     for i, name in enumerate(columns):
         if i in id_widths:
             table.add_column(name, no_wrap=True, width=id_widths[i], overflow="ignore")
@@ -74,6 +74,7 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     console = out if width == out.width else Console(file=out.file, width=width, highlight=False, color_system=None)
+    console.print(Text(title, style="table.title"), soft_wrap=True)  # it may name an account: never wrapped
     console.print(table)
 
 
@@ -84,7 +85,7 @@ def _spread(least: dict[int, int], most: dict[int, int], spare: int) -> dict[int
         short = [i for i in widths if widths[i] < most[i]]
         if not short:
             break
-        widest_gap = max(short, key=lambda i: (most[i] - widths[i]) / most[i])
+        widest_gap = max(short, key=lambda i: (most[i] - widths[i]) / max(most[i], 1))
         widths[widest_gap] += 1
         spare -= 1
     return widths
@@ -122,7 +123,7 @@ def render_configured(result: ConfigureResult, plan: str | None) -> None:
     a = result.account
     rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
             ("visibility", visibility_text(a.visibility, plan)), ("adopt", str(a.adopt).lower())]
-    out.print(kv_table(escape(a.key), rows))
+    print_kv(a.key, rows)
     if result.group_changed and not result.pruned:
         out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
     elif result.pruned:
@@ -170,13 +171,16 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+def print_kv(title: str, rows: list[tuple[str, str]]) -> None:
+    """A titled two-column table. The title (an account key) is a line of its own, never wrapped
+    to the table's width; the values are text, never markup."""
+    out.print(Text(title, style="table.title"), soft_wrap=True)
+    table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
         table.add_row(key, Text(value))  # values quote names the user chose: text, never markup
-    return table
+    out.print(table)
 
 
 # The words of each event kind live with the kinds (engine/events.py); keys are also
