@@ -45,7 +45,8 @@ class PassOptions:
     stop: threading.Event | None = None
     # Called after every applied action with (done, total); see apply.py.
     on_applied: OnApplied | None = None
-    # Called once the listing is open, with the pass's kind and the provider's expected count.
+    # Called once the listing is open, with the pass's kind and how many contacts the provider says a
+    # full listing holds (ChangeFeed.expected: None for changes since a cursor, or when it does not say).
     on_start: Callable[[str, int | None], None] | None = None
 
 
