@@ -258,7 +258,7 @@ class LinkStore:
         while True:
             rows = self.conn.execute(
                 f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND state IN ({marks}) AND provider_id > ? "
-                "AND provider_id NOT IN (SELECT provider_id FROM temp.seen WHERE present) "
+                "AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.provider_id = links.provider_id AND s.present) "
                 "ORDER BY provider_id LIMIT ?",
                 (account, *states, after, size),
             ).fetchall()
