@@ -22,6 +22,16 @@ TIMEOUT = (10.0, 60.0)
 # Methods that may be repeated without a second effect. POST is never here: a
 # create that timed out may have happened, and the stamp lookup decides.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
+# Exponential backoff before the retries of a temporary failure: urllib3's Retry waits
+# RETRY_BACKOFF_FACTOR × 2^(n-1) seconds before the n-th retry but the first, and
+# backoff_seconds() gives our own retry loops the same curve. Read on every call, so that
+# tests can set it to 0: the retries still happen, their waits cost nothing.
+RETRY_BACKOFF_FACTOR = 0.5
+
+
+def backoff_seconds(attempt: int, *, scale: float = 1.0, cap: float = 8.0) -> float:
+    """Seconds to wait before retry `attempt` (1-based): scale × RETRY_BACKOFF_FACTOR × 2^attempt, at most `cap`."""
+    return min(scale * RETRY_BACKOFF_FACTOR * 2 ** attempt, cap)
 
 
 class _ServerErrorRetry(Retry):
@@ -101,7 +111,7 @@ def make_session(retries: int = 3) -> requests.Session:
         connect=retries,
         read=retries,
         status=retries,
-        backoff_factor=0.5,
+        backoff_factor=RETRY_BACKOFF_FACTOR,
         status_forcelist=(500, 502, 503, 504),
         allowed_methods=IDEMPOTENT,
         respect_retry_after_header=True,

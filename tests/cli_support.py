@@ -16,10 +16,25 @@ from contactsync.sandbox.browser import register_sandbox_browser
 EMAIL = "ann@example.com"
 
 
+def start_sandbox(workdir: Path, **options: Any) -> launch.Sandbox:
+    """`launch.start` for tests: the emulated Microsoft sign-in asks MSAL to poll without a pause.
+
+    Microsoft's device code answer names the seconds to wait between polls (`interval`,
+    learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code); the sandbox
+    says 1 and approves after the first poll, so every Microsoft sign-in of a test
+    slept a second in MSAL. The polls themselves are the same.
+    """
+    sandbox = launch.start(workdir, **options)
+    sandbox.graph.identity.device_interval = 0
+    return sandbox
+
+
 @pytest.fixture
-def box(tmp_path: Path) -> Iterator[launch.Sandbox]:
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[launch.Sandbox]:
+    """The whole sandbox on the Growth plan, or the plan of a `sandbox_plan` mark."""
     register_sandbox_browser()
-    sandbox = launch.start(tmp_path / "sandbox")
+    marker = request.node.get_closest_marker("sandbox_plan")
+    sandbox = start_sandbox(tmp_path / "sandbox", plan=marker.args[0] if marker else "growth")
     yield sandbox
     sandbox.stop()
 

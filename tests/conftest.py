@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import compileall
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import keyring
 import pytest
@@ -18,12 +21,32 @@ settings.load_profile(os.environ.get("CONTACTSYNC_HYPOTHESIS", "default"))
 # (modules import only the helpers and constants they use).
 from carddav_support import dav  # noqa: F401  (a real Radicale server)
 from cli_support import box  # noqa: F401  (the whole sandbox, for CLI tests)
+import contactsync
 from contactsync.auth.secrets import MemoryKeyring
 from google_support import sandbox  # noqa: F401  (the Google emulator)
 from microsoft_support import graph  # noqa: F401  (the Graph emulator)
 from pipedrive_support import clock, crm, emulator, server  # noqa: F401  (the Pipedrive emulator and adapter)
 from crm_contract import CRM_SUBJECTS, CrmSubject
 from provider_contract import SUBJECTS, Subject
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, object, object]:
+    """Collect with bytecode caching on, even under PYTHONDONTWRITEBYTECODE.
+
+    pytest keeps the assertion-rewritten test modules in __pycache__ only when Python may
+    write bytecode; with the variable set, every xdist worker rewrote all test modules on
+    every run (~2 s of CPU each), and each CLI subprocess (`python -m contactsync`) compiled
+    contactsync again. The caches are the ones Python and pytest write without the variable
+    (git ignores them); compileall skips the modules whose cache is current.
+    """
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = False
+    try:
+        compileall.compile_dir(Path(contactsync.__file__).parent, quiet=2)
+        return (yield)
+    finally:
+        sys.dont_write_bytecode = saved
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +62,14 @@ def isolated_home(tmp_path, monkeypatch):
     keyring.set_keyring(MemoryKeyring())
     yield home
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def no_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries of server errors and resets wait nothing in tests (contactsync.http.backoff_seconds
+    and urllib3's Retry read the factor on each call): the retries still happen and are counted,
+    the seconds between them were only idle time. Tests of the curve itself set it back."""
+    monkeypatch.setattr("contactsync.http.RETRY_BACKOFF_FACTOR", 0.0)
 
 
 @pytest.fixture(params=sorted(SUBJECTS))

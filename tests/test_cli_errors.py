@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyring
+import pytest
 from keyring.backends import fail
 
 from cli_support import EMAIL, cli, crm_persons, google_rn, setup_account
@@ -122,6 +123,7 @@ def test_expired_sync_token_falls_back_to_one_full_listing(box):
     assert orgs[lena["org_id"]] == "Contoso"
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_corrupt_state_file_is_one_line_and_deletes_nothing(box):
     setup_account(box)
     assert cli("run", "--once").exit_code == 0

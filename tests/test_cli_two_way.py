@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cli_support import EMAIL, cli, crm_persons, google_rn, graph_id, setup_account, setup_microsoft
 from pipedrive_openapi import assert_log_valid
 
@@ -27,6 +29,7 @@ def assert_quiet(box, passes: int = 3) -> None:
         assert writes(box.google) == [] and writes(box.pipedrive) == [] and writes(box.graph) == []
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_google_two_way_edit_create_delete_in_pipedrive(box):
     setup_account(box)
     assert cli("configure", EMAIL, "--direction", "two-way").exit_code == 0
@@ -63,6 +66,7 @@ def test_google_two_way_edit_create_delete_in_pipedrive(box):
     assert_log_valid(box.pipedrive)
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_microsoft_two_way_edit_in_pipedrive(box):
     setup_microsoft(box)
     setup_account(box)

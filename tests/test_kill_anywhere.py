@@ -22,7 +22,7 @@ from typing import Any
 
 import keyring
 import pytest
-from cli_support import EMAIL, cli, setup_account, setup_microsoft
+from cli_support import EMAIL, cli, setup_account, setup_microsoft, start_sandbox
 from file_keyring import FileKeyring
 
 from contactsync.sandbox import launch
@@ -119,7 +119,7 @@ def test_kills_at_random_instants_lose_nothing(tmp_path: Path, provider: str) ->
     env = _env(tmp_path)
     os.environ["TEST_KEYRING_FILE"] = env["TEST_KEYRING_FILE"]
     keyring.set_keyring(FileKeyring())  # shared with the processes we kill
-    box = launch.start(tmp_path / "box")
+    box = start_sandbox(tmp_path / "box")
     try:
         if provider == "google":
             setup_account(box)

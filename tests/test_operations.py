@@ -9,6 +9,7 @@ import threading
 import time
 
 import keyring
+import pytest
 from keyring.backends import fail
 
 from cli_support import EMAIL, cli, cli_json, crm_persons, envelope, google_rn, setup_account
@@ -125,16 +126,18 @@ def test_sigterm_stops_the_interval_loop_cleanly(box):
     assert "Stopped" in err and "created" in out
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     setup_account(box)
     # More contacts than calls in flight (they follow the plan's rate × the round trip),
-    # so that the stop lands with some not yet sent.
-    for i in range(48):
+    # and every create held a while, so that the stop lands with some not yet sent.
+    extra = 48  # above the calls in flight: up to MAX_IN_FLIGHT (32), two more queued
+    for i in range(extra):
         box.google.add_person({"names": [{"givenName": "Extra", "familyName": f"Person {i:02}"}],
                                "memberships": [{"contactGroupMembership": {
                                    "contactGroupResourceName": "contactGroups/myContacts"}}]})
-    total = 12 + 48
-    box.pipedrive.latency = 0.3
+    total = 12 + extra
+    box.pipedrive.add_fault(Fault(every=True, delay=0.3, method="POST", path=r"^/api/v2/persons$"))
     proc = subprocess.Popen([sys.executable, "-m", "contactsync", "run", "--once"],
                             env=subprocess_env(box), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
@@ -144,7 +147,7 @@ def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 75 and "stopped on request" in err
-    box.pipedrive.latency = 0
+    box.pipedrive.control({"clear_faults": True})
     created = len(crm_persons(box))
     assert created < total  # it stopped before the end
     r = cli("run", "--once")

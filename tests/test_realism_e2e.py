@@ -6,6 +6,8 @@ CLI as a user would, and checks: no duplicate person, no lost edit, no false del
 
 from __future__ import annotations
 
+import pytest
+
 from cli_support import (  # noqa: F401
     EMAIL, cli, crm_persons, google_rn, graph_id, setup_account, setup_microsoft,
 )
@@ -60,6 +62,7 @@ def test_a_renamed_google_contact_keeps_its_person(box):
     assert stamp == "Buyer"
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_late_google_sync_results_converge_without_echo_or_loss(box):
     before = two_way(box)
     box.google.quirks.propagation_listings = 2
@@ -131,6 +134,7 @@ def test_deleted_person_read_as_is_deleted_is_still_a_deletion(box):
     assert len(crm_persons(box)) == len(before) - 1
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_partial_and_repeated_graph_delta_items_lose_nothing(box):
     setup_microsoft(box)
     setup_account(box)

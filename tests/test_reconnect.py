@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import keyring
+import pytest
 from keyring.backends import fail
 
 from cli_support import EMAIL, cli, crm_persons, envelope, setup_account, setup_microsoft, linked_count
@@ -114,6 +115,7 @@ def test_a_broken_keyring_is_one_line_and_exit_2(box):
     assert "RuntimeError" in r.stderr and box.api_token not in r.output
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_a_headless_server_sets_up_and_syncs_with_the_file_store(box, monkeypatch):
     keyring.set_keyring(fail.Keyring())
     r = cli("crm", "connect", "--domain", box.domain, "--plan", box.plan, "--base-url", box.pipedrive_url,

@@ -47,6 +47,7 @@ def test_exit_code_follows_the_documented_precedence(errors: tuple[object, ...],
         0 if e is None else 1 if e == "partial" else e.exit_code for e in errors]  # type: ignore[union-attr]
 
 
+@pytest.mark.sandbox_plan("ultimate")
 def test_an_unexpected_error_in_one_account_lets_the_other_sync(box):  # noqa: F811
     setup_account(box)
     setup_microsoft(box)

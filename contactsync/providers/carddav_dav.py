@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import requests
 
 from contactsync.errors import ApiError, AuthError, ContactSyncError, CursorExpired, StaleVersion, TemporaryError
-from contactsync.http import make_session, retry_after_seconds
+from contactsync.http import backoff_seconds, make_session, retry_after_seconds
 
 DAV = "DAV:"
 CARD = "urn:ietf:params:xml:ns:carddav"
@@ -153,14 +153,14 @@ class DavClient:
             except requests.RequestException as exc:
                 if attempt < self.retries:
                     attempt += 1
-                    time.sleep(min(0.25 * 2 ** attempt, 4))
+                    time.sleep(backoff_seconds(attempt, scale=0.5, cap=4))
                     continue
                 raise TemporaryError(f"cannot reach the CardDAV server of {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from None
             status = response.status_code
             if status in RETRYABLE and attempt < self.retries:
                 attempt += 1
-                time.sleep(retry_after_seconds(response, default=min(0.5 * 2 ** attempt, 8)))
+                time.sleep(retry_after_seconds(response, default=backoff_seconds(attempt)))
                 continue
             if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 # requests turns a redirected PROPFIND into a GET; RFC 6764 §5 redirects

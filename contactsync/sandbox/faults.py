@@ -49,10 +49,16 @@ class RandomFaults:
     seed: int | None = None
     kinds: tuple[str, ...] = FAULT_KINDS
     timeout_delay: float = DEFAULT_TIMEOUT_DELAY
+    # The seconds a 429 asks for in Retry-After; 0 still makes a 429 that the client must
+    # retry (Graph: "wait the number of seconds specified in the Retry-After header" -
+    # learn.microsoft.com/graph/throttling), it only spares a test the wait.
+    retry_after: int = RETRY_AFTER_SECONDS
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)
+        if self.retry_after < 0:
+            raise ValueError(f"Retry-After is a number of seconds, 0 or more, not {self.retry_after}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"a fault rate is between 0 and 1, not {self.rate}")
         unknown = set(self.kinds) - set(FAULT_KINDS)
@@ -71,7 +77,7 @@ class RandomFaults:
         if kind in ("500", "503"):
             return Fault(status=int(kind), body=_error_body(int(kind)))
         if kind == "429":
-            return Fault(status=429, body=_error_body(429), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return Fault(status=429, body=_error_body(429), headers={"Retry-After": str(self.retry_after)})
         if kind == "timeout":
             return Fault(delay=self.timeout_delay, drop=True)
         if kind == "reset":
@@ -79,4 +85,5 @@ class RandomFaults:
         return Fault(drop=True, after=True)  # lost: applied, then the answer never arrives
 
     def control(self) -> dict[str, Any]:
-        return {"rate": self.rate, "seed": self.seed, "kinds": list(self.kinds), "injected": dict(self.injected)}
+        return {"rate": self.rate, "seed": self.seed, "kinds": list(self.kinds), "retry_after": self.retry_after,
+                "injected": dict(self.injected)}

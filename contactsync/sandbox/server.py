@@ -69,7 +69,11 @@ class Response:
 
 @dataclass
 class Fault:
-    """Fail the `nth` matching request (1-based, counted from when the fault was set)."""
+    """Fail the `nth` matching request (1-based, counted from when the fault was set).
+
+    With `every`, each matching request from the `nth` on, until the faults are cleared:
+    with only a `delay`, a slow endpoint (a test holds every create to stop a pass mid-way).
+    """
 
     nth: int = 1
     status: int | None = None
@@ -82,6 +86,7 @@ class Fault:
     # Process the request first, then delay or drop the answer: the client never
     # learns that its write happened (a crash or a lost connection after a create).
     after: bool = False
+    every: bool = False
     seen: int = 0
 
     def matches(self, req: Request) -> bool:
@@ -166,6 +171,8 @@ class Emulator:
             for fault in list(self.faults):
                 if fault.matches(req):
                     fault.seen += 1
+                    if fault.every and fault.seen >= fault.nth:
+                        return fault
                     if fault.seen == fault.nth:
                         self.faults.remove(fault)
                         return fault
