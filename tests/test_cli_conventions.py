@@ -57,9 +57,14 @@ def test_completion_offers_the_choices_and_the_accounts(box, isolated_home):
     assert complete("contactsync run --once --account ann") == ["ann@example.com"]
 
 
-def test_completion_can_be_installed():
-    r = cli("--show-completion", "bash")
-    assert r.exit_code == 0 and "_CONTACTSYNC_COMPLETE" in r.stdout
+def test_completion_can_be_installed(monkeypatch):
+    # `--show-completion` takes no value: Typer asks shellingham for the shell that started the
+    # process (its process tree), so the answer depended on how pytest was launched; under
+    # `-n 0` from a non-bash parent the trailing "bash" was ignored and the command exited 1.
+    # Here the user's shell is bash, as it would be when they type it.
+    monkeypatch.setattr("shellingham.detect_shell", lambda *args, **kwargs: ("bash", "/bin/bash"))
+    r = cli("--show-completion")
+    assert r.exit_code == 0 and "_CONTACTSYNC_COMPLETE" in r.stdout, r.output
 
 
 def test_crm_connect_off_a_terminal_takes_the_plan_from_the_burst_limit_or_needs_it(box):
