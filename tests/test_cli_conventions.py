@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+
+from typer.testing import CliRunner
 
 from cli_support import cli, setup_account
 from contactsync.cli.app import app
 from contactsync.settings import ConflictPolicy, Direction, Plan, Visibility, choices
 
 
-def complete(words: str, env_extra: dict[str, str] | None = None) -> list[str]:
-    """What bash completion offers for the last word of `words` (typer's completion protocol)."""
+def complete(words: str) -> list[str]:
+    """What bash completion offers for the last word of `words` (typer's completion protocol:
+    bash runs the program with these variables set and reads its output), run in this process."""
     parts = words.split(" ")
-    env = dict(os.environ, _CONTACTSYNC_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(len(parts) - 1),
-               **(env_extra or {}))
-    r = subprocess.run([sys.executable, "-c", "from contactsync.cli import main; main()"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    env = {"_CONTACTSYNC_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)}
+    r = CliRunner().invoke(app, [], env=env, prog_name="contactsync")
+    assert r.exit_code == 0, r.output
     return r.stdout.split()
 
 
 def test_help_at_60_columns_keeps_every_option_name_whole():
-    from typer.testing import CliRunner
-
     for command in (["run"], ["configure"], ["crm", "connect"], ["add-account"], ["status"]):
         r = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "60"}, terminal_width=60)
         assert r.exit_code == 0
