@@ -7,12 +7,15 @@ record, as a second line of defence behind "never log a secret" in the code.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
+import sys
 import threading
 from pathlib import Path
 
+from contactsync import __version__
 from contactsync.errors import LocalEnvironmentError
 from contactsync.paths import os_error
 
@@ -68,6 +71,25 @@ def _private_file(path: Path, chosen: bool) -> None:
         raise LocalEnvironmentError(error.message, fix or error.fix) from None
 
 
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotated log file; a write that fails (a full disk) stops the log with one line on stderr
+    instead of logging's traceback per record, and the pass goes on."""
+
+    failed: LocalEnvironmentError | None = None
+    opened = False  # past the first line: a failure from here on is a warning, not a setup error
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+            return
+        if self.failed is None:
+            self.failed = os_error(exc, "log file", self.baseFilename)
+            self.setLevel(logging.CRITICAL + 1)  # no more records: each would fail the same way
+            if self.opened:
+                sys.stderr.write(f"warning: {self.failed.line()}; the log stops here, the pass goes on\n")
+
+
 def setup(path: Path, verbose: int = 0, stderr: bool = False, chosen: bool = False) -> None:
     """Log to `path` (INFO, or DEBUG with -v); with `stderr` also to the terminal.
 
@@ -80,9 +102,19 @@ def setup(path: Path, verbose: int = 0, stderr: bool = False, chosen: bool = Fal
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
     _private_file(path, chosen)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler = LogFile(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
+    # The first line proves the file takes writes: one that does not (a full disk, /dev/full)
+    # is an error of the environment before anything runs, one line and exit 2.
+    handler.handle(logging.LogRecord(LOGGER, logging.INFO, __file__, 0, "contactsync %s, process %d",
+                                     (__version__, os.getpid()), None))
+    if handler.failed is not None:
+        with contextlib.suppress(OSError):  # its buffer cannot be written either
+            handler.close()
+        error = handler.failed
+        raise LocalEnvironmentError(error.message, "give --log-file a file on a disk with room" if chosen else error.fix)
+    handler.opened = True
     logger.addHandler(handler)
     if stderr:
         console = logging.StreamHandler()

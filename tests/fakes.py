@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from dataclasses import replace
 
-from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
+from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonChange, PersonWrite
 from contactsync.errors import ApiError, NotFound, StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import (
@@ -159,25 +159,43 @@ class FakeCrm(Crm):
         self.fail_create_for: set[str] = set()  # names whose create raises ApiError
         self.crash_after_create = False
         self.pictures: dict[int, tuple[bytes, str, Crop | None]] = {}
+        # Every change, deletions included, as Pipedrive's recents lists them (None: not offered).
+        self.changelog: list[PersonChange] | None = []
 
     def _tick(self) -> str:
         return _now()  # versions are RFC 3339 update times, like Pipedrive's
+
+    def _changed(self, id: int, deleted: bool = False) -> None:
+        if self.changelog is None:
+            return
+        person = self.persons.get(id)
+        version = person.version if person is not None and not deleted else self._tick()
+        self.changelog.append(PersonChange(id, version, person.owner_id if person else None, deleted))
+
+    def recent_changes(self, since: str) -> Iterator[PersonChange] | None:
+        if self.changelog is None:
+            return None
+        return iter(sorted((c for c in self.changelog if c.version >= since), key=lambda c: c.version))
 
     # -- test controls: a user working in the CRM --
     def edit(self, id: int, **changes: object) -> None:
         person = self.persons[id]
         self.persons[id] = replace(person, version=self._tick(), contact=replace(person.contact, **changes))
+        self._changed(id)
 
     def remove(self, id: int) -> None:
         del self.persons[id]
+        self._changed(id, deleted=True)
 
     def add(self, contact: Contact, owner_id: int | None = None) -> int:
         id = next(self._ids)
         self.persons[id] = CrmPerson(id, self._tick(), owner_id or self.user.id, contact)
+        self._changed(id)
         return id
 
     def give_away(self, id: int, owner_id: int) -> None:
         self.persons[id] = replace(self.persons[id], owner_id=owner_id, version=self._tick())
+        self._changed(id)
 
     def me(self) -> CrmUser:
         return self.user
@@ -210,6 +228,7 @@ class FakeCrm(Crm):
             raise ApiError(f"refused {write.contact.name}", 400)
         id = next(self._ids)
         self.persons[id] = self._person(id, write, write.owner_id, self._tick())
+        self._changed(id)
         if self.crash_after_create:
             raise KeyboardInterrupt("simulated crash after the create returned")
         return self.persons[id]
@@ -221,11 +240,13 @@ class FakeCrm(Crm):
         old = self.persons[id]
         self.persons[id] = replace(self._person(id, write, old.owner_id, self._tick()), has_picture=old.has_picture,
                                    stamp=write.stamp or old.stamp)
+        self._changed(id)
         return self.persons[id]
 
     def delete(self, id: int) -> None:
         self.calls.append("delete")
-        self.persons.pop(id, None)
+        if self.persons.pop(id, None) is not None:
+            self._changed(id, deleted=True)
 
     def get(self, id: int) -> CrmPerson | None:
         return self.persons.get(id)

@@ -205,3 +205,15 @@ def test_representable_is_a_stable_view(subject: Subject) -> None:
     assert (held.notes == "call back") == provider.capabilities.syncs_notes
     if provider.capabilities.max_emails is not None:
         assert len(held.emails) <= provider.capabilities.max_emails
+
+
+def test_a_full_listing_says_how_many_contacts_it_holds(subject: Subject) -> None:
+    """`expected`: a progress display's total, read with the listing; a listing since a cursor has none."""
+    provider = subject.provider
+    if provider.capabilities.supports_write:
+        provider.create(Contact(name="Fay Contract"), subject.group)
+    feed = provider.changes(None, subject.group)
+    records = [c for c in drain(feed) if isinstance(c, ProviderRecord)]
+    assert feed.expected == len(records) > 0
+    if provider.capabilities.supports_incremental:
+        assert provider.changes(feed.cursor, subject.group).expected is None

@@ -71,6 +71,54 @@ def test_bad_log_file_names_the_option(tmp_path):
     assert r.exit_code == 2 and "is a folder" in one_line(r.stderr)
 
 
+def test_a_log_file_on_a_full_disk_is_one_line_and_exit_2():
+    import os
+
+    import pytest
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    r = cli("run", "--once", "--log-file", "/dev/full")
+    assert r.exit_code == 2
+    line = one_line(r.stderr)
+    assert "/dev/full" in line and "full" in line and "--log-file" in line and "Traceback" not in r.stderr
+
+
+def test_a_disk_that_fills_during_a_pass_stops_the_log_with_one_warning(tmp_path, capfd):
+    import logging
+
+    from contactsync import logs
+
+    class FullDisk:
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 0
+
+        def tell(self) -> int:
+            return 0
+
+    path = tmp_path / "contactsync.log"
+    logs.setup(path)
+    try:
+        assert "contactsync" in path.read_text()  # the first line: the file takes writes
+        handler = next(h for h in logging.getLogger(logs.LOGGER).handlers if isinstance(h, logs.LogFile))
+        handler.stream = FullDisk()  # type: ignore[assignment]
+        for n in range(3):
+            logging.getLogger("contactsync.engine.run").info("record %d", n)
+    finally:
+        logs.shutdown()
+    err = capfd.readouterr().err
+    assert err.count("warning:") == 1 and str(path) in err and "Traceback" not in err, err
+
+
 def test_disk_full_names_the_disk_and_says_progress_is_kept(tmp_path):
     error = paths.os_error(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "state.db")))
     assert isinstance(error, LocalEnvironmentError) and error.exit_code == 2

@@ -136,3 +136,49 @@ def test_recent_changes_show_the_persons_not_their_photos(box, monkeypatch):
     assert len(data["recent_changes"]) == 10 and data["changes_total"] > 10
     text = cli("status").stdout
     assert "updated in Pipedrive" in text and f"{data['changes_total'] - 10} earlier" in text
+
+
+def test_a_table_that_must_fold_keeps_its_identifiers_whole_and_its_cells_as_written(monkeypatch):
+    # Wider than 60 columns as written, so rich would shave every column, the id's too.
+    rows = [["Kenji Watanabe", "added to Pipedrive", "just now, 10:48", "/ann@icloud.example/contacts/seed-1.vcf"],
+            ["[bold]Astrid[/bold] Lindqvist", "added to Pipedrive", "just now, 10:48",
+             "/ann@icloud.example/contacts/seed-0.vcf"]]
+    for terminal in (True, False):
+        buffer = io.StringIO()
+        monkeypatch.setattr(render, "out", Console(file=buffer, width=60, force_terminal=terminal, color_system=None))
+        render.id_table("Recent [red]changes[/red]", ["name", "change", "when", "contact"], rows, ids=(3,))
+        text = buffer.getvalue()
+        assert "Recent [red]changes[/red]" in text
+        for row in rows:
+            assert f"│ {row[3]} │" in text or f"{row[3]}\n" in text, text  # whole, its border or line end after it
+        assert "[bold]Astrid[/bold]" in text  # one word under WORD_MAX: never folded
+
+
+def test_names_and_error_lines_with_brackets_print_as_written(box, monkeypatch):
+    from contactsync.cli import errors
+    from contactsync.errors import ContactSyncError
+
+    monkeypatch.setattr(render.out, "_width", 200)
+    setup_account(box)
+    box.google.add_person({"names": [{"givenName": "[bold]Mallory[/bold]"}], "memberships": [
+        {"contactGroupMembership": {"contactGroupResourceName": "contactGroups/myContacts"}}]})
+    assert cli("run", "--once").exit_code in (0, 1)
+    assert "[bold]Mallory[/bold]" in cli("status").stdout
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(render, "err", Console(file=buffer, width=200, color_system=None))
+    errors.fail(ContactSyncError("the group [red]Clients[/red] is gone", "choose another with `--group [NAME]`"))
+    assert "the group [red]Clients[/red] is gone — choose another with `--group [NAME]`" in buffer.getvalue()
+
+
+def test_an_account_key_over_its_table_is_one_line(monkeypatch):
+    key = "microsoft:someone.with.a.rather.long.address@subsidiary.outlook.example"
+    for terminal in (True, False):
+        buffer = io.StringIO()
+        monkeypatch.setattr(render, "out", Console(file=buffer, width=60, force_terminal=terminal, color_system=None))
+        render.print_kv(key, [("group", "[b]Clients[/b]"), ("direction", "one-way")])
+        assert buffer.getvalue().splitlines()[0].strip() == key and "[b]Clients[/b]" in buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        render.id_table(f"{key}: sync groups (1 group)", ["id", "name"], [["contacts", "Contacts"]])
+        assert buffer.getvalue().splitlines()[0].strip() == f"{key}: sync groups (1 group)"

@@ -97,3 +97,18 @@ def test_a_bad_line_would_be_caught():
 def test_check_status_reads_the_envelope():
     script = (EXAMPLES / "check-status.sh").read_text()
     assert ".data.accounts[]" in script and "status --json" in script
+
+
+def test_the_install_lines_install_this_checkout():
+    """contactsync is installed from its source checkout (no package index carries it): every pip or pipx
+    line of the examples installs `.` — the folder with pyproject.toml — or an extra of it."""
+    text = (EXAMPLES / "README.md").read_text()
+    installs = re.findall(r"`([^`]*\bpipx? install [^`]*)`", text)
+    assert any("pipx install" in line for line in installs) and any("venv" in line for line in installs), installs
+    for line in installs:
+        for part in re.split(r"&&|;", line):
+            words = shlex.split(part)
+            if "install" in words and any(w.endswith(("pip", "pipx")) for w in words):
+                targets = [w for w in words[words.index("install") + 1:] if not w.startswith("-")]
+                assert targets and all(re.fullmatch(r"\.(\[[a-z,-]+\])?", t) for t in targets), line
+    assert (EXAMPLES.parent / "pyproject.toml").is_file()

@@ -84,6 +84,11 @@ def test_full_listing_honours_the_group(sandbox: Sandbox) -> None:
     assert taro.contact.name == "山田 太郎" and taro.version == sandbox.emulator.person(TARO)["etag"]
     nameless = next(c for c in changes if c.id == "people/c1000000000000000006")
     assert nameless.contact.name == "" and nameless.contact.emails[0].value == "orders@wide-world-importers.example"
+    # A group's total is its memberCount (one contactGroups.get), not the connections' totalPeople.
+    assert feed.expected == 6
+    assert [e.path for e in sandbox.emulator.log].count(f"/v1/{CLIENTS}") == 1
+    assert sandbox.provider().changes(feed.cursor, CLIENTS).expected is None  # no count asked for changes
+    assert [e.path for e in sandbox.emulator.log].count(f"/v1/{CLIENTS}") == 1
 
 
 def test_incremental_reports_edits_deletions_and_group_removals(sandbox: Sandbox) -> None:

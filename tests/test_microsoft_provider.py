@@ -53,6 +53,24 @@ def test_full_listing_of_each_folder(graph: GraphSandbox) -> None:
     assert delta_calls and "personalNotes" not in delta_calls[0].query["$select"][0]
 
 
+def test_a_full_listing_is_counted_in_the_request_that_finds_the_default_folder(graph: GraphSandbox) -> None:
+    provider = graph.provider()
+    feed = provider.changes(None, "contacts")
+    assert feed.expected == len(read_all(feed)) == 4
+    lists = [e for e in graph.emulator.log if e.path == "/v1.0/me/contacts"]
+    assert len(lists) == 1 and lists[0].query["$count"] == ["true"]  # no request of its own
+    graph.emulator.log.clear()
+    assert provider.changes(None, CLIENTS).expected == 5
+    assert provider.changes(feed.cursor, "contacts").expected is None  # a delta round is not counted
+    assert [e.path.rsplit("/", 1)[-1] for e in graph.emulator.log] == ["contacts", "delta", "delta"]
+
+
+def test_a_count_graph_does_not_give_is_unknown_not_a_number(graph: GraphSandbox) -> None:
+    graph.emulator.quirks.update({"count_unknown": True})  # "@odata.count": -1 (microsoft-graph-docs#5064)
+    feed = graph.provider().changes(None, CLIENTS)
+    assert feed.expected is None and len(read_all(feed)) == 5
+
+
 def test_incremental_reports_edits_deletions_and_moves(graph: GraphSandbox) -> None:
     provider = graph.provider()
     first = provider.changes(None, CLIENTS)

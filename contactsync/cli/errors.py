@@ -33,9 +33,12 @@ def debug_enabled() -> bool:
 
 
 def fail(error: ContactSyncError) -> typer.Exit:
+    from rich.markup import escape
+
     from contactsync.cli.render import err
 
-    err.print(f"[red]error:[/red] {error.line()}", soft_wrap=True)
+    # The line quotes what the user or a service wrote (a name, an answer): text, never markup.
+    err.print(f"[red]error:[/red] {escape(error.line())}", soft_wrap=True)
     return typer.Exit(error.exit_code)
 
 

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from contactsync.cli.envelope import error_object
 from contactsync.engine import events
@@ -39,15 +41,15 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
 
     Other columns fold. Off a terminal the table is as wide as it needs (a pipe has
     no width); on a terminal too narrow for the identifiers, each row becomes a block
-    of `column: value` lines instead.
+    of `column: value` lines instead. Cells are text, never markup: a contact named
+    `[bold]x` shows as written.
     """
-    id_widths = {i: max([len(columns[i]), *(len(r[i]) for r in rows)]) for i in ids}
+    id_widths = {i: max([cell_len(columns[i]), *(cell_len(r[i]) for r in rows)]) for i in ids}
     # Other columns wrap between words, never inside one: each is at least as wide as
     # its header and its longest word (up to WORD_MAX; only a longer word folds).
-    word_widths = {
-        i: min(WORD_MAX, max([len(columns[i]), *(len(w) for r in rows for w in r[i].split())]))
-        for i in range(len(columns)) if i not in id_widths
-    }
+    others = [i for i in range(len(columns)) if i not in id_widths]
+    word_widths = {i: min(WORD_MAX, max([cell_len(columns[i]), *(cell_len(w) for r in rows for w in r[i].split())]))
+                   for i in others}
     # Each column costs its width plus 3 for borders and padding.
     needed = 1 + sum(w + 3 for w in id_widths.values()) + sum(w + 3 for w in word_widths.values())
     if out.is_terminal and out.width < needed:
@@ -58,18 +60,35 @@ def id_table(title: str, columns: list[str], rows: list[list[str]], ids: tuple[i
                 if i != ids[-1] and value:
                     out.print(f"  {name}: {value}", soft_wrap=True, markup=False, highlight=False)
         return
-    table = Table(title=title, title_justify="left")
+    width = out.width if out.is_terminal or out.width >= needed else needed  # a pipe has no width
+    # Every width is set here, not left to rich: rich narrows a table that does not fit
+    # by shaving every column, identifiers included (their end would be cut off).
+    widths = _spread(word_widths, {i: max([cell_len(columns[i]), *(cell_len(r[i]) for r in rows)]) for i in others},
+                     width - needed)
+    table = Table()
     for i, name in enumerate(columns):
         if i in id_widths:
-            table.add_column(name, no_wrap=True, min_width=id_widths[i], overflow="ignore")
+            table.add_column(name, no_wrap=True, width=id_widths[i], overflow="ignore")
         else:
-            table.add_column(name, overflow="fold", min_width=word_widths[i])
+            table.add_column(name, overflow="fold", width=widths[i])
     for row in rows:
-        table.add_row(*row)
-    if out.is_terminal or out.width >= needed:
-        out.print(table)
-    else:  # a pipe has no width: as wide as the identifiers need
-        Console(file=out.file, width=needed, highlight=False, color_system=None).print(table)
+        table.add_row(*(Text(cell) for cell in row))
+    console = out if width == out.width else Console(file=out.file, width=width, highlight=False, color_system=None)
+    console.print(Text(title, style="table.title"), soft_wrap=True)  # it may name an account: never wrapped
+    console.print(table)
+
+
+def _spread(least: dict[int, int], most: dict[int, int], spare: int) -> dict[int, int]:
+    """Column widths from `least` up to `most`, `spare` cells shared one at a time where most is missing."""
+    widths = dict(least)
+    while spare > 0:
+        short = [i for i in widths if widths[i] < most[i]]
+        if not short:
+            break
+        widest_gap = max(short, key=lambda i: (most[i] - widths[i]) / max(most[i], 1))
+        widths[widest_gap] += 1
+        spare -= 1
+    return widths
 
 
 def effective_visibility(setting: Visibility | str | None, plan: Plan | str | None) -> str:
@@ -104,7 +123,7 @@ def render_configured(result: ConfigureResult, plan: str | None) -> None:
     a = result.account
     rows = [("group", a.group_name), ("direction", a.direction), ("conflicts", a.conflicts),
             ("visibility", visibility_text(a.visibility, plan)), ("adopt", str(a.adopt).lower())]
-    out.print(kv_table(escape(a.key), rows))
+    print_kv(a.key, rows)
     if result.group_changed and not result.pruned:
         out.print(f"{plural(result.unlinked, 'linked contact')} outside the new group: unlinked, their persons kept.")
     elif result.pruned:
@@ -152,13 +171,16 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+def print_kv(title: str, rows: list[tuple[str, str]]) -> None:
+    """A titled two-column table. The title (an account key) is a line of its own, never wrapped
+    to the table's width; the values are text, never markup."""
+    out.print(Text(title, style="table.title"), soft_wrap=True)
+    table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
-        table.add_row(key, value)
-    return table
+        table.add_row(key, Text(value))  # values quote names the user chose: text, never markup
+    out.print(table)
 
 
 # The words of each event kind live with the kinds (engine/events.py); keys are also

@@ -20,6 +20,7 @@ from contactsync.cli.status_view import render_status
 from contactsync.errors import ContactSyncError, UsageError
 
 if TYPE_CHECKING:
+    from contactsync.engine.run import PassOptions
     from contactsync.services.runner import RunReport
 
 
@@ -84,7 +85,6 @@ def run(
 ) -> None:
     """Sync every account (or the ones named) once, or every --interval until stopped."""
     from contactsync.engine.run import PassOptions
-    from contactsync.services.runner import run_once
 
     start_logging()
     stop = _stop_on_signals()
@@ -92,22 +92,32 @@ def run(
         full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete, allow_empty=allow_empty, stop=stop
     )
     if once or dry_run:
-        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out),
-                          reraise=debug_enabled())
+        report = _passes(account or None, options, wait, quiet or json_out)
         report_passes(report, json_out, quiet, dry_run)
         raise typer.Exit(report.exit_code)
     seconds = parse_interval(interval)
     if not quiet:
         err.print(f"Syncing every {interval}; stop with Ctrl-C or SIGTERM.")
     while not stop.is_set():
-        report = run_once(account or None, options, wait=wait, progress=progress_factory(options, quiet or json_out),
-                          reraise=debug_enabled())
+        report = _passes(account or None, options, wait, quiet or json_out)
         report_passes(report, json_out, quiet, False)
         options.full = False
         stop.wait(seconds)
     if not quiet:
         err.print("Stopped; the next pass resumes where this one ended.")
     raise typer.Exit(0)
+
+
+def _passes(names: list[str] | None, options: PassOptions, wait: bool, quiet: bool) -> RunReport:
+    """One pass of each account, with a progress display per account unless quiet."""
+    from contactsync.services.runner import run_once
+
+    displays = progress_factory(options, quiet)
+    try:
+        return run_once(names, options, wait=wait, progress=displays, reraise=debug_enabled())
+    finally:
+        if displays is not None:
+            displays.close()
 
 
 def _stop_on_signals() -> threading.Event:
@@ -129,11 +139,10 @@ def _stop_on_signals() -> threading.Event:
 def refresh(account: str = account_argument(), json_out: bool = typer.Option(False, "--json", help="Print a JSON summary (schema contactsync/run/1).")) -> None:
     """Force a full re-read and sync of one account now."""
     from contactsync.engine.run import PassOptions
-    from contactsync.services.runner import run_once
 
     start_logging()
     options = PassOptions(full=True, stop=_stop_on_signals())
-    report = run_once([account], options, progress=progress_factory(options, json_out), reraise=debug_enabled())
+    report = _passes([account], options, False, json_out)
     report_passes(report, json_out, False, False)
     raise typer.Exit(report.exit_code)
 

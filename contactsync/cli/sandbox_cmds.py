@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from contactsync.cli.app import app
 from contactsync.cli.errors import boundary
 from contactsync.cli.render import (
     err,
+    id_table,
     out,
     print_command,
     render_added,
@@ -170,21 +170,14 @@ def throwaway_home() -> Iterator[Path]:
                 os.environ["CONTACTSYNC_HOME"] = previous_home
 
 
-def _persons_table(box: launch.Sandbox, title: str) -> Table:
+def _persons_table(box: launch.Sandbox, title: str) -> None:
+    """The persons in the Pipedrive emulator; ids and e-mails are identifiers: never cut, other columns fold."""
     orgs = {o["id"]: o["name"] for o in list(box.pipedrive.orgs.values())}
-    table = Table(title=title, title_justify="left")
-    for column in ("id", "name", "e-mails", "phones", "organization", "owner"):
-        table.add_column(column)
-    for person in sorted(box.pipedrive.persons(), key=lambda p: p["id"]):
-        table.add_row(
-            str(person["id"]),
-            person["name"],
-            ", ".join(e["value"] for e in person.get("emails") or []),
-            ", ".join(p["value"] for p in person.get("phones") or []),
-            orgs.get(person.get("org_id"), ""),
-            str(person.get("owner_id")),
-        )
-    return table
+    rows = [[str(person["id"]), person["name"], ", ".join(e["value"] for e in person.get("emails") or []),
+             ", ".join(p["value"] for p in person.get("phones") or []), orgs.get(person.get("org_id"), ""),
+             str(person.get("owner_id"))]
+            for person in sorted(box.pipedrive.persons(), key=lambda p: p["id"])]
+    id_table(title, ["id", "name", "e-mails", "phones", "organization", "owner"], rows, ids=(2, 0))
 
 
 def _step(text: str) -> None:
@@ -227,7 +220,7 @@ def _tour(box: launch.Sandbox) -> int:
     out.print("[bold]contactsync demo[/bold] — Google Contacts and Outlook → Pipedrive on the built-in sandbox")
     out.print(f"Emulators: Google {box.google_url}, Microsoft Graph {box.graph_url}, Pipedrive {box.pipedrive_url}",
               soft_wrap=True, markup=False)
-    out.print(_persons_table(box, "Pipedrive before the first sync"))
+    _persons_table(box, "Pipedrive before the first sync")
 
     _step(f"contactsync crm connect --domain {box.domain} --plan {box.plan} --api-token-stdin")
     user = account_setup.connect_crm(box.domain, box.api_token, box.plan, box.pipedrive_url)
@@ -259,7 +252,7 @@ def _tour(box: launch.Sandbox) -> int:
 
     _step("contactsync run --once")
     codes = [_pass()]
-    out.print(_persons_table(box, "Pipedrive after the first sync"))
+    _persons_table(box, "Pipedrive after the first sync")
 
     edited = _find(box, "José Álvarez")
     removed = _find(box, "Lena Fischer")
@@ -285,7 +278,7 @@ def _tour(box: launch.Sandbox) -> int:
 
     _step("contactsync run --once")
     codes.append(_pass())
-    out.print(_persons_table(box, "Pipedrive after the second sync"))
+    _persons_table(box, "Pipedrive after the second sync")
 
     _step("contactsync status")
     from contactsync.services import status as status_core

@@ -64,7 +64,7 @@ def choose_plan(detected: Plan | None, limit: int | None) -> Plan:
         try:
             return parse(Plan, answer, "plan")
         except SettingError as exc:
-            err.print(str(exc))
+            err.print(str(exc), soft_wrap=True, markup=False)
 
 
 @crm_app.command("connect", short_help="Connect Pipedrive with your personal API token.")
@@ -131,7 +131,7 @@ def crm_disconnect(yes: bool = typer.Option(False, "--yes", "-y", help="Do not a
     _confirm(f"Disconnect Pipedrive company {crm.domain} and remove its API token?", yes, "crm disconnect")
     crm, removed = account_setup.disconnect_crm()
     gone = f"its API token was removed from {' and '.join(removed)}" if removed else "no stored API token was found"
-    err.print(f"Disconnected Pipedrive company {crm.domain}; {gone}.", soft_wrap=True)
+    err.print(f"Disconnected Pipedrive company {crm.domain}; {gone}.", soft_wrap=True, markup=False)
     _mention_variable(secrets.pipedrive_token_name(crm.domain))
 
 
@@ -195,7 +195,7 @@ def add_account(
     if account.provider != "microsoft":  # a Microsoft sign-in is read from the stores first
         _mention_variable(secrets.provider_secret_name(account.provider, account.email), saved=True)
     if existed:
-        out.print(f"Reconnected {account.key}; its links, settings and history are kept.")
+        out.print(f"Reconnected {account.key}; its links, settings and history are kept.", soft_wrap=True, markup=False)
         return
     render_added(account)
 
@@ -230,7 +230,7 @@ def reconnect(
                                                password=password)
     except KeyboardInterrupt:
         raise _sign_in_interrupted() from None
-    out.print(f"Reconnected {done.key}; its links, settings and history are kept.")
+    out.print(f"Reconnected {done.key}; its links, settings and history are kept.", soft_wrap=True, markup=False)
     if done.provider != "microsoft":
         _mention_variable(secrets.provider_secret_name(done.provider, done.email), saved=True)
 
@@ -326,7 +326,7 @@ def remove_account(
     _confirm(f"Remove {account}, its stored sign-in and its links? Its persons stay in Pipedrive.", yes,
              f"remove-account {account}")
     removed = account_setup.remove_account(account)
-    err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.", soft_wrap=True)
+    err.print(f"Removed {removed.key}. Persons it created stay in Pipedrive.", soft_wrap=True, markup=False)
     _mention_variable(secrets.provider_secret_name(removed.provider, removed.email))
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
-
-from contactsync.cli.render import counts_line, id_table, kv_table, out, plural, when
+from contactsync.cli.render import counts_line, id_table, out, plural, print_kv, when
 
 # Recent events worth a line: the adds, updates and deletes on either side.
 SHOWN = {
@@ -72,7 +70,7 @@ def when_seconds_ago(seconds: int) -> str:
 
 
 def render_account(row: dict[str, Any]) -> None:
-    out.print(kv_table(escape(row["account"]), summary_rows(row)))
+    print_kv(row["account"], summary_rows(row))
     recent = [e for e in row.get("recent_changes", row["recent"]) if (e["side"], e["action"]) in SHOWN]
     if recent:
         id_table(

@@ -36,6 +36,16 @@ class CrmPerson:
 
 
 @dataclass(frozen=True)
+class PersonChange:
+    """One person changed (or deleted) in the CRM: enough to decide whether to fetch it."""
+
+    id: int
+    version: str  # update_time, in the form `CrmPerson.version` has
+    owner_id: int | None
+    deleted: bool
+
+
+@dataclass(frozen=True)
 class PersonWrite:
     """Everything one create or update sends besides the contact's own fields."""
 
@@ -65,6 +75,12 @@ class Crm(ABC):
 
     def concurrency(self) -> int | None:
         """How many calls in flight would use the CRM's whole rate budget (None: no opinion)."""
+        return None
+
+    def recent_changes(self, since: str) -> Iterator[PersonChange] | None:
+        """The persons changed at or after `since` (a version), deletions included, oldest first
+        (an entry may repeat); None when the CRM cannot say, and every linked person is read.
+        Raises CursorExpired (when iterated) if `since` is further back than the CRM remembers."""
         return None
 
     @abstractmethod

@@ -12,13 +12,15 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
 
 from contactsync.crm import pipedrive_fields as fields
 from contactsync.crm.cache import CrmCache, org_key  # noqa: F401 - org_key is part of this module's interface
-from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonWrite
+from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonChange, PersonWrite
+from contactsync.crm.pipedrive_recents import recent_persons
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
 from contactsync.errors import (
     ApiError, AuthError, BudgetExhausted, NotFound, PermissionDenied, ServiceBlocked, TemporaryError,
@@ -558,6 +560,11 @@ class PipedriveCrm(Crm):
             if person is not None and any(e.value.strip().lower() == wanted for e in person.contact.emails):
                 found.append(person)
         return found
+
+    def recent_changes(self, since: str) -> Iterator[PersonChange]:
+        """GET /v1/recents?items=person (pipedrive_recents.py): one request when little changed."""
+        return recent_persons(lambda params: self._json("GET", "/api/v1/recents", "list recent changes", params=params),
+                              since, datetime.fromtimestamp(self.clock.time(), UTC))
 
     def list_persons(self, owner_id: int | None = None, updated_since: str | None = None) -> Iterator[CrmPerson]:
         """Every (non-deleted) person, page by page; `updated_since` is RFC 3339."""

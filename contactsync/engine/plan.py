@@ -88,7 +88,7 @@ def plan_step(
             if claim is not None:
                 actions.append(claim)
                 continue
-        if link is not None and link.crm_id in crm.foreign:
+        if link is not None and _foreign_link(link, crm, settings):
             actions.extend(_foreign(link, change))
         elif link is not None and _live(link, crm, settings):
             assert link.crm_id is not None
@@ -118,6 +118,16 @@ def _latest(changes: Iterable[Change]) -> dict[str, Change]:
         latest.pop(change.id, None)
         latest[change.id] = change
     return latest
+
+
+def _foreign_link(link: Link, crm: CrmSnapshot, settings: SyncSettings) -> bool:
+    """A person another user owns: found so this pass, or a foreign link the CRM did not
+    hand back (an incremental read only reports the persons that changed)."""
+    if link.crm_id in crm.foreign:
+        return True
+    return settings.two_way and link.state == "foreign" and link.crm_id not in crm.reclaimed \
+        and link.crm_id not in crm.gone and not any(
+            isinstance(t, ForgetLink) and t.provider_id == link.provider_id for t in crm.transitions)
 
 
 def _live(link: Link, crm: CrmSnapshot, settings: SyncSettings) -> bool:

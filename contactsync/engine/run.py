@@ -45,7 +45,8 @@ class PassOptions:
     stop: threading.Event | None = None
     # Called after every applied action with (done, total); see apply.py.
     on_applied: OnApplied | None = None
-    # Called once the listing is open, with the pass's kind and the provider's expected count.
+    # Called once the listing is open, with the pass's kind and how many contacts the provider says a
+    # full listing holds (ChangeFeed.expected: None for changes since a cursor, or when it does not say).
     on_start: Callable[[str, int | None], None] | None = None
 
 
@@ -127,7 +128,7 @@ def sync_account(
     counts = store.count_links(key)
     first_sync = not store.has_history(key) and counts["linked"] == 0
     adoption = read_adoption(crm, user.id, account.provider, account.email, account.adopt) if first_sync else None
-    snapshot = read_snapshot(store, crm, settings, user.id, adoption)
+    snapshot = read_snapshot(store, crm, settings, user.id, adoption, full=options.full)
     # A provider without incremental reads is always listed whole (its cursor is never asked for).
     incremental = provider.capabilities.supports_incremental and not options.full
     cursor_row = store.cursor(key) if incremental else None

@@ -4,25 +4,34 @@
 planned (vdirsyncer builds its status from both sides the same way), so the
 planner is a pure function and a dry run plans exactly what the real pass would.
 
-Linked persons are confirmed in batches through `ids` on every two-way pass:
-the v2 list never shows deleted persons, and a version that moved is a change
-whatever the clocks say. The `updated_since` listing (with an hour of overlap,
-deduplicated by version) only has to find persons the user created or changed
-that are not linked yet. A one-way pass reads nothing from the CRM here except,
-on an account's first sync, the persons it may adopt.
+A two-way pass with a CRM cursor asks the CRM what changed since (Pipedrive's
+recents: one request when nothing did, deletions included) and reads in full, by
+id, only the linked persons whose version moved and the user's new ones; an echo
+of our own write keeps the version we stored and costs nothing. Without a cursor,
+after it expired, or on a full pass, every linked person is confirmed by id, a
+chunk of links at a time (the v2 list never shows deleted persons), and the
+`updated_since` listing (with an hour of overlap) finds the user's persons that
+are not linked yet. The cursor is stored only once the pass's changes are
+committed (run.py): a pass killed before re-reads the same changes, and the
+versions it stored make the ones it applied echoes. A one-way pass reads nothing
+from the CRM here except, on an account's first sync, the persons it may adopt.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from contactsync.crm.base import Crm, CrmPerson
+from contactsync.crm.base import Crm, CrmPerson, PersonChange
 from contactsync.engine.actions import Action, DropFailure, ForgetLink, SetLinkState
 from contactsync.engine.rules import SyncSettings
+from contactsync.errors import CursorExpired
 from contactsync.model import Contact, normalise_email
-from contactsync.store.db import LinkStore
+from contactsync.store.db import Link, LinkStore
+
+log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(hours=1)
 CURSOR = "crm"
@@ -91,74 +100,149 @@ def _parse(value: str) -> datetime:
 
 
 def read_snapshot(store: LinkStore, crm: Crm, settings: SyncSettings, owner_id: int,
-                  adoption: AdoptionIndex | None) -> CrmSnapshot:
-    """All the CRM reads of one pass (two-way); a one-way pass only carries its adoption index."""
+                  adoption: AdoptionIndex | None, full: bool = False) -> CrmSnapshot:
+    """All the CRM reads of one pass (two-way); a one-way pass only carries its adoption index.
+
+    With a cursor, the CRM's list of recent changes says which persons to read (one request
+    when nothing changed); without one, after it expired, or with `full`, every linked
+    person is read by id and the user's persons changed since the cursor are listed."""
     if not settings.two_way:
         return CrmSnapshot(adoption=adoption)
     key = settings.account
-    changes: dict[int, CrmPerson] = {}
-    gone: set[int] = set()
-    foreign: set[int] = set()
-    reclaimed: set[int] = set()
-    transitions: list[Action] = []
-    linked = {link.crm_id: link for link in store.iter_links(key, ("linked", "foreign")) if link.crm_id is not None}
-    existing = crm.get_many(list(linked))
-    for crm_id, link in linked.items():
-        person = existing.get(crm_id)
-        mine = person is not None and person.owner_id == owner_id
-        if link.state == "foreign":
-            if person is None:  # gone while someone else owned it: not ours to delete
-                transitions.append(ForgetLink(link.provider_id))
-            elif mine:  # handed back to the user: syncs again from here
-                transitions.append(SetLinkState(link.provider_id, "linked"))
-                reclaimed.add(crm_id)
-            else:
-                foreign.add(crm_id)
-            if not mine:
-                continue
-        if person is None:
-            gone.add(crm_id)
-        elif not mine:
-            # Handed to someone else: never written back, never deleted (issue 5).
-            transitions.append(SetLinkState(link.provider_id, "foreign"))
-            foreign.add(crm_id)
-        elif person.version != link.crm_version:
-            changes[crm_id] = person
+    reading = _Reading(owner_id)
+    row, start_row = store.cursor(key, CURSOR), store.cursor(key, START)
+    recent = _recent(crm, row[0]) if row is not None and start_row is not None and not full else None
+    cursor: str | None
+    start: str | None
+    if recent is not None and row is not None and start_row is not None:
+        cursor, start = row[0], start_row[0]
+        cursor = max([cursor, *(change.version for change in recent.values())])
+        # A linked contact that failed to sync is read again: its CRM change is behind the cursor.
+        failed = store.links_for(key, [f.provider_id for f in store.failures(key) if f.kind == "contact"])
+        reading.read_changed(store, crm, key, recent, start, [link for link in failed.values() if link.crm_id])
+    else:
+        for chunk in store.link_chunks(key, ("linked", "foreign")):
+            # v2 lists leave deleted persons out: a linked person is confirmed by id.
+            existing = crm.get_many([link.crm_id for link in chunk if link.crm_id is not None])
+            for link in chunk:
+                if link.crm_id is not None:
+                    reading.classify(link, existing.get(link.crm_id))
+        cursor, start = reading.list_owned(store, crm, key, row, start_row)
     pending_copies = {i: Contact.from_dict(c) for i, c in store.pending_copies(key).items()}
     unclaimed = {i: p for i, p in crm.get_many(list(pending_copies)).items() if p.owner_id == owner_id}
     # New persons whose copy to the provider failed: fetched again by id, as the
     # CRM cursor has moved past them.
     retry = [f.crm_id for f in store.failures(key) if f.kind == "person" and f.crm_id is not None]
     found = crm.get_many(retry)
+    linked = {link.crm_id for link in store.links_by_crm(key, retry).values() if link.state in ("linked", "foreign")}
     for crm_id in retry:
         person = found.get(crm_id)
         if person is None or person.owner_id != owner_id:
-            transitions.append(DropFailure(crm_id))
+            reading.transitions.append(DropFailure(crm_id))
         elif crm_id not in linked:
-            changes[crm_id] = person
-    row, start_row = store.cursor(key, CURSOR), store.cursor(key, START)
-    if row is None or start_row is None:
-        # The first two-way pass: persons that exist now are copied to the provider
-        # only once they change. "Now" is the CRM's newest update time, not our
-        # clock, so that a skewed machine clock cannot hide or invent changes.
-        newest = ""
-        for person in crm.list_persons(owner_id=owner_id):
-            newest = max(newest, person.version or "")
-        start = newest
-        cursor = newest or _iso(datetime.now(UTC) - OVERLAP)
-    else:
+            reading.changes[crm_id] = person
+    return CrmSnapshot(
+        changes=reading.changes, gone=frozenset(reading.gone), foreign=frozenset(reading.foreign),
+        reclaimed=frozenset(reading.reclaimed), transitions=tuple(reading.transitions),
+        pending_copies=pending_copies, unclaimed=unclaimed, cursor=cursor, start=start, adoption=adoption,
+    )
+
+
+def _recent(crm: Crm, since: str) -> dict[int, PersonChange] | None:
+    """The persons changed since the cursor (the latest entry of each), or None: read everything."""
+    feed = crm.recent_changes(since)
+    if feed is None:
+        return None
+    latest: dict[int, PersonChange] = {}
+    try:
+        for change in feed:
+            latest[change.id] = change
+    except CursorExpired as exc:
+        log.info("%s; reading every linked person once", exc.message)
+        return None
+    return latest
+
+
+class _Reading:
+    """What the reads of one pass found, person by person."""
+
+    def __init__(self, owner_id: int) -> None:
+        self.owner_id = owner_id
+        self.changes: dict[int, CrmPerson] = {}
+        self.gone: set[int] = set()
+        self.foreign: set[int] = set()
+        self.reclaimed: set[int] = set()
+        self.transitions: list[Action] = []
+
+    def classify(self, link: Link, person: CrmPerson | None) -> None:
+        """One linked (or foreign) person as the CRM has it now (None: deleted)."""
+        assert link.crm_id is not None
+        crm_id = link.crm_id
+        mine = person is not None and person.owner_id == self.owner_id
+        if link.state == "foreign":
+            if person is None:  # gone while someone else owned it: not ours to delete
+                self.transitions.append(ForgetLink(link.provider_id))
+            elif mine:  # handed back to the user: syncs again from here
+                self.transitions.append(SetLinkState(link.provider_id, "linked"))
+                self.reclaimed.add(crm_id)
+            else:
+                self.foreign.add(crm_id)
+            if not mine:
+                return
+        if person is None:
+            self.gone.add(crm_id)
+        elif not mine:
+            # Handed to someone else: never written back, never deleted (issue 5).
+            self.transitions.append(SetLinkState(link.provider_id, "foreign"))
+            self.foreign.add(crm_id)
+        elif person.version != link.crm_version:
+            self.changes[crm_id] = person
+
+    def read_changed(self, store: LinkStore, crm: Crm, key: str, recent: dict[int, PersonChange], start: str,
+                     failed: list[Link]) -> None:
+        """Read in full only the persons whose version moved since we last synced them, the
+        user's new ones, and those of `failed` links: our own writes and entries seen before
+        keep the version we stored."""
+        links = {link.crm_id: link for link in store.links_by_crm(key, list(recent)).values()}
+        fetch = [link.crm_id for link in failed if link.crm_id is not None and link.crm_id not in recent
+                 and link.state in ("linked", "foreign")]
+        links.update((link.crm_id, link) for link in failed if link.crm_id is not None)
+        for crm_id, change in recent.items():
+            link = links.get(crm_id)
+            if link is None:
+                if change.owner_id == self.owner_id and not change.deleted and change.version > start:
+                    fetch.append(crm_id)
+            elif link.state in ("linked", "foreign") and change.version != link.crm_version:
+                fetch.append(crm_id)
+        found = crm.get_many(fetch)
+        for crm_id in fetch:
+            link, person = links.get(crm_id), found.get(crm_id)
+            if link is not None:
+                self.classify(link, person)
+            elif person is not None and person.owner_id == self.owner_id:
+                self.changes[crm_id] = person
+
+    def list_owned(self, store: LinkStore, crm: Crm, key: str, row: tuple[str, str] | None,
+                   start_row: tuple[str, str] | None) -> tuple[str | None, str | None]:
+        """The user's persons changed since the cursor (with an hour of overlap); the new cursor and start."""
+        if row is None or start_row is None:
+            # The first two-way pass: persons that exist now are copied to the provider
+            # only once they change. "Now" is the CRM's newest update time, not our
+            # clock, so that a skewed machine clock cannot hide or invent changes.
+            newest = ""
+            for person in crm.list_persons(owner_id=self.owner_id):
+                newest = max(newest, person.version or "")
+            return newest or _iso(datetime.now(UTC) - OVERLAP), newest
         cursor, start = row[0], start_row[0]
         since = _iso(_parse(row[0]) - OVERLAP)
-        for person in crm.list_persons(owner_id=owner_id, updated_since=since):
+        for person in crm.list_persons(owner_id=self.owner_id, updated_since=since):
             if person.version and person.version > (cursor or ""):
                 cursor = person.version
-            if person.id not in linked and person.owner_id == owner_id and person.version > start:
-                changes[person.id] = person
-    return CrmSnapshot(
-        changes=changes, gone=frozenset(gone), foreign=frozenset(foreign), reclaimed=frozenset(reclaimed),
-        transitions=tuple(transitions), pending_copies=pending_copies, unclaimed=unclaimed,
-        cursor=cursor, start=start, adoption=adoption,
-    )
+            if person.owner_id == self.owner_id and person.version > start:
+                link = store.link_by_crm(key, person.id)
+                if link is None or link.state not in ("linked", "foreign"):
+                    self.changes[person.id] = person
+        return cursor, start
 
 
 def read_adoption(crm: Crm, owner_id: int, provider: str, account_email: str, use_email: bool) -> AdoptionIndex:

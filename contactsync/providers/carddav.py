@@ -122,6 +122,15 @@ class CardDavFeed(ChangeFeed):
             self.complete = True
             self._changed, self._removed = [], []
             self._full_listing_only()
+        self._group_members: set[str] | None = None
+        if self.complete:
+            # A full listing's size, for a progress display: the hrefs the listing gave, or the
+            # members the group card names (read now instead of in pages(): no extra request).
+            if self.group_card:
+                self._group_members = self._members()
+                self.expected = len(self._group_members or ())
+            else:
+                self.expected = len(self._changed)
 
     def _book_has_sync(self) -> bool:
         books = address_books(self.client, self.provider.absolute(self.book), depth="0")
@@ -182,7 +191,7 @@ class CardDavFeed(ChangeFeed):
         return set(read_card(got[0]).members)
 
     def pages(self) -> Iterator[list[Change]]:
-        members = self._members()
+        members = self._group_members if self._group_members is not None else self._members()
         if self._removed:
             yield [ProviderDeletion(href) for href in self._removed]
         hrefs = [href for href, _ in self._changed if href != self.group_card]

@@ -208,10 +208,26 @@ class GoogleChangeFeed(ChangeFeed):
         self.cursor = None
         # The first page is read now so that an expired cursor surfaces from changes().
         self._first = self._fetch(None)
-        # people.connections.list returns totalPeople, the number of connections a full
-        # listing pages through (https://developers.google.com/people/api/rest/v1/people.connections/list).
-        total = self._first.get("totalPeople")
-        self.expected = int(total) if self.complete and isinstance(total, int) else None
+        self.expected = self._listed_count() if self.complete else None
+
+    def _listed_count(self) -> int | None:
+        """How many contacts of the group a full listing holds, for a progress display.
+
+        people.connections.list returns totalPeople, the number of connections the listing
+        pages through (https://developers.google.com/people/api/rest/v1/people.connections/list);
+        a group's own count is its memberCount, "the total number of contacts in the group
+        irrespective of max members" (ContactGroup), omitted when zero (proto3 default).
+        """
+        if self.group != MY_CONTACTS:
+            try:
+                group = self.provider.execute(self.provider.service.contactGroups().get(
+                    resourceName=self.group, maxMembers=0, groupFields="memberCount"), retry=True)
+            except ApiError:  # a group gone shows in the listing; a count never stops it
+                return None
+            count = group.get("memberCount", 0)
+        else:
+            count = self._first.get("totalPeople")
+        return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
 
     def _fetch(self, page_token: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {

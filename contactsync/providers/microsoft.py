@@ -8,6 +8,7 @@ that got it (https://learn.microsoft.com/graph/throttling#best-practices-to-hand
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +31,8 @@ from contactsync.providers.microsoft_mapping import (
 )
 from contactsync.providers.json_reader import FieldReader, resource_id
 
+log = logging.getLogger(__name__)
+
 GRAPH = "https://graph.microsoft.com"
 ID_SAFE = "=-_"  # Outlook ids are URL-safe base64; '=' padding needs no escaping
 DEFAULT_FOLDER = "contacts"  # Graph does not list the default folder among contactFolders
@@ -46,6 +49,9 @@ CURSOR_KEY = fields_key(",".join(READ_SELECT))
 # Errors of an expired or unusable delta state (delta-query-overview, "Synchronization reset").
 EXPIRED_CODES = {"syncstatenotfound", "syncstateinvalid", "resyncrequired"}
 RETRYABLE = {429, 503, 504}
+# "$count: Retrieves the total count of matching resources" (learn.microsoft.com/graph/query-parameters),
+# one item long: how many contacts a folder holds, in the request that looks its id up.
+COUNT = {"$count": "true", "$top": "1"}
 
 
 def _error(response: requests.Response) -> tuple[str, str]:
@@ -165,6 +171,9 @@ class GraphChangeFeed(ChangeFeed):
         self.page_size = page_size
         # "GET /me/contactFolders/{id}/contacts/delta" is the documented form (contact-delta);
         # /me/contacts/delta is not documented.
+        # A full listing's size, for a progress display: asked before the folder's path so that
+        # the default folder's one lookup also brings it. A delta round is not counted.
+        self.expected = None if delta_link else provider.listed_count(folder)
         url = delta_link or client.base + provider.folder_path(folder) + "/delta"
         params = None if delta_link else {"$select": ",".join(READ_SELECT)}
         # The first page is read now so that an expired cursor surfaces from changes().
@@ -241,6 +250,16 @@ def _etag_key(item: dict[str, Any]) -> str:
     return etag[3:-1] if etag.startswith('W/"') else etag
 
 
+def _count(page: dict[str, Any]) -> int | None:
+    """`@odata.count` of a list asked with COUNT; None when absent or -1 (GraphQuirks.count_unknown).
+
+    It is a progress display's total only: Outlook counts contact lists (distribution
+    lists) too, which the contacts listing never returns (microsoft-graph-docs#1094).
+    """
+    value = page.get("@odata.count")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _folder_contacts(folder_id: str) -> str:
     return f"/me/contactFolders/{quote(folder_id, safe=ID_SAFE)}/contacts"
 
@@ -258,6 +277,7 @@ class MicrosoftProvider(Provider):
         # Values left out of the last create/update because Graph cannot hold them.
         self.last_overflow: list[Overflow] = []
         self._default_id: str | None = None
+        self._default_count: int | None = None
         self._default_lock = threading.Lock()
         self._folder = DEFAULT_FOLDER  # the folder of this pass: its contacts are addressed through it
 
@@ -272,11 +292,23 @@ class MicrosoftProvider(Provider):
             return _folder_contacts(folder)
         with self._default_lock:
             if self._default_id is None:
-                page = self.client.request("GET", "/me/contacts",
-                                           params={"$top": "1", "$select": "parentFolderId"}).json()
+                page = self.client.request("GET", "/me/contacts", params=COUNT | {"$select": "parentFolderId"}).json()
                 first = (page.get("value") or [{}])[0]
                 self._default_id = first.get("parentFolderId") or None
+                self._default_count = _count(page)
         return "/me/contacts" if self._default_id is None else _folder_contacts(self._default_id)
+
+    def listed_count(self, folder: str) -> int | None:
+        """How many contacts the folder holds, or None when Graph does not say (a display total only)."""
+        if folder == DEFAULT_FOLDER and self._default_id is None:
+            self.folder_path(folder)  # that lookup asked for the count too: no second request
+            return self._default_count
+        try:
+            page = self.client.request("GET", self.folder_path(folder), params=COUNT | {"$select": "id"}).json()
+        except ApiError as exc:  # a count refused never stops the listing it only describes
+            log.info("%s: Graph did not count the contacts (%s)", self.account, exc.line())
+            return None
+        return _count(page)
 
     def _item(self, id: str) -> str:
         return f"{self.folder_path(self._folder)}/{quote(id, safe=ID_SAFE)}"

@@ -14,6 +14,7 @@ contactfolder-*, profilephoto-get/update). Quirks reproduced:
 * More than 3 e-mails or 2 business phones: 400 (microsoft-graph-docs#15276).
 * Moving a contact to another folder gives it a new id (Outlook item ids are not
   immutable unless the client asks for ImmutableId).
+* ``$count=true`` on a contacts list adds ``@odata.count`` (-1 with a quirk: GraphQuirks.count_unknown).
 * ``If-Match`` with a stale etag: 412 ``ErrorIrresolvableConflict``.
 * Outlook's per-mailbox limits: more than `max_concurrency` (4) requests in flight or
   more than `rate_limit` requests per `rate_period` seconds answer 429 with Retry-After.
@@ -368,6 +369,10 @@ class GraphEmulator(Emulator):
                        key=lambda r: r["createdDateTime"] + r["id"])
         out: dict[str, Any] = {"@odata.context": self._context(req, "contacts"),
                                "value": [gm.render(r, select) for r in items[skip:skip + top]]}
+        if req.arg("$count") == "true":
+            # "$count: Retrieves the total count of matching resources" (learn.microsoft.com/graph/
+            # query-parameters); Outlook resources need no ConsistencyLevel header (directory objects do).
+            out["@odata.count"] = -1 if self.quirks.count_unknown else len(items)
         if skip + top < len(items):
             out["@odata.nextLink"] = self._link(req, {"$skip": str(skip + top)})
         return out

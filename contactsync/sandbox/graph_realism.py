@@ -28,6 +28,10 @@ class GraphQuirks:
     # style), not the 410/`syncStateInvalid` resync signal (issue audit of contactsync;
     # delta-query-overview documents only the resync codes, not this answer).
     malformed_token_plain_400: bool = False
+    # A contacts list asked for `$count=true` with `$top` answers "@odata.count": -1, at
+    # random ("this bug can't be reproduced all the time", microsoft-graph-docs#5064, on
+    # contactfolder-list-contacts): the count is then unknown, never a number to show.
+    count_unknown: bool = False
 
     def update(self, data: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}

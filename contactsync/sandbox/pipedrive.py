@@ -18,6 +18,7 @@ from typing import Any
 from contactsync.sandbox import pipedrive_data as pd
 from contactsync.sandbox.pipedrive_data import ApiReject, error_response
 from contactsync.sandbox.pipedrive_picture import form_summary
+from contactsync.sandbox.pipedrive_recents import PipedriveRecentsRoutes
 from contactsync.sandbox.pipedrive_realism import BURST_BY_PLAN, CloudflareGate, PipedriveQuirks, strip_daily_headers
 from contactsync.sandbox.pipedrive_search import PipedriveSearchRoutes
 from contactsync.sandbox.pipedrive_v1 import PipedriveV1Routes
@@ -29,7 +30,7 @@ SEED_PATH = Path(__file__).parent / "seed" / "pipedrive.json"
 ApiHandler = Callable[[Request, dict[str, Any]], Response]
 
 
-class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
+class PipedriveEmulator(PipedriveSearchRoutes, PipedriveRecentsRoutes, PipedriveV1Routes, Emulator):
     name = "pipedrive"
 
     def __init__(self, seed: dict[str, Any] | None = None, api_token: str = DEFAULT_TOKEN, *,
@@ -106,8 +107,11 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         with self.lock:
             self.daily_budget, self.daily_used = budget, used
 
-    def edit_person(self, id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        """A user editing the person in Pipedrive: no validation, update_time advances."""
+    def edit_person(self, id: int, changes: dict[str, Any], at: int | None = None) -> dict[str, Any]:
+        """A user editing the person in Pipedrive: no validation, update_time advances.
+
+        `at` stamps the edit with that second instead: update_time has whole seconds, so
+        another person's change can share the second of an earlier one."""
         with self.lock:
             person = self._persons[id]
             custom = changes.get("custom_fields")
@@ -115,6 +119,8 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
             if custom:
                 person["custom_fields"].update(custom)
             self._touch(person)
+            if at is not None:
+                person["_update"], person["update_time"] = at, pd.rfc3339(at)
             return dict(person)
 
     def add_person(self, person: dict[str, Any]) -> int:
@@ -298,6 +304,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveV1Routes, Emulator):
         self.route("POST", v1 + r"/personFields", api("addPersonField", self._add_field_route))
         self.route("POST", v1 + r"/persons/(?P<id>\d+)/picture", api("addPersonPicture", self._add_picture))
         self.route("GET", v1 + r"/users/me", api("getCurrentUser", self._me))
+        self.route("GET", v1 + r"/recents", api("getRecents", self._recents))
         self.route("GET", v1 + r"/users/(?P<id>\d+)/permissions", api("getUserPermissions", self._permissions))
 
     def not_found(self, req: Request) -> Response:

@@ -39,6 +39,7 @@ TOKEN_COST = {
     "getCurrentUser": 2,
     "getUserPermissions": 10,
     "addPersonPicture": 10,
+    "getRecents": 20,
 }
 
 # Keys of GET /v1/users/{id}/permissions, exactly as the v1 document lists them. The

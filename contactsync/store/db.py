@@ -198,13 +198,25 @@ class LinkStore:
         return self._links_where(account, "crm_id", list(crm_ids))
 
     def iter_links(self, account: str, states: tuple[str, ...] = ("pending", "linked")) -> Iterator[Link]:
+        """The account's links in these states, by provider id, read a chunk at a time (memory stays flat)."""
+        for chunk in self.link_chunks(account, states):
+            yield from chunk
+
+    def link_chunks(self, account: str, states: tuple[str, ...], size: int = 500) -> Iterator[list[Link]]:
+        """The links in chunks of `size`, by provider id. Each chunk is its own query (keyset paging),
+        so no statement stays open across the writes a caller makes between chunks."""
         marks = ",".join("?" * len(states))
-        rows = self.conn.execute(
-            f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND state IN ({marks}) ORDER BY provider_id",
-            (account, *states),
-        )
-        for row in rows.fetchall():
-            yield _link(row)
+        after = ""
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND state IN ({marks}) AND provider_id > ? "
+                "ORDER BY provider_id LIMIT ?",
+                (account, *states, after, size),
+            ).fetchall()
+            if not rows:
+                return
+            yield [_link(row) for row in rows]
+            after = rows[-1]["provider_id"]
 
     def count_links(self, account: str) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, COUNT(*) FROM links WHERE account = ? GROUP BY state", (account,))
