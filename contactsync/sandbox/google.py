@@ -27,7 +27,9 @@ DOC_UPDATE = "https://developers.google.com/people/api/rest/v1/people/updateCont
 # Query parameters every Google API accepts; they never take part in the
 # "all other parameters must match" rule of paging and syncing.
 SYSTEM_PARAMS = {"alt", "fields", "key", "prettyPrint", "quotaUser", "access_token", "$.xgafv", "callback"}
-BATCH_LIMITS = {"create": 200, "update": 200, "delete": 500}  # BatchCreate/Update/DeleteContactsRequest docs
+# BatchCreate/Update/DeleteContactsRequest ("Allows up to 200 contacts in a single request", 500 resource
+# names for a delete) and people.getBatchGet ("There is a maximum of 200 resource names"), discovery document.
+BATCH_LIMITS = {"create": 200, "update": 200, "delete": 500, "get": 200}
 EXPIRED_MESSAGE = "Sync token is expired. Clear local cache and retry call without the sync token."
 
 Handler = Callable[[Request, Grant], Any]
@@ -54,6 +56,7 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
         self.route("POST", r"/v1/contactGroups", api(self.create_group, write=True))
         self.route("GET", r"/v1/contactGroups/(?P<id>[^/:]+)", api(self.get_group))
         self.route("GET", r"/v1/people/(?P<id>[^/:]+)/connections", api(self.list_connections))
+        self.route("GET", r"/v1/people:batchGet", api(self.batch_get))
         self.route("GET", r"/v1/people/(?P<id>[^/:]+)", api(self.get_person))
         self.route("POST", r"/v1/people:createContact", api(self.create_contact, write=True))
         self.route("PATCH", r"/v1/people/(?P<id>[^/:]+):updateContact", api(self.update_contact, write=True))
@@ -463,13 +466,57 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
         return {"createdPeople": [{"httpStatusCode": 200, "person": self.render(r, read), "status": {}}
                                   for r in created]}
 
+    def batch_get(self, req: Request, grant: Grant) -> dict[str, Any]:
+        """people.getBatchGet: one PersonResponse per requested name, in order.
+
+        A name that is not (any more) a contact is answered in its own PersonResponse
+        with a NOT_FOUND status (google.rpc.Code 5) instead of failing the request: the
+        method's answer is "The response for each requested resource name"
+        (GetPeopleResponse.responses, discovery document).
+        """
+        names = req.args("resourceNames")
+        self._batch_size(names, "get", "resourceNames")
+        fields = gp.parse_mask(req.arg("personFields"), gp.PERSON_FIELDS, "personFields", DOC_GET)
+        out = []
+        for rn in names:
+            record = self.people.get(rn)
+            if record is None:
+                out.append({"requestedResourceName": rn, "httpStatusCode": 404,
+                            "status": {"code": 5, "message": "Requested entity was not found."}})
+            else:
+                out.append({"requestedResourceName": rn, "httpStatusCode": 200,
+                            "person": self.render(record, fields), "status": {}})
+        return {"responses": out}
+
     def batch_update(self, req: Request, grant: Grant) -> dict[str, Any]:
+        """people.batchUpdateContacts: every contact is checked (etag, values) before any is written.
+
+        "If not successful, returns BatchUpdateContactsErrorDetails, a list of errors
+        corresponding to each contact" (BatchUpdateContactsResponse, discovery document):
+        one refused contact refuses the request and nothing of it is written. The wire
+        shape of those details is not in the discovery document, so the emulator names
+        the refused contacts in the message only and a client must not rely on more.
+        Each contact's etag is checked as updateContact checks it (400 FAILED_PRECONDITION,
+        "failedPrecondition", people.updateContact doc).
+        """
         body = req.json() or {}
         contacts = body.get("contacts") or {}
         self._batch_size(contacts, "update", "contacts")
         fields = gp.parse_mask(body.get("updateMask"), gp.UPDATE_FIELDS, "updateMask", DOC_UPDATE)
         read = self._read_mask(body.get("readMask"))
-        changes = {rn: self._update(rn, person, fields) for rn, person in contacts.items()}
+        self.quirks.race_batch(self, sorted(contacts))
+        changes: dict[str, dict[str, Any]] = {}
+        refused: dict[str, ApiFailure] = {}
+        for rn, person in contacts.items():
+            try:
+                changes[rn] = self._update(rn, person, fields)
+            except ApiFailure as failure:
+                refused[rn] = failure
+        if refused:
+            stale = all(f.status == "FAILED_PRECONDITION" for f in refused.values())
+            listed = "; ".join(f"{rn}: {f.message}" for rn, f in sorted(refused.items()))
+            raise ApiFailure(400, f"{len(refused)} of {len(contacts)} contacts could not be updated. {listed}",
+                             status="FAILED_PRECONDITION" if stale else "INVALID_ARGUMENT")
         updated = {rn: self._apply_update(rn, change, fields) for rn, change in changes.items()}
         if read is None:
             return {}
