@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import os
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from contactsync import __version__
-from contactsync.clock import SYSTEM_CLOCK, Clock
+from contactsync.ratelimit import SlidingWindow as SlidingWindow  # noqa: F401 - where callers looked for it
 
 USER_AGENT = f"contactsync/{__version__}"
 # (connect, read) seconds; generous read for large pages on slow links.
@@ -34,69 +32,6 @@ RETRY_BACKOFF_FACTOR = 0.5
 def backoff_seconds(attempt: int, *, scale: float = 1.0, cap: float = 8.0) -> float:
     """Seconds to wait before retry `attempt` (1-based): scale × RETRY_BACKOFF_FACTOR × 2^attempt, at most `cap`."""
     return min(scale * RETRY_BACKOFF_FACTOR * 2 ** attempt, cap)
-
-
-class SlidingWindow:
-    """At most `limit` requests in any `period` seconds, shared by threads.
-
-    Pipedrive counts requests in fixed 2-second windows that start with a request
-    (pipedrive.readme.io/docs/core-api-concepts-rate-limiting); a token bucket's
-    refill can put more than the limit into one of them, a log of the last `limit`
-    starts cannot. `margin` absorbs the jitter between our start and the server's
-    arrival time. The whole budget is spent: a request waits only until the oldest
-    of the last `limit` starts leaves the period.
-    """
-
-    def __init__(self, limit: int, period: float, margin: float = 0.05, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.limit = limit
-        self.period = period + margin
-        self.clock = clock
-        self._starts: collections.deque[float] = collections.deque()
-        self._paused_until = 0.0
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        while self._starts and now - self._starts[0] >= self.period:
-            self._starts.popleft()
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self.clock.monotonic()
-                self._expire(now)
-                wait = self._paused_until - now
-                if wait <= 0 and len(self._starts) < self.limit:
-                    self._starts.append(now)
-                    return
-                if wait <= 0:
-                    wait = self.period - (now - self._starts[0])
-            self.clock.sleep(max(wait, 0.001))
-
-    def pause(self, seconds: float) -> None:
-        """Send nothing for `seconds` (a server's Retry-After)."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
-
-    def spent(self, reset: float) -> None:
-        """The server says its window has no request left and frees in at most `reset` seconds.
-
-        When our own log holds a full window, the log already makes the next request
-        wait exactly until a start leaves it; pausing for the header's whole seconds
-        (it is rounded up) would waste the rest of the budget. Otherwise the server
-        counts requests we did not send (another client of the same token; the
-        user's own actions in Pipedrive count too), and its reset is all we know.
-        """
-        with self._lock:
-            now = self.clock.monotonic()
-            self._expire(now)
-            if len(self._starts) < self.limit:
-                self._paused_until = max(self._paused_until, now + reset)
-
-    def adopt_limit(self, limit: int) -> None:
-        """The server's `x-ratelimit-limit` wins over the plan we were told."""
-        if limit > 0:
-            with self._lock:
-                self.limit = limit
 
 
 class _ServerErrorRetry(Retry):

@@ -61,9 +61,11 @@ def _state(box: launch.Sandbox) -> dict[str, Any]:
     org_names = sorted(orgs.values())
     assert len(org_names) == len(set(org_names)), f"duplicate organizations: {org_names}"
     people = {}
+    names = {f["key"]: f["name"] for f in box.pipedrive.fields}
     for p in box.pipedrive.persons():
         assert p["name"] not in people, f"duplicate person {p['name']}"
-        custom = {k: v for k, v in (p.get("custom_fields") or {}).items()
+        # By the field's name: keys are hashes of ids, given in the order parallel creates arrive.
+        custom = {names.get(k, k): v for k, v in (p.get("custom_fields") or {}).items()
                   if not (isinstance(v, str) and v.startswith(("google:", "microsoft:")))}
         people[p["name"]] = (sorted(e["value"] for e in p.get("emails") or []),
                              sorted(x["value"] for x in p.get("phones") or []), orgs.get(p.get("org_id")), custom)

@@ -131,7 +131,7 @@ def test_sigterm_during_a_pass_finishes_the_call_in_flight(box):
     setup_account(box)
     # More contacts than calls in flight (they follow the plan's rate × the round trip),
     # and every create held a while, so that the stop lands with some not yet sent.
-    extra = 24
+    extra = 48  # above the calls in flight: up to MAX_IN_FLIGHT (32), two more queued
     for i in range(extra):
         box.google.add_person({"names": [{"givenName": "Extra", "familyName": f"Person {i:02}"}],
                                "memberships": [{"contactGroupMembership": {

@@ -6,9 +6,20 @@ changes and little else: no organization search, no field list, no user read.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from cli_support import EMAIL, cli, google_rn, setup_account
 
+from contactsync.crm.pipedrive_fields import PERSON_FIELDS
+from contactsync.sandbox import launch
+from contactsync.sandbox.browser import register_sandbox_browser
 from contactsync.sandbox.pipedrive_data import TOKEN_COST
+
+MY_CONTACTS = {"contactGroupMembership": {"contactGroupResourceName": "contactGroups/myContacts"}}
 
 
 def requests_of(emulator) -> list[tuple[str, str]]:
@@ -77,3 +88,83 @@ def test_a_quiet_two_way_pass(box):
     # What changed in Pipedrive since the last pass, deletions included: one request.
     reads = [(e.method, e.path, sorted(e.query)) for e in box.pipedrive.log]
     assert reads == [("GET", "/api/v1/recents", ["items", "limit", "since_timestamp", "start"])]
+
+
+def bench_person(i: int, org: str) -> dict:
+    return {"names": [{"givenName": f"Bench{i}", "familyName": "Person"}],
+            "emailAddresses": [{"value": f"bench{i}@example.org", "type": "work"}],
+            "organizations": [{"name": org, "title": "Buyer"}], "memberships": [MY_CONTACTS]}
+
+
+def endpoints(emulator) -> Counter[str]:
+    return Counter(f"{e.method} {e.path}" for e in emulator.log)
+
+
+@pytest.fixture
+def bare_box(tmp_path: Path) -> Iterator[launch.Sandbox]:
+    """A sandbox without the example contacts: one Pipedrive user and the organization Globex."""
+    register_sandbox_browser()
+    sandbox = launch.start(tmp_path / "sandbox", seed=False)
+    sandbox.pipedrive.load({"users": [{"id": 1, "name": "Ann", "email": "ann@acme.example", "is_admin": True}]})
+    sandbox.pipedrive.add_org({"name": "Globex"})
+    yield sandbox
+    sandbox.stop()
+
+
+def test_a_first_pass_costs_one_request_per_person_and_new_organization_and_a_fixed_setup(bare_box):
+    """Organizations come from one listing, not a search each; the setup is a fixed handful of reads."""
+    box = bare_box
+    for i in range(30):
+        box.google.add_person(bench_person(i, f"Own Org {i}" if i % 2 else "Globex"))
+    setup_account(box)
+    clear(box)
+    before = box.pipedrive.daily_used
+    r = cli("run", "--once")
+    assert r.exit_code == 0, r.output
+    assert len(box.pipedrive.persons()) == 30 and len(box.pipedrive.orgs) == 1 + 15
+    assert endpoints(box.pipedrive) == Counter({
+        "GET /api/v1/users/me": 1, "GET /api/v1/personFields": 1, "POST /api/v1/personFields": len(PERSON_FIELDS),
+        "GET /api/v2/persons": 1,  # the user's persons, to adopt instead of duplicating
+        "GET /api/v2/organizations": 1, "POST /api/v2/organizations": 15, "POST /api/v2/persons": 30,
+    })
+    setup = TOKEN_COST["getCurrentUser"] + TOKEN_COST["getPersonFields"] + \
+        len(PERSON_FIELDS) * TOKEN_COST["addPersonField"] + TOKEN_COST["getPersons"] + TOKEN_COST["getOrganizations"]
+    assert box.pipedrive.daily_used - before == \
+        setup + 30 * TOKEN_COST["addPerson"] + 15 * TOKEN_COST["addOrganization"]
+
+    # The incremental pass: 3 edits (one to a new organization), 1 create, 1 delete; then a quiet one.
+    ids = {p["name"]: p["id"] for p in box.pipedrive.persons()}
+    for i in range(3):
+        box.google.edit_person(google_rn(box, f"Bench{i} Person"),
+                               {"organizations": [{"name": "Own Org 1" if i else "Initech", "title": "Chief"}]})
+    box.google.add_person(bench_person(30, "Globex"))
+    box.google.delete_person(google_rn(box, "Bench3 Person"))
+    clear(box)
+    run(box)
+    assert endpoints(box.pipedrive) == Counter({
+        "POST /api/v2/persons": 1, f"DELETE /api/v2/persons/{ids['Bench3 Person']}": 1,
+        "POST /api/v2/organizations": 1,
+        "GET /api/v2/organizations": 1,  # what changed since the first pass: Initech is not there
+        **{f"PATCH /api/v2/persons/{ids[f'Bench{i} Person']}": 1 for i in range(3)},
+    })
+    run(box)
+    assert requests_of(box.pipedrive) == [] and requests_of(box.google) == [("GET", "/v1/people/me/connections")]
+
+
+def test_a_pass_right_after_another_draws_no_429_in_the_window_the_first_still_holds(bare_box):
+    """A burst limit of 10 per 2 s: the first pass spends whole windows, the next starts within the
+    last one. Its limiter starts from the window the first pass left in the store (and from the
+    headers of its first answer), so Pipedrive answers no request with 429."""
+    box = bare_box
+    box.pipedrive.set_burst_limit(10)
+    for i in range(4):
+        box.google.add_person(bench_person(i, "Globex"))
+    setup_account(box)
+    run(box)
+    first = Counter(e.status for e in box.pipedrive.log)
+    assert first[429] == 0 and first[200] >= 14, first  # 10 of setup, 4 persons: more than a window
+    for i in range(3):
+        box.google.edit_person(google_rn(box, f"Bench{i} Person"), {"organizations": [{"name": "Initech"}]})
+    run(box)
+    second = Counter(e.status for e in box.pipedrive.log)
+    assert second == Counter({200: 5}), second  # 3 updates, the new organization, the listing that did not have it

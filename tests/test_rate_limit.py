@@ -10,7 +10,9 @@ from pipedrive_support import ADMIN_TOKEN
 from contactsync.clock import ManualClock
 from contactsync.crm.base import PersonWrite
 from contactsync.crm.pipedrive import PipedriveCrm
-from contactsync.http import SlidingWindow
+from contactsync.crm.cache import CrmCache
+from contactsync.ratelimit import SlidingWindow
+from contactsync.store import LinkStore
 from contactsync.model import Contact
 from contactsync.sandbox.pipedrive import PipedriveEmulator
 from contactsync.sandbox.server import serve
@@ -44,8 +46,8 @@ def test_a_spent_window_waits_only_until_our_oldest_request_leaves_it() -> None:
     window = SlidingWindow(2, 2.0, margin=0.05, clock=clock)
     window.acquire()
     clock.advance(0.75)
-    window.acquire()
-    window.spent(2.0)
+    started = window.acquire()
+    window.observe(2, 0, 2.0, started)
     window.acquire()
     assert clock.monotonic() == 2.05  # not 0.75 + 2
 
@@ -53,10 +55,67 @@ def test_a_spent_window_waits_only_until_our_oldest_request_leaves_it() -> None:
 def test_a_window_spent_by_someone_else_pauses_for_the_servers_reset() -> None:
     clock = ManualClock(0.0)
     window = SlidingWindow(40, 2.0, clock=clock)
-    window.acquire()
-    window.spent(1.0)  # the server counted 40, we sent 1: another client shares the token
+    started = window.acquire()
+    window.observe(40, 0, 1.0, started)  # the server counted 40, we sent 1: another client shares the token
     window.acquire()
     assert clock.monotonic() == 1.0
+
+
+def test_requests_the_server_counted_and_we_did_not_send_take_their_slots_until_its_reset() -> None:
+    """A pass that starts while the window still holds 30 requests of someone else (or of an
+    earlier pass in another process): the first answer says so, and the budget left is spent."""
+    clock = ManualClock(0.0)
+    window = SlidingWindow(120, 2.0, clock=clock, probe=True)
+    started = window.acquire()
+    window.observe(120, 89, 1.0, started)  # 31 counted: ours and 30 others, for at most 1 s more
+    times = starts(window, clock, 100)
+    assert times.count(0.0) == 89  # the rest of the server's window at once
+    assert min(t for t in times if t > 0) == 1.0  # then as the others leave it
+    # Our own requests never count twice: an answer that counts only ours (90 + 11) adds nothing.
+    window.observe(120, 19, 1.0, clock.monotonic())
+    more = starts(window, clock, 20)
+    assert more[:19] == [1.0] * 19 and more[19] == 2.05
+
+
+def test_our_requests_in_flight_are_not_taken_for_someone_elses() -> None:
+    """The answer to the first of 40 requests sent at once counts only that one."""
+    clock = ManualClock(0.0)
+    window = SlidingWindow(40, 2.0, clock=clock)
+    first = window.acquire()
+    starts(window, clock, 39)
+    window.observe(40, 39, 2.0, first)  # the server had seen 1 when it answered
+    window.acquire()
+    assert clock.monotonic() == 2.05  # our 40 fill the window; nothing else was added
+
+
+def test_a_pass_right_after_another_waits_for_the_window_the_first_still_holds() -> None:
+    """The log goes through the store's CRM cache, as wall-clock times, to the next pass."""
+    clock = ManualClock(1000.0)
+    first = SlidingWindow(40, 2.0, clock=clock)
+    starts(first, clock, 30)
+    clock.advance(1.0)
+    cache = CrmCache()
+    cache.track("rate", first.snapshot)
+    store = LinkStore.memory()
+    cache.save(store, "acme:1")
+    second = SlidingWindow(40, 2.0, clock=clock)
+    second.restore(CrmCache.load(store, "acme:1").get("rate"))
+    times = starts(second, clock, 11)
+    assert times[:10] == [1001.0] * 10 and times[10] == 1002.05  # 10 left until the first pass's leave
+
+
+def test_a_429_our_log_explains_widens_the_margin_instead_of_pausing_everyone() -> None:
+    clock = ManualClock(0.0)
+    window = SlidingWindow(4, 2.0, clock=clock)
+    starts(window, clock, 4)
+    clock.advance(1.0)
+    window.refused(2.0, 1.0)  # a request of ours reached the server's window late
+    assert window.margin == 0.1
+    window.acquire()
+    assert clock.monotonic() == 2.1  # when our oldest leaves the wider period, not 1 + Retry-After
+    window.refused(2.0, 1.0)  # our log holds 1: someone else fills the window
+    window.acquire()
+    assert clock.monotonic() == 4.1
 
 
 def test_search_headers_do_not_pause_person_writes(server, emulator, clock) -> None:  # noqa: F811
@@ -107,12 +166,13 @@ def test_concurrent_writers_draw_under_one_percent_429s() -> None:
 
 
 def test_calls_in_flight_follow_the_plans_rate_and_the_round_trip() -> None:
-    """Little's law: requests per second × round trip, a quarter more for jitter."""
+    """Little's law: requests per second × round trip, four times over (a window's budget in a
+    quarter of it)."""
     growth = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(40, 2.0))
     ultimate = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(120, 2.0))
     assert growth.concurrency() is None  # nothing measured yet: the executor's default
     for crm in (growth, ultimate):
         crm._observe(0.1)
-    assert (growth.concurrency(), ultimate.concurrency()) == (4, 9)
+    assert (growth.concurrency(), ultimate.concurrency()) == (9, 25)
     ultimate._observe(0.6)  # the round trip grows (a moving average: 0.2 s): more in flight
-    assert ultimate.concurrency() == 16
+    assert ultimate.concurrency() == 48

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +36,16 @@ def cache_key(config: CrmConfig) -> str:
 
 @dataclass
 class CrmCache:
-    # JSON values by name: 'user', 'missing_permissions', 'fields_checked', 'orgs_since'.
+    # JSON values by name: 'user', 'missing_permissions', 'fields_checked', 'field_keys', 'orgs_since',
+    # 'rate' (the limiter's recent starts, the plan's burst limit, the round trip).
     meta: dict[str, Any] = field(default_factory=dict)
     # id -> name of every organization seen; the index by org_key picks the oldest id.
     orgs: dict[int, str] = field(default_factory=dict)
     _by_name: dict[str, int] = field(default_factory=dict)
     _org_changes: dict[int, str | None] = field(default_factory=dict)
     _meta_changed: bool = False
+    # Values taken when the cache is saved (state that changes with every request).
+    _tracked: dict[str, Callable[[], Any]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- the runner: load and save ----------------------------------------------------
@@ -55,6 +59,8 @@ class CrmCache:
         return cache
 
     def save(self, store: LinkStore, key: str) -> None:
+        for name, supplier in self._tracked.items():
+            self.put(name, supplier())
         with self.lock:
             if self._org_changes:
                 store.put_crm_orgs(key, dict(self._org_changes))
@@ -68,6 +74,11 @@ class CrmCache:
     def get(self, name: str) -> Any:
         with self.lock:
             return self.meta.get(name)
+
+    def track(self, name: str, supplier: Callable[[], Any]) -> None:
+        """Keep `supplier()` under `name` whenever the cache is saved."""
+        with self.lock:
+            self._tracked[name] = supplier
 
     def put(self, name: str, value: Any) -> None:
         with self.lock:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -22,11 +22,13 @@ from contactsync.crm.cache import CrmCache, org_key  # noqa: F401 - org_key is p
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonChange, PersonWrite
 from contactsync.crm.pipedrive_recents import recent_persons
 from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
+from contactsync.crm.pipedrive_orgs import PipedriveOrgs, in_background
 from contactsync.errors import (
-    ApiError, AuthError, BudgetExhausted, NotFound, PermissionDenied, ServiceBlocked, TemporaryError,
+    ApiError, AuthError, BudgetExhausted, ContactSyncError, NotFound, PermissionDenied, ServiceBlocked, TemporaryError,
 )
 from contactsync.clock import SYSTEM_CLOCK, Clock
-from contactsync.http import SlidingWindow, make_session, retry_after_seconds
+from contactsync.ratelimit import SlidingWindow
+from contactsync.http import make_session, retry_after_seconds
 from contactsync.model import LABELS, Contact, Email, Phone, clean_contact, with_issues, with_name
 from contactsync.providers.json_reader import FieldReader
 
@@ -49,6 +51,8 @@ DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API t
 MAX_RATE_RETRIES = 4
 SEARCH_BURST = 10  # search requests per 2-second window, every plan
 MAX_RATE_WAIT = 60.0
+# Calls in flight: this many times what the average rate needs (concurrency()).
+BURST_SHARE = 4
 # The calls that set a pass up (the connected user, its permissions, the custom fields)
 # are retried after a temporary error like a contact's write (engine/apply.py): a 5xx,
 # a reset or a timeout at the start costs retries, not the pass. The session retries
@@ -82,7 +86,7 @@ class PipedriveCrm(Crm):
         # continue to adhere to general rate limiting rules", developers.pipedrive.com
         # changelog, "Announcing Search API rate limit", 2022): a search takes a slot of
         # this limiter only, and its x-ratelimit-* headers speak of this bucket only.
-        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0, clock=clock)
+        self.search_limiter = SlidingWindow(SEARCH_BURST, 2.0, clock=clock, probe=True)
         self.field_keys: dict[str, str] = dict(field_keys or {})
         self.reconnect_hint = reconnect_hint
         self.clock = clock
@@ -90,13 +94,16 @@ class PipedriveCrm(Crm):
         # organizations only: the user, permissions and field keys are then read on each call.
         self.cache = cache or CrmCache()
         self._trust_cache = cache is not None
-        self._orgs_listed = False  # the organizations were listed (since the cache's cursor) in this pass
-        self._org_lock = threading.Lock()  # one resolution at a time: never two creates of one name
+        self.orgs = PipedriveOrgs(self._json, self.cache)
         self._fields_lock = threading.Lock()
         self._rtt: float | None = None  # a moving average of the round trip, seconds
         self._fields_read = False  # the field list was read by this adapter (at most once more when stale)
+        self._fields_ahead: Future[list[dict[str, Any]]] | None = None
         # The burst limit of the token's plan, as the last answer announced it (x-ratelimit-limit).
         self.burst_limit_seen: int | None = None
+        if cache is not None:
+            self._resume_rate(cache.get("rate"))
+            cache.track("rate", self._rate_state)
 
     def __repr__(self) -> str:  # never show the token
         return f"PipedriveCrm({self.base_url!r})"
@@ -111,50 +118,93 @@ class PipedriveCrm(Crm):
                  body: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
                  form: dict[str, Any] | None = None) -> requests.Response:
         """One API call; retries only 429s (an unprocessed request), raises our errors."""
-        limiter = self.search_limiter if path.endswith("/search") else self.limiter
+        search = path.endswith("/search")
+        limiter = self.search_limiter if search else self.limiter
         for attempt in range(MAX_RATE_RETRIES + 1):
-            if limiter is not None:
-                limiter.acquire()
+            started = limiter.acquire() if limiter is not None else None
             try:
                 resp = self.session.request(method, self.base_url + path, params=params, json=body,
                                             files=files, data=form,
                                             headers={"x-api-token": self._token, "Accept": "application/json"})
-            except requests.Timeout:
-                raise TemporaryError(f"Pipedrive did not answer in time while trying to {what}",
-                                     fix="retry later; a create is confirmed by its stamp first") from None
             except requests.RequestException as exc:
+                if limiter is not None:
+                    limiter.abandon()
+                if isinstance(exc, requests.Timeout):
+                    raise TemporaryError(f"Pipedrive did not answer in time while trying to {what}",
+                                         fix="retry later; a create is confirmed by its stamp first") from None
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
-            _note_rate(limiter, resp)
-            if not path.endswith("/search"):  # search has its own, lower limit
-                limit = resp.headers.get("x-ratelimit-limit", "")
-                self.burst_limit_seen = int(limit) if limit.isdigit() else self.burst_limit_seen
-            self._observe(resp.elapsed.total_seconds())
+            self._note_rate(limiter, resp, started, search)
             if resp.status_code != 429:
                 return self._check(resp, what)
-            if _budget_spent(resp, search=path.endswith("/search")):
+            if _budget_spent(resp, search=search):
                 raise BudgetExhausted("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
                 break
-            wait = max(retry_after_seconds(resp), _float(resp.headers.get("x-ratelimit-reset"), 0.0))
-            wait = min(wait, MAX_RATE_WAIT)
+            reset = _float(resp.headers.get("x-ratelimit-reset"), 0.0)
+            wait = min(max(retry_after_seconds(resp), reset), MAX_RATE_WAIT)
             if limiter is not None:
-                limiter.pause(wait)  # every worker waits, and acquire() sleeps it out
+                limiter.refused(wait, reset)  # every worker waits, as long as the limiter's log says
             else:
                 self.clock.sleep(wait)
         raise TemporaryError(f"Pipedrive kept answering 'too many requests' while trying to {what}",
                              fix="retry later")
+
+    def _note_rate(self, limiter: SlidingWindow | None, resp: requests.Response, started: float | None,
+                   search: bool) -> None:
+        """What an answer tells of the rate: the bucket's limit and use (seeding the limiter's log,
+        so it never overspends a window shared with an earlier pass or another client), the
+        plan's limit and the round trip (kept for the next pass)."""
+        headers = resp.headers
+        limit = _int(headers.get("x-ratelimit-limit"))
+        if not search and limit is not None:
+            self.burst_limit_seen = limit
+        if limiter is not None:
+            limiter.observe(limit, _int(headers.get("x-ratelimit-remaining")),
+                            _float(headers.get("x-ratelimit-reset"), 0.0) if "x-ratelimit-reset" in headers else None,
+                            started)
+        self._observe(resp.elapsed.total_seconds())
+
+    def _rate_state(self) -> dict[str, Any]:
+        """What the next pass's limiters start from: the windows this pass may still hold, the
+        plan's limit as Pipedrive announced it, the round trip."""
+        state: dict[str, Any] = {"search": self.search_limiter.snapshot()}
+        if self.limiter is not None:
+            state["starts"] = self.limiter.snapshot()
+        if self.burst_limit_seen is not None:
+            state["limit"] = self.burst_limit_seen
+        if self._rtt is not None:
+            state["rtt"] = round(self._rtt, 4)
+        return state
+
+    def _resume_rate(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            return
+        limit, rtt, starts = state.get("limit"), state.get("rtt"), state.get("starts")
+        if isinstance(rtt, (int, float)) and rtt > 0:
+            self._rtt = float(rtt)
+        if self.limiter is not None:
+            if isinstance(limit, int):
+                self.burst_limit_seen = limit
+                self.limiter.adopt_limit(limit)
+            if isinstance(starts, list):
+                self.limiter.restore(t for t in starts if isinstance(t, (int, float)))
+        search = state.get("search")
+        if isinstance(search, list):
+            self.search_limiter.restore(t for t in search if isinstance(t, (int, float)))
 
     def _observe(self, seconds: float) -> None:
         self._rtt = seconds if self._rtt is None else 0.8 * self._rtt + 0.2 * seconds
 
     def concurrency(self) -> int | None:
         """Calls in flight to send the plan's whole budget: requests per second × round trip
-        (Little's law), a quarter more for jitter. The limiter keeps the rate."""
+        (Little's law), BURST_SHARE times that, so a window's budget goes out in a part of
+        the window (the pass ends sooner: its last window is spent at once, not at the
+        average rate). The limiter keeps the rate."""
         if self.limiter is None or self._rtt is None:
             return None
-        return math.ceil(self.limiter.limit / self.limiter.period * self._rtt * 1.25) + 1
+        return math.ceil(self.limiter.limit / self.limiter.period * self._rtt * BURST_SHARE) + 1
 
     def _check(self, resp: requests.Response, what: str) -> requests.Response:
         status = resp.status_code
@@ -204,6 +254,8 @@ class PipedriveCrm(Crm):
         cached = self.cache.get("user") if self._trust_cache else None
         if isinstance(cached, dict):
             return CrmUser(**cached)
+        if self._trust_cache:
+            self._read_ahead()
         data = self._setup(lambda: self._json("GET", "/api/v1/users/me", "read the connected user"))["data"]
         admin = bool(data.get("is_admin")) or any(
             a.get("admin") for a in data.get("access") or [] if a.get("app") == "global")
@@ -224,7 +276,24 @@ class PipedriveCrm(Crm):
         self.cache.put("missing_permissions", missing)
         return missing
 
+    def _read_ahead(self) -> None:
+        """A pass that does not know the user yet (the first) will need the field list and the
+        organizations too: both are read now, beside the user, instead of one after another."""
+        if not self.cache.get("fields_checked") and self._fields_ahead is None:
+            self._fields_ahead = in_background(lambda: list(self._person_fields()))
+        self.orgs.read_ahead()
+
     # --- fields -----------------------------------------------------------------------
+
+    def _field_list(self) -> list[dict[str, Any]]:
+        """The person fields: as read ahead (once), else now."""
+        ahead, self._fields_ahead = self._fields_ahead, None
+        if ahead is not None:
+            try:
+                return ahead.result()
+            except ContactSyncError as exc:  # read again, with the setup's retries
+                log.info("reading the fields ahead failed: %s", exc.line())
+        return list(self._person_fields())
 
     def _person_fields(self) -> Iterator[dict[str, Any]]:
         start = 0
@@ -264,9 +333,17 @@ class PipedriveCrm(Crm):
         """The list is read afresh, so a field another account or user of the company
         created since is found, not created twice."""
         result = self._found_fields(known)
-        for name, field_type in PERSON_FIELDS.items():
-            if name not in result:
-                result[name] = self._create_field(name, field_type)
+        missing = [(name, field_type) for name, field_type in PERSON_FIELDS.items() if name not in result]
+        if missing:
+            # The first alone: a refusal (no permission, the plan's field cap) or an outage
+            # costs one request, not one per field. Then the others side by side.
+            name, field_type = missing[0]
+            result[name] = self._create_field(name, field_type)
+        if len(missing) > 1:
+            with ThreadPoolExecutor(max_workers=len(missing) - 1, thread_name_prefix="fields") as pool:
+                made = {name: pool.submit(self._create_field, name, field_type) for name, field_type in missing[1:]}
+            for name, future in made.items():
+                result[name] = future.result()  # the first failure, in the fields' order, is raised
         self.field_keys.update(result)
         self.cache.put("fields_checked", True)
         self.cache.put("field_keys", dict(self.field_keys))
@@ -279,7 +356,7 @@ class PipedriveCrm(Crm):
 
     def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
         """The keys of the fields that exist, by name (those missing are absent)."""
-        existing = [f for f in self._person_fields() if f.get("edit_flag", True) and f.get("key")]
+        existing = [f for f in self._field_list() if f.get("edit_flag", True) and f.get("key")]
         by_key = {f["key"]: f for f in existing}
         result: dict[str, str] = {}
         for name, field_type in PERSON_FIELDS.items():
@@ -315,85 +392,11 @@ class PipedriveCrm(Crm):
     def find_org(self, name: str) -> int | None:
         """The organization of this name (whatever its case, spacing or Unicode form), from the
         cache, else after listing the organizations changed since the cache's cursor (once a pass)."""
-        name = " ".join(unicodedata.normalize("NFC", name).split())
-        with self._org_lock:
-            return self._cached_org(name)
-
-    def _cached_org(self, name: str) -> int | None:
-        found = self.cache.org_id(name)
-        if found is None and not self._orgs_listed:
-            self._list_orgs()
-            found = self.cache.org_id(name)
-        return found
+        return self.orgs.find(name)
 
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
-        """The organization of exactly this name, from the cache; else after listing the
-        organizations changed since the cache's cursor (once a pass); else created.
-
-        A listing of what changed replaces a 20-token search per organization; every
-        organization the user can see is in the cache after the first full listing.
-        """
-        # One organization whatever its case, spacing or Unicode form (org_key).
-        name = " ".join(unicodedata.normalize("NFC", name).split())
-        with self._org_lock:
-            found = self._cached_org(name)
-            if found is not None:
-                return found
-            payload: dict[str, Any] = {"name": name}
-            if visible_to is not None:
-                payload["visible_to"] = visible_to
-            try:
-                data = self._json("POST", "/api/v2/organizations", f"add the organization '{name}'",
-                                  body=payload)["data"]
-            except TemporaryError:
-                # The answer may be lost after Pipedrive made it: the next attempt lists
-                # what changed again first, and finds it instead of making a second one.
-                self._orgs_listed = False
-                raise
-            self.cache.put_org(data["id"], data.get("name") or name)
-            return int(data["id"])
-
-    def _list_orgs(self) -> None:
-        """GET /api/v2/organizations changed since the cursor (all, the first time), oldest change first."""
-        since = self.cache.get("orgs_since")
-        params: dict[str, Any] = {"limit": 500, "sort_by": "update_time", "sort_direction": "asc"}
-        if since:
-            params["updated_since"] = since
-        newest = since
-        while True:
-            body = self._json("GET", "/api/v2/organizations", "list organizations", params=params)
-            for org in body.get("data") or []:
-                id, name, changed = org.get("id"), org.get("name"), org.get("update_time")
-                if isinstance(id, int) and isinstance(name, str) and name.strip():
-                    self.cache.put_org(id, " ".join(name.split()))
-                if isinstance(changed, str) and changed > (newest or ""):
-                    newest = changed
-            cursor = (body.get("additional_data") or {}).get("next_cursor")
-            if not cursor:
-                break
-            params["cursor"] = cursor
-        self._orgs_listed = True
-        if newest:
-            self.cache.put("orgs_since", newest)
-
-    def _replace_org(self, gone: int, visible_to: int | None) -> int | None:
-        """A write named an organization the CRM no longer has: forget it, resolve its name again."""
-        name = self.cache.org_name(gone)
-        self.cache.forget_org(gone)
-        return self.find_or_create_org(name, visible_to) if name else None
-
-    def _org_name(self, id: int | None) -> str:
-        if not id:
-            return ""
-        name = self.cache.org_name(id)
-        if name is None:
-            try:
-                data = self._json("GET", f"/api/v2/organizations/{id}", "read an organization")["data"]
-            except NotFound:
-                return ""
-            name = data.get("name") or ""
-            self.cache.put_org(id, name)
-        return name
+        """The organization of exactly this name: cached, listed or created (pipedrive_orgs.py)."""
+        return self.orgs.find_or_create(name, visible_to)
 
     # --- persons ----------------------------------------------------------------------
 
@@ -449,7 +452,7 @@ class PipedriveCrm(Crm):
                          for e in read.items(data, "emails", "emails") if (value := read.text(e, "value", "emails"))),
             phones=tuple(Phone(value, _label(p), p.get("primary") is True)
                          for p in read.items(data, "phones", "phones") if (value := read.text(p, "value", "phones"))),
-            organization=self._org_name(org_id),
+            organization=self.orgs.name_of(org_id),
             **{k: v for k, v in extra.items() if k != "issues"},
         )
         contact = with_issues(clean_contact(contact), *read.issues, *extra["issues"])
@@ -481,7 +484,7 @@ class PipedriveCrm(Crm):
                 if "custom_fields" in exc.message:
                     self._refresh_fields(keys)
                 elif "org_id" in exc.message and write.org_id is not None:
-                    write = replace(write, org_id=self._replace_org(write.org_id, write.visible_to))
+                    write = replace(write, org_id=self.orgs.replace(write.org_id, write.visible_to))
                 else:
                     raise
         raise AssertionError("unreachable")
@@ -583,20 +586,13 @@ class PipedriveCrm(Crm):
             params["cursor"] = cursor
 
 
-def _note_rate(limiter: SlidingWindow | None, resp: requests.Response) -> None:
-    """Learn the bucket's limit from the answer, and slow down before a 429 rather than after."""
-    if limiter is None:
-        return
-    limit = resp.headers.get("x-ratelimit-limit")
-    if limit is not None and limit.isdigit() and int(limit) != limiter.limit:
-        limiter.adopt_limit(int(limit))
-    if resp.status_code != 429 and resp.headers.get("x-ratelimit-remaining") == "0":
-        limiter.spent(_float(resp.headers.get("x-ratelimit-reset"), 2.0))
-
-
 def _label(item: dict[str, Any]) -> str:
     label = item.get("label")
     return label if isinstance(label, str) and label else "other"
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _float(value: str | None, default: float) -> float:

@@ -7,7 +7,7 @@ from contactsync.config import CrmConfig
 from contactsync.crm.base import Crm
 from contactsync.crm.cache import CrmCache
 from contactsync.errors import ConfigError
-from contactsync.http import SlidingWindow
+from contactsync.ratelimit import SlidingWindow
 from contactsync.settings import Plan, parse
 
 
@@ -50,6 +50,7 @@ def open_crm(config: CrmConfig, field_keys: dict[str, str] | None = None, token:
     from contactsync.crm.pipedrive import PipedriveCrm
 
     token = token or secrets.require(token_name(config), reconnect_hint(config))
-    limiter = SlidingWindow(BURST_BY_PLAN[parse(Plan, config.plan, "crm.plan")], 2.0)
+    # The first request goes out alone: its answer tells what the window already holds.
+    limiter = SlidingWindow(BURST_BY_PLAN[parse(Plan, config.plan, "crm.plan")], 2.0, probe=True)
     return PipedriveCrm(base_url(config), token, field_keys=field_keys or {}, reconnect_hint=reconnect_hint(config),
                         limiter=limiter, cache=cache)
