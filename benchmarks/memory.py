@@ -6,7 +6,7 @@ fresh client process runs one first pass (one-way, Google -> Pipedrive) against
 it; the client process reports its peak resident set size and CPU time. Memory
 stays flat when the peak does not grow with the number of contacts:
 
-    python benchmarks/memory.py --sizes 1000 10000 50000 [--json]
+    python benchmarks/memory.py --sizes 1000 10000 50000 [--direction two-way] [--json]
 
 MB per 1,000 contacts is the slope between the smallest and the largest size.
 """
@@ -52,7 +52,7 @@ def serve(conn: Connection, contacts: int, orgs: int) -> None:
             box.stop()
 
 
-def client(conn: Connection, info: dict[str, Any], contacts: int) -> None:
+def client(conn: Connection, info: dict[str, Any], contacts: int, direction: str = "one-way") -> None:
     """The client process: one first pass; reports its peak RSS and CPU time."""
     import keyring
 
@@ -72,6 +72,8 @@ def client(conn: Connection, info: dict[str, Any], contacts: int) -> None:
         account_setup.connect_crm(info["domain"], info["token"], "ultimate", info["pipedrive"])
         account = account_setup.add_account("google", info["email"], client_secrets=secrets_file,
                                             endpoint=info["google"])
+        if direction != "one-way":
+            account_setup.configure_account(account.key, direction=direction)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cpu, wall = time.process_time(), time.perf_counter()
         report = run_once([account.key], PassOptions())
@@ -83,7 +85,7 @@ def client(conn: Connection, info: dict[str, Any], contacts: int) -> None:
                    "cpu_ms_per_contact": 1000 * cpu / max(contacts, 1)})
 
 
-def measure(contacts: int, orgs: int) -> dict[str, Any]:
+def measure(contacts: int, orgs: int, direction: str = "one-way") -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     box_conn, box_end = context.Pipe()
     box = context.Process(target=serve, args=(box_end, contacts, orgs), daemon=True)
@@ -91,7 +93,7 @@ def measure(contacts: int, orgs: int) -> dict[str, Any]:
     try:
         info = box_conn.recv()
         mine, theirs = context.Pipe()
-        process = context.Process(target=client, args=(theirs, info, contacts))
+        process = context.Process(target=client, args=(theirs, info, contacts, direction))
         process.start()
         row: dict[str, Any] = mine.recv()
         process.join()
@@ -106,13 +108,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
     parser.add_argument("--orgs", type=int, default=25, help="distinct organizations")
+    parser.add_argument("--direction", choices=("one-way", "two-way"), default="one-way")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    rows = [measure(n, args.orgs) for n in sorted(args.sizes)]
+    rows = [measure(n, args.orgs, args.direction) for n in sorted(args.sizes)]
     small, large = rows[0], rows[-1]
     span = (large["contacts"] - small["contacts"]) / 1000
     slope = (large["peak_rss_mb"] - small["peak_rss_mb"]) / span if span else 0.0
-    summary = {"sizes": rows, "mb_per_1000_contacts": slope, "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
+    summary = {"direction": args.direction, "sizes": rows, "mb_per_1000_contacts": slope, "peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         print()

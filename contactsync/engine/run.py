@@ -222,6 +222,12 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         if progress:
             progress(len(page))
         del page, links, actions  # let this page go before the next one is read
+    if feed.complete and not options.dry_run:
+        # Cleared now, before this pass plans anything more: a failure it records from
+        # here on (a contact it re-creates, say) is kept for the next pass to retry.
+        for provider_id, failure in retries.items():  # left the group: nothing to retry
+            if failure.kind == "contact" and is_change_record(failure.record):
+                store.clear_failure(key, provider_id)
     if feed.complete:
         # A linked contact absent from a complete listing was deleted or left the group.
         listed = store.seen_present()
@@ -234,10 +240,6 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
     actions, handled = plan_step(store.links_by_crm(key, rest_ids(snapshot, handled)), [], snapshot, settings,
                                  handled, rest=True)
     step(actions)
-    if feed.complete and not options.dry_run:
-        for provider_id, failure in retries.items():  # left the group: nothing to retry
-            if failure.kind == "contact" and is_change_record(failure.record):
-                store.clear_failure(key, provider_id)
     _guard(lambda: check_deletions(key, deletions, counts["linked"], options.allow_mass_delete), options, result)
     _apply(deletions, executor, options, result)
 
