@@ -44,12 +44,12 @@ class SlidingWindow:
     starts leaves the period. A request reaches the server's window later than it leaves
     us when it queues on the way (a burst, a loaded machine): its answer, later than the
     path's least round trip by that much, moves its start as late (:meth:`observe`).
-    `margin` absorbs the jitter left. With
+    `margin` absorbs the jitter left (the clock's, mostly: a 429 widens it). With
     `probe`, the first request goes out alone and the others wait for its answer's
     headers, which tell what the server already counted in its window.
     """
 
-    def __init__(self, limit: int, window: float, margin: float = 0.05, clock: Clock = SYSTEM_CLOCK,
+    def __init__(self, limit: int, window: float, margin: float = 0.02, clock: Clock = SYSTEM_CLOCK,
                  *, probe: bool = False) -> None:
         self.limit = limit
         self.window = window
