@@ -49,6 +49,21 @@ def pytest_collection(session: pytest.Session) -> Generator[None, object, object
         sys.dont_write_bytecode = saved
 
 
+# Modules whose tests take seconds each (CLI subprocesses and kills, the state machines, whole
+# sandboxes with faults, the OpenAPI check), run first: xdist hands tests out in collection
+# order, so one of them collected near the end ran alone while the other worker sat idle.
+SLOW_FIRST = (
+    "test_sandbox_command.py", "test_kill_anywhere.py", "test_two_way_properties.py", "test_faults_converge.py",
+    "test_carddav_reliability.py", "test_readme.py", "test_pipedrive_emulator.py", "test_one_way_properties.py",
+    "test_carddav_cli.py", "test_signin_durability.py", "test_operations.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own CONTACTSYNC_HOME and an in-memory keyring."""

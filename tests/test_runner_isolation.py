@@ -113,7 +113,10 @@ def test_folders_contactsync_creates_are_private_and_lock_names_hide_emails(tmp_
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
-def test_faults_in_the_setup_calls_of_a_pass_cost_retries_not_the_pass(box):  # noqa: F811
+def test_faults_in_the_setup_calls_of_a_pass_cost_retries_not_the_pass(box, monkeypatch):  # noqa: F811
+    # The retries are counted (every fault met); their backoff (tests/test_pipedrive_crm.py
+    # checks it on a ManualClock) was a second of idle time here.
+    monkeypatch.setattr("contactsync.crm.pipedrive.SETUP_BACKOFF", 0.0)
     setup_account(box)
     error = {"success": False, "error": "injected fault"}
     box.pipedrive.add_fault(Fault(status=503, body=error, method="POST", path=r"^/api/v1/personFields$"))

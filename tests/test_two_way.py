@@ -158,6 +158,22 @@ def test_persons_of_other_owners_are_never_written_to_the_provider(world):
     world.quiet()
 
 
+def test_a_person_handed_over_passes_ago_is_still_not_written_when_its_contact_changes(world):
+    """An incremental CRM read reports only the persons that changed: a foreign link whose
+    person did not change this pass is still another user's."""
+    person = world.person_of(world.ann)
+    world.crm.give_away(person.id, 2)
+    world.sync()
+    world.sync()
+    world.crm.calls.clear()
+    world.provider.put(replace(world.provider.contacts[world.ann][1], job_title="Chair"), id=world.ann)
+    world.provider.remove(world.bo)
+    world.sync(allow_mass_delete=True)
+    assert world.crm.persons[person.id].contact.job_title == "CEO"  # the other user's person is left alone
+    assert world.crm.calls == ["delete"]  # Bo's, not Ann's
+    world.quiet()
+
+
 def test_removed_from_the_sync_group_is_deleted_in_the_crm_only(world):
     crm_id = world.person_of(world.bo).id
     world.provider.put(world.provider.contacts[world.bo][1], id=world.bo, groups={"other"})

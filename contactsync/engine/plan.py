@@ -307,8 +307,12 @@ def _foreign(link: Link, change: Change | None) -> list[Action]:
 
 
 def _claim(record: ProviderRecord, crm: CrmSnapshot, claimed: set[int], settings: SyncSettings) -> ClaimContact | None:
-    """The contact an interrupted copy made, recognised by its content."""
-    open_copies = [(i, c) for i, c in crm.pending_copies.items() if i not in claimed]
+    """The contact an interrupted copy made, recognised by its content.
+
+    Only the copy of a person that is still there and the user's: when the person is
+    gone, a contact of the same content is as likely the user's own new one, and
+    claiming it would leave it with no person (a contact is never lost for a guess)."""
+    open_copies = [(i, c) for i, c in crm.pending_copies.items() if i not in claimed and i in crm.unclaimed]
     if not open_copies:
         return None
     named = prepare(record.contact)

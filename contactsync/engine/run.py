@@ -203,7 +203,8 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
                     progress: Progress | None) -> None:
     """Plan page by page and apply, holding deletions back; then the rest, the guard, the deletions."""
     key = settings.account
-    seen: set[str] = set()
+    # What the pages showed is kept in the store's temporary table, not in memory (flat in the book's size).
+    store.seen_start()
     deletions: list[Action] = []
     retries = {f.provider_id: f for f in store.failures(key)}
     handled = Handled()
@@ -212,9 +213,7 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         deletions.extend(a for a in actions if isinstance(a, DELETIONS))
         _apply([a for a in actions if not isinstance(a, DELETIONS)], executor, options, result)
 
-    for page in _pages(feed, retries):
-        # A contact the adapter could not read is still there: it is never taken for a deletion.
-        seen.update(c.id for c in page if isinstance(c, (ProviderRecord, ProviderSkip)))
+    for page in _pages(store, feed, retries):
         if not options.dry_run:
             _follow_renames(store, key, page)
         links = store.links_for(key, (c.id for c in page))
@@ -222,22 +221,25 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         step(actions)
         if progress:
             progress(len(page))
+        del page, links, actions  # let this page go before the next one is read
+    if feed.complete and not options.dry_run:
+        # Cleared now, before this pass plans anything more: a failure it records from
+        # here on (a contact it re-creates, say) is kept for the next pass to retry.
+        for provider_id, failure in retries.items():  # left the group: nothing to retry
+            if failure.kind == "contact" and is_change_record(failure.record):
+                store.clear_failure(key, provider_id)
     if feed.complete:
         # A linked contact absent from a complete listing was deleted or left the group.
-        _guard(lambda: check_listing(key, True, len(seen), counts["linked"] + counts["pending"], options.allow_empty),
+        listed = store.seen_present()
+        _guard(lambda: check_listing(key, True, listed, counts["linked"] + counts["pending"], options.allow_empty),
                options, result)
-        missing = {link.provider_id: link for link in store.iter_links(key, ("pending", "linked", "tombstone", "foreign"))
-                   if link.provider_id not in seen}
+        missing = {link.provider_id: link for link in store.unseen_links(key, ("pending", "linked", "tombstone", "foreign"))}
         actions, handled = plan_step(missing, [ProviderDeletion(i) for i in missing], snapshot, settings, handled)
         step(actions)
     # What changed in the CRM only (an edit there may also re-create: it beats a deletion).
     actions, handled = plan_step(store.links_by_crm(key, rest_ids(snapshot, handled)), [], snapshot, settings,
                                  handled, rest=True)
     step(actions)
-    if feed.complete and not options.dry_run:
-        for provider_id, failure in retries.items():  # left the group: nothing to retry
-            if failure.kind == "contact" and is_change_record(failure.record):
-                store.clear_failure(key, provider_id)
     _guard(lambda: check_deletions(key, deletions, counts["linked"], options.allow_mass_delete), options, result)
     _apply(deletions, executor, options, result)
 
@@ -272,20 +274,25 @@ def _open_feed(provider: Provider, cursor: str | None, group: str, result: PassR
         return provider.changes(None, group)
 
 
-def _pages(feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Change]]:
+def _pages(store: LinkStore, feed: ChangeFeed, retries: dict[str, Failure]) -> Iterator[list[Change]]:
     """The feed's pages, then the contacts that failed before and did not come again.
 
     A failed contact is retried even though the cursor moved past it (DESIGN §5).
     An entry repeated in a later page (a replayed delta) was handled already;
-    after our own write its old version would look like a provider edit.
+    after our own write its old version would look like a provider edit. What
+    each page held is recorded in the store's `seen` table: a contact the adapter
+    could not read (a skip) is still there, and never taken for a deletion.
     """
-    handled: dict[str, str | None] = {}
     for page in feed.pages():
-        page = [c for c in page if handled.get(c.id, "") != getattr(c, "version", None)]
+        before = store.seen_versions(c.id for c in page)
+        page = [c for c in page if before.get(c.id, "") != getattr(c, "version", None)]
+        store.seen_add((c.id, getattr(c, "version", None), isinstance(c, (ProviderRecord, ProviderSkip)))
+                       for c in page)
         for change in page:
-            handled[change.id] = getattr(change, "version", None)
             retries.pop(change.id, None)
+        del before
         yield page
+        del page
     if feed.complete:
         # A complete listing has just shown every contact of the group: a failed
         # contact it did not show has left the group, and its stored copy is stale.

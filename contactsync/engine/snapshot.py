@@ -212,8 +212,10 @@ class _Reading:
             if link is None:
                 if change.owner_id == self.owner_id and not change.deleted and change.version > start:
                     fetch.append(crm_id)
-            elif link.state in ("linked", "foreign") and change.version != link.crm_version:
+            elif link.state == "linked" and change.version != link.crm_version:
                 fetch.append(crm_id)
+            elif link.state == "foreign" and (change.deleted or change.owner_id == self.owner_id):
+                fetch.append(crm_id)  # gone, or handed back; another user's edits are not ours
         found = crm.get_many(fetch)
         for crm_id in fetch:
             link, person = links.get(crm_id), found.get(crm_id)

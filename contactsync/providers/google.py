@@ -67,7 +67,9 @@ QUOTA_REASONS = {"RATE_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED", "rateLimitExceeded
                  "quotaExceeded", "dailyLimitExceeded"}
 # update() keeps the parts of a Person the Contact does not hold (MERGE_FIELDS);
 # those read by the listing of this pass are reused instead of a read per update.
-MERGE_CACHE_SIZE = 10_000
+# The most recent page's worth: more would grow memory with the book (benchmarks/memory.py:
+# 10,000 entries were ~9 MB of a 50,000-contact first pass), and an update beyond it reads once.
+MERGE_CACHE_SIZE = 1_000
 
 __all__ = ["GoogleProvider", "contact_to_person", "person_to_contact", "photo_url"]
 
@@ -246,12 +248,15 @@ class GoogleChangeFeed(ChangeFeed):
                                 "a full listing is read instead") from exc
 
     def pages(self) -> Iterator[list[Change]]:
-        response = self._first
+        # One page of the answer in memory at a time: each is let go before the next is read.
+        response, self._first = self._first, {}
         while True:
-            yield [c for c in (self._change(p) for p in response.get("connections") or []) if c is not None]
-            token = response.get("nextPageToken")
+            page = [c for c in (self._change(p) for p in response.get("connections") or []) if c is not None]
+            token, sync = response.get("nextPageToken"), response.get("nextSyncToken")
+            del response
+            yield page
+            del page
             if not token:
-                sync = response.get("nextSyncToken")
                 self.cursor = join_cursor(CURSOR_KEY, sync)
                 return
             response = self._fetch(token)

@@ -218,6 +218,55 @@ class LinkStore:
             yield [_link(row) for row in rows]
             after = rows[-1]["provider_id"]
 
+    # -- what this pass has seen (a temporary table: gone with the connection) --
+
+    def seen_start(self) -> None:
+        """Forget what an earlier pass on this connection saw. Kept in SQLite, not in a
+        set, so that memory stays flat in the number of contacts."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen "
+                          "(provider_id TEXT PRIMARY KEY, version TEXT, present INTEGER NOT NULL)")
+        self.conn.execute("DELETE FROM temp.seen")
+
+    def seen_add(self, entries: Iterable[tuple[str, str | None, bool]]) -> None:
+        """Record (provider id, version, present: not a deletion) of each entry of a page; once
+        present in this pass, a contact stays present (a later deletion entry is planned on its own)."""
+        self.conn.executemany(
+            "INSERT INTO temp.seen (provider_id, version, present) VALUES (?,?,?) ON CONFLICT (provider_id) "
+            "DO UPDATE SET version = excluded.version, present = MAX(present, excluded.present)",
+            [(id, version, int(present)) for id, version, present in entries])
+
+    def seen_versions(self, provider_ids: Iterable[str]) -> dict[str, str | None]:
+        """The versions this pass saw of these ids (None for a deletion); unseen ids are absent."""
+        ids = list(dict.fromkeys(provider_ids))
+        out: dict[str, str | None] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT provider_id, version FROM temp.seen WHERE provider_id IN ({','.join('?' * len(chunk))})",
+                chunk)
+            out.update((row[0], row[1]) for row in rows)
+        return out
+
+    def seen_present(self) -> int:
+        """How many contacts (not deletions) this pass saw."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM temp.seen WHERE present").fetchone()[0])
+
+    def unseen_links(self, account: str, states: tuple[str, ...], size: int = 500) -> Iterator[Link]:
+        """The links in these states whose contact this pass did not see present, by provider id, in chunks."""
+        marks = ",".join("?" * len(states))
+        after = ""
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {_LINK_COLS} FROM links WHERE account = ? AND state IN ({marks}) AND provider_id > ? "
+                "AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.provider_id = links.provider_id AND s.present) "
+                "ORDER BY provider_id LIMIT ?",
+                (account, *states, after, size),
+            ).fetchall()
+            if not rows:
+                return
+            yield from (_link(row) for row in rows)
+            after = rows[-1]["provider_id"]
+
     def count_links(self, account: str) -> dict[str, int]:
         rows = self.conn.execute("SELECT state, COUNT(*) FROM links WHERE account = ? GROUP BY state", (account,))
         counts = {"pending": 0, "linked": 0, "tombstone": 0, "foreign": 0}
