@@ -185,10 +185,11 @@ class ProviderWrites:
         sent = self.written.pop(action.provider_id, None)
         for _ in range(STALE_RETRIES):
             try:
-                if isinstance(sent, ApiError):
-                    raise sent
-                record = sent if sent is not None else self.provider.update(action.provider_id, contact, version)
-                sent = None
+                # The first turn takes the batch's result, if the batch had one for this contact.
+                done, sent = sent, None
+                if isinstance(done, ApiError):
+                    raise done
+                record = done if done is not None else self.provider.update(action.provider_id, contact, version)
             except StaleVersion:
                 current = self.provider.get(action.provider_id)
                 if current is None:
