@@ -84,8 +84,11 @@ def test_user_permissions_and_fields_are_read_once_then_trusted(server, emulator
     user = crm.me()
     assert crm.missing_permissions(user) == []
     keys = crm.ensure_fields({})
+    # The first pass lists the organizations in the background; wait for that listing
+    # (it may still be under way), so that it is not counted as the second pass's.
+    crm.orgs._list_once()
     first = len(emulator.log)
-    assert first > 0
+    assert ("GET", "/api/v2/organizations") in requests_of(emulator, 0)
 
     crm = next_pass(server, clock, store, crm.cache, token=SELLER_TOKEN)
     assert crm.me() == user and crm.missing_permissions(user) == [] and crm.ensure_fields(keys) == keys
