@@ -12,6 +12,7 @@ from contactsync import config as cfg
 from contactsync.errors import StaleVersion
 from contactsync.model import Contact
 from contactsync.providers.base import Update
+from contactsync.sandbox.server import Fault
 from contactsync.store import LinkStore
 
 EDITS = 10
@@ -139,3 +140,20 @@ def test_update_many_gives_the_stale_contact_its_error_and_writes_the_others(san
     # The merge parts were remembered by the reads: no batchGet. The refused batch is sent
     # again a contact at a time; the stale one is read once to tell a spurious refusal.
     assert paths[0] == ("POST", "people:batchUpdateContacts") and len(paths) <= 1 + 3 + 2, paths
+
+
+def test_a_batch_whose_answer_is_lost_is_written_once_and_linked(box):
+    """The batch is done but its answer never arrives: the contacts are found changed (their new
+    etag), merged with what they now hold (our own write) and linked, none lost or failed."""
+    names = edit_in_pipedrive(box)
+    box.google.add_fault(Fault(method="POST", path="batchUpdateContacts", after=True, drop=True))
+    r = cli("run", "--once")
+    assert r.exit_code == 0, r.output
+    # Sent again after the lost answer, it is refused (stale etags): then a contact at a time.
+    assert [e.status for e in box.google.log if e.path.endswith("batchUpdateContacts")][-1] == 400
+    assert len([e for e in box.google.log if e.path.endswith(":updateContact")]) >= EDITS
+    assert titles(box) == {f"Bat{i}": f"Title {i}" for i in range(EDITS)}
+    assert not set(failures()) & set(names)
+    box.google.log.clear()
+    assert cli("run", "--once").exit_code == 0
+    assert not [e for e in box.google.log if e.method != "GET" and e.path != "/token"]
