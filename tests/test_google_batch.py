@@ -157,3 +157,20 @@ def test_a_batch_whose_answer_is_lost_is_written_once_and_linked(box):
     box.google.log.clear()
     assert cli("run", "--once").exit_code == 0
     assert not [e for e in box.google.log if e.method != "GET" and e.path != "/token"]
+
+
+def test_update_many_stops_at_an_error_of_the_account_and_leaves_the_rest_without_result(sandbox: Sandbox) -> None:
+    provider = sandbox.provider()
+    records = {rn: provider.get(rn) for rn in (ANN, JOSE)}
+    sandbox.emulator.add_fault(Fault(status=503, path="batchUpdateContacts", every=True))
+    updates = [Update(rn, Contact.from_dict({**r.contact.to_dict(), "notes": "batched"}), r.version)
+               for rn, r in records.items() if r is not None]
+    assert provider.update_many(updates) == {}  # Google kept failing: each is written alone later
+    def notes() -> list[list[str]]:
+        return [[b["value"] for b in sandbox.emulator.person(rn).get("biographies", [])] for rn in records]
+
+    assert ["batched"] not in notes()
+    sandbox.emulator.faults.clear()
+    results = provider.update_many(updates)
+    assert sorted(results) == [ANN, JOSE] and not any(isinstance(r, Exception) for r in results.values())
+    assert notes() == [["batched"], ["batched"]]

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from contactsync.errors import ApiError, CursorExpired
+from contactsync.errors import ApiError, ContactSyncError, CursorExpired
 from contactsync.model import Contact
 
 
@@ -161,10 +161,11 @@ class Provider(ABC):
     def update_many(self, updates: Sequence[Update]) -> dict[str, UpdateResult]:
         """Update several contacts, one result per contact id, as `update` would one by one.
 
-        A contact the provider refused has its ApiError (StaleVersion included) as result;
-        an error of the whole account (auth, rate, network) is raised, and the contacts
-        without a result are then left for the caller to write one at a time. This
-        default writes them one at a time; a provider with a batch method overrides it.
+        A contact the provider refused has its ApiError (StaleVersion included) as result.
+        An error of the whole account (auth, rate, network) stops the writes: the contacts
+        written so far keep their results and the others have none, for the caller to
+        write one at a time (and meet that error there). This default writes them one at
+        a time; a provider with a batch method overrides it.
         """
         out: dict[str, UpdateResult] = {}
         for update in updates:
@@ -172,6 +173,8 @@ class Provider(ABC):
                 out[update.id] = self.update(update.id, update.contact, update.version)
             except ApiError as exc:
                 out[update.id] = exc
+            except ContactSyncError:
+                break
         return out
 
     @abstractmethod

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from contactsync.errors import ApiError, NotFound
-from contactsync.providers.base import Update, UpdateResult
+from contactsync.errors import ApiError, ContactSyncError, NotFound
+from contactsync.providers.base import Provider, Update, UpdateResult
 from contactsync.providers.google_mapping import MERGE_FIELDS, READ_FIELDS, contact_to_person, write_fields
 
 if TYPE_CHECKING:
@@ -50,6 +50,13 @@ class GoogleBatch:
 
     def update_many(self, updates: Sequence[Update]) -> dict[str, UpdateResult]:
         out: dict[str, UpdateResult] = {}
+        try:
+            self._update_many(updates, out)
+        except ContactSyncError:
+            pass  # the account's error (auth, quota, network): `out` holds what was done before it
+        return out
+
+    def _update_many(self, updates: Sequence[Update], out: dict[str, UpdateResult]) -> None:
         current = self._current(updates)
         groups: dict[str, list[Update]] = {}
         for update in updates:
@@ -61,7 +68,6 @@ class GoogleBatch:
         for mask, group in groups.items():
             for chunk in chunks(group, BATCH_UPDATE_LIMIT):
                 out.update(self._update(mask, chunk, current))
-        return out
 
     def _current(self, updates: Sequence[Update]) -> dict[str, dict[str, Any]]:
         """The MERGE_FIELDS parts of each contact: remembered from the listing, or read in batches."""
@@ -105,10 +111,4 @@ class GoogleBatch:
         return out
 
     def _one_by_one(self, chunk: Sequence[Update]) -> dict[str, UpdateResult]:
-        out: dict[str, UpdateResult] = {}
-        for update in chunk:
-            try:
-                out[update.id] = self.provider.update(update.id, update.contact, update.version)
-            except ApiError as exc:
-                out[update.id] = exc
-        return out
+        return Provider.update_many(self.provider, chunk)
