@@ -110,20 +110,20 @@ class ProviderWrites:
         """Send the provider updates of the batch at once; each contact is committed later, in its turn."""
         if len(actions) < 2 or (self.crm_side.stop is not None and self.crm_side.stop.is_set()):
             return
-        updates: list[Update] = []
+        updates: dict[str, Update] = {}
         for action in actions:
             link = self.store.link(self.account, action.provider_id)
-            if link is None or link.base is None or any(u.id == action.provider_id for u in updates):
+            if link is None or link.base is None or action.provider_id in updates:
                 continue
             sides = ("provider", "crm") if action.write_crm else ("provider",)
             # Recorded before sending, as for a single write: a pass killed after the
             # batch takes each contact's new state for its own next time.
             self.crm_side.note_intent(action.provider_id, action.contact, sides)
-            updates.append(Update(action.provider_id, action.contact, action.provider_version))
+            updates[action.provider_id] = Update(action.provider_id, action.contact, action.provider_version)
         if len(updates) < 2:
             return
         try:
-            self.written = self.provider.update_many(updates)
+            self.written = self.provider.update_many(list(updates.values()))
         except ContactSyncError as exc:
             # An account-wide refusal: each contact meets it again in its own turn and is
             # retried or recorded there as a single update would be.
