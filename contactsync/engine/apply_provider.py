@@ -1,16 +1,22 @@
-"""The executor's provider side: writes to the address book, one at a time, each committed at once.
+"""The executor's provider side: writes to the address book, in order, each committed once confirmed.
 
 Google wants one mutation at a time per user and Graph at most four in flight
 (DESIGN §12), so the actions that write to the provider run in order on the
 calling thread, after the executor's pool has run the CRM writes of the batch.
 Only a two-way pass plans them; the executor refuses them without a provider.
+
+The batch's contact updates are sent first, together (`Provider.update_many`: one
+batch request on Google, one update each elsewhere), after the intent of each has
+been recorded; each contact's link is then committed in its own turn, from the
+result of its own update. A contact the batch refused is handled as a refused
+single update: merged again on a stale version, recorded as a failure otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from contactsync.crm.base import Crm, PersonWrite
@@ -31,7 +37,7 @@ from contactsync.engine.merge import changed_fields, effective_provider, merge
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
 from contactsync.errors import ApiError, ContactSyncError, StaleVersion
 from contactsync.model import Contact
-from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord
+from contactsync.providers.base import Provider, ProviderDeletion, ProviderRecord, Update, UpdateResult
 from contactsync.store.db import Link, LinkStore
 
 if TYPE_CHECKING:
@@ -54,8 +60,11 @@ class ProviderWrites:
     """The provider-side and CRM-record actions of one batch, applied in order by the executor."""
 
     crm_side: Executor
+    # The results of the batch's updates sent together, taken by each contact's turn.
+    written: dict[str, UpdateResult] = field(default_factory=dict)
 
     def apply(self, actions: Sequence[Action]) -> None:
+        self._update_together([a for a in actions if isinstance(a, SyncBoth) and a.write_provider])
         for action in actions:
             if self.crm_side.stop is not None and self.crm_side.stop.is_set():
                 break
@@ -96,6 +105,30 @@ class ProviderWrites:
                 self._event(EventSide.CRM, EventKind.OWNER, action.provider_id, link.crm_id, detail)
         else:
             raise AssertionError(f"not a provider or store action: {action!r}")
+
+    def _update_together(self, actions: list[SyncBoth]) -> None:
+        """Send the provider updates of the batch at once; each contact is committed later, in its turn."""
+        if len(actions) < 2 or (self.crm_side.stop is not None and self.crm_side.stop.is_set()):
+            return
+        updates: dict[str, Update] = {}
+        for action in actions:
+            link = self.store.link(self.account, action.provider_id)
+            if link is None or link.base is None or action.provider_id in updates:
+                continue
+            sides = ("provider", "crm") if action.write_crm else ("provider",)
+            # Recorded before sending, as for a single write: a pass killed after the
+            # batch takes each contact's new state for its own next time.
+            self.crm_side.note_intent(action.provider_id, action.contact, sides)
+            updates[action.provider_id] = Update(action.provider_id, action.contact, action.provider_version)
+        if len(updates) < 2:
+            return
+        try:
+            self.written = self.provider.update_many(list(updates.values()))
+        except ContactSyncError as exc:
+            # An account-wide refusal: each contact meets it again in its own turn and is
+            # retried or recorded there as a single update would be.
+            log.info("%s: the batch of updates failed, writing one at a time: %s", self.account, exc.line())
+            self.written = {}
 
     # -- one action -------------------------------------------------------------
 
@@ -149,9 +182,14 @@ class ProviderWrites:
         """Update the provider; on a stale version re-read, merge again and retry (bounded)."""
         base = Contact.from_dict(link.base or {})
         contact, version = action.contact, action.provider_version
+        sent = self.written.pop(action.provider_id, None)
         for _ in range(STALE_RETRIES):
             try:
-                record = self.provider.update(action.provider_id, contact, version)
+                # The first turn takes the batch's result, if the batch had one for this contact.
+                done, sent = sent, None
+                if isinstance(done, ApiError):
+                    raise done
+                record = done if done is not None else self.provider.update(action.provider_id, contact, version)
             except StaleVersion:
                 current = self.provider.get(action.provider_id)
                 if current is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from contactsync.errors import CursorExpired
+from contactsync.errors import ApiError, ContactSyncError, CursorExpired
 from contactsync.model import Contact
 
 
@@ -54,6 +54,19 @@ class ProviderSkip:
 
 
 Change = ProviderRecord | ProviderDeletion | ProviderSkip
+
+
+@dataclass(frozen=True)
+class Update:
+    """One contact of `Provider.update_many`: its id, the fields to write and the version they replace."""
+
+    id: str
+    contact: Contact
+    version: str
+
+
+# What `update_many` made of each contact: its record, or the error that refused it.
+UpdateResult = ProviderRecord | ApiError
 
 
 class ChangeFeed(ABC):
@@ -144,6 +157,25 @@ class Provider(ABC):
     @abstractmethod
     def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
         """Replace the mapped fields of a contact; raise StaleVersion on a stale version."""
+
+    def update_many(self, updates: Sequence[Update]) -> dict[str, UpdateResult]:
+        """Update several contacts, one result per contact id, as `update` would one by one.
+
+        A contact the provider refused has its ApiError (StaleVersion included) as result.
+        An error of the whole account (auth, rate, network) stops the writes: the contacts
+        written so far keep their results and the others have none, for the caller to
+        write one at a time (and meet that error there). This default writes them one at
+        a time; a provider with a batch method overrides it.
+        """
+        out: dict[str, UpdateResult] = {}
+        for update in updates:
+            try:
+                out[update.id] = self.update(update.id, update.contact, update.version)
+            except ApiError as exc:
+                out[update.id] = exc
+            except ContactSyncError:
+                break
+        return out
 
     @abstractmethod
     def delete(self, id: str) -> None:

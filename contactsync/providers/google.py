@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from contactsync.errors import (
 from contactsync.http import TIMEOUT, make_session
 from contactsync.model import Contact
 from contactsync.providers.base import (
-    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, fields_key,
-    join_cursor, split_cursor,
+    Capabilities, Change, ChangeFeed, Group, Provider, ProviderDeletion, ProviderRecord, ProviderSkip, Update,
+    UpdateResult, fields_key, join_cursor, split_cursor,
 )
+from contactsync.providers.google_batch import GoogleBatch
 from contactsync.providers.google_mapping import (
     MERGE_FIELDS, READ_FIELDS, contact_to_person, is_primary, person_to_contact, photo_url,
     write_fields,
@@ -438,10 +439,20 @@ class GoogleProvider(Provider):
         while len(self._merge) > MERGE_CACHE_SIZE:
             self._merge.popitem(last=False)
 
-    def _current(self, id: str, version: str) -> dict[str, Any]:
+    def held(self, id: str, version: str) -> dict[str, Any] | None:
+        """The MERGE_FIELDS parts of contact `id` remembered at `version`, or None."""
         held = self._merge.get(id)
-        if held is not None and held[0] == version:
-            return held[1]
+        return held[1] if held is not None and held[0] == version else None
+
+    def written(self, person: dict[str, Any]) -> ProviderRecord:
+        """The record of a person an update answered with, remembered for the next update."""
+        self.remember(person)
+        return _record(person)
+
+    def _current(self, id: str, version: str) -> dict[str, Any]:
+        held = self.held(id, version)
+        if held is not None:
+            return held
         return self.execute(self.service.people().get(resourceName=id, personFields=MERGE_FIELDS), retry=True)
 
     def update(self, id: str, contact: Contact, version: str) -> ProviderRecord:
@@ -466,9 +477,12 @@ class GoogleProvider(Provider):
                     raise StaleVersion(f"contact {id} of {self.account} changed in Google since it was read",
                                        status=400) from exc
                 continue
-            self.remember(person)
-            return _record(person)
+            return self.written(person)
         raise AssertionError("unreachable")
+
+    def update_many(self, updates: Sequence[Update]) -> dict[str, UpdateResult]:
+        # One contact costs the same either way (a read if needed, a write): the single path keeps it.
+        return super().update_many(updates) if len(updates) < 2 else GoogleBatch(self).update_many(updates)
 
     def delete(self, id: str) -> None:
         try:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from contactsync.sandbox import google_batch as gb
 from contactsync.sandbox import google_people as gp
 from contactsync.sandbox.google_groups import SYSTEM_GROUPS, ContactGroupsApi
 from contactsync.sandbox.google_oauth import CONTACTS_SCOPE, READONLY_SCOPE, GoogleOAuth, Grant
@@ -27,7 +29,6 @@ DOC_UPDATE = "https://developers.google.com/people/api/rest/v1/people/updateCont
 # Query parameters every Google API accepts; they never take part in the
 # "all other parameters must match" rule of paging and syncing.
 SYSTEM_PARAMS = {"alt", "fields", "key", "prettyPrint", "quotaUser", "access_token", "$.xgafv", "callback"}
-BATCH_LIMITS = {"create": 200, "update": 200, "delete": 500}  # BatchCreate/Update/DeleteContactsRequest docs
 EXPIRED_MESSAGE = "Sync token is expired. Clear local cache and retry call without the sync token."
 
 Handler = Callable[[Request, Grant], Any]
@@ -54,13 +55,14 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
         self.route("POST", r"/v1/contactGroups", api(self.create_group, write=True))
         self.route("GET", r"/v1/contactGroups/(?P<id>[^/:]+)", api(self.get_group))
         self.route("GET", r"/v1/people/(?P<id>[^/:]+)/connections", api(self.list_connections))
+        self.route("GET", r"/v1/people:batchGet", api(partial(gb.batch_get, self)))
         self.route("GET", r"/v1/people/(?P<id>[^/:]+)", api(self.get_person))
         self.route("POST", r"/v1/people:createContact", api(self.create_contact, write=True))
         self.route("PATCH", r"/v1/people/(?P<id>[^/:]+):updateContact", api(self.update_contact, write=True))
         self.route("DELETE", r"/v1/people/(?P<id>[^/:]+):deleteContact", api(self.delete_contact, write=True))
-        self.route("POST", r"/v1/people:batchCreateContacts", api(self.batch_create, write=True))
-        self.route("POST", r"/v1/people:batchUpdateContacts", api(self.batch_update, write=True))
-        self.route("POST", r"/v1/people:batchDeleteContacts", api(self.batch_delete, write=True))
+        self.route("POST", r"/v1/people:batchCreateContacts", api(partial(gb.batch_create, self), write=True))
+        self.route("POST", r"/v1/people:batchUpdateContacts", api(partial(gb.batch_update, self), write=True))
+        self.route("POST", r"/v1/people:batchDeleteContacts", api(partial(gb.batch_delete, self), write=True))
         if seed:
             self.load(seed)
 
@@ -439,51 +441,6 @@ class GoogleEmulator(ContactGroupsApi, Emulator):
 
     def delete_contact(self, req: Request, grant: Grant) -> dict[str, Any]:
         self._delete(f"people/{req.params['id']}")
-        return {}
-
-    @staticmethod
-    def _batch_size(items: Any, kind: str, field: str) -> None:
-        if not items:
-            raise ApiFailure(400, f"{field} must not be empty.")
-        if len(items) > BATCH_LIMITS[kind]:
-            raise ApiFailure(400, f"Too many {field} in the request: {len(items)}. "
-                                  f"The maximum is {BATCH_LIMITS[kind]}.")
-
-    def batch_create(self, req: Request, grant: Grant) -> dict[str, Any]:
-        body = req.json() or {}
-        contacts = body.get("contacts") or []
-        self._batch_size(contacts, "create", "contacts")
-        read = self._read_mask(body.get("readMask"))
-        for item in contacts:  # validate all before writing any
-            gp.check_singletons(item.get("contactPerson") or {})
-            self._check_groups(gp.requested_groups(item.get("contactPerson") or {}) or [], api=True)
-        created = [self._create(item.get("contactPerson") or {}, api=True) for item in contacts]
-        if read is None:
-            return {}  # "If read mask is left empty, the post-mutate-get is skipped"
-        return {"createdPeople": [{"httpStatusCode": 200, "person": self.render(r, read), "status": {}}
-                                  for r in created]}
-
-    def batch_update(self, req: Request, grant: Grant) -> dict[str, Any]:
-        body = req.json() or {}
-        contacts = body.get("contacts") or {}
-        self._batch_size(contacts, "update", "contacts")
-        fields = gp.parse_mask(body.get("updateMask"), gp.UPDATE_FIELDS, "updateMask", DOC_UPDATE)
-        read = self._read_mask(body.get("readMask"))
-        changes = {rn: self._update(rn, person, fields) for rn, person in contacts.items()}
-        updated = {rn: self._apply_update(rn, change, fields) for rn, change in changes.items()}
-        if read is None:
-            return {}
-        return {"updateResult": {rn: {"requestedResourceName": rn, "httpStatusCode": 200,
-                                      "person": self.render(r, read), "status": {}}
-                                 for rn, r in updated.items()}}
-
-    def batch_delete(self, req: Request, grant: Grant) -> dict[str, Any]:
-        names = (req.json() or {}).get("resourceNames") or []
-        self._batch_size(names, "delete", "resourceNames")
-        for rn in names:
-            self._record(rn)
-        for rn in names:
-            self._delete(rn)
         return {}
 
 

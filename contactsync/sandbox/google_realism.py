@@ -8,7 +8,10 @@ in time, so that tests never wait.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from contactsync.sandbox.google import GoogleEmulator
 
 
 @dataclass
@@ -24,6 +27,25 @@ class GoogleQuirks:
     # the results of the next N sync-token listings, and the sync tokens handed out
     # meanwhile do not move past it, so that it shows up later.
     propagation_listings: int = 0
+    # The user edits (or deletes) the first N contacts of the next batchUpdateContacts
+    # in Google Contacts while the request is on its way: the etag it carries is stale
+    # (400 FAILED_PRECONDITION, people.updateContact doc) or the contact is gone, and the
+    # batch is refused for that contact (BatchUpdateContactsResponse: "a list of errors
+    # corresponding to each contact").
+    edited_during_batch: int = 0
+    deleted_during_batch: int = 0
+
+    def race_batch(self, emulator: GoogleEmulator, names: list[str]) -> None:
+        """Apply the edits and deletions the user makes while a batch is in flight."""
+        for rn in names:
+            if rn not in emulator.people:
+                continue
+            if self.deleted_during_batch > 0:
+                self.deleted_during_batch -= 1
+                emulator._delete(rn)
+            elif self.edited_during_batch > 0:
+                self.edited_during_batch -= 1
+                emulator._touch(emulator.people[rn])
 
     def update(self, data: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
