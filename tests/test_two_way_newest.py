@@ -1,0 +1,108 @@
+"""The "newest" conflict policy: the later edit of a field wins, a clear included.
+
+Found by the two-way state machine under the thorough profile: e-mails cleared in
+Pipedrive, a second later set to something else in Google. The engine kept the
+Google value, which is right (the later edit); the model had lost track of the
+Google edit because the pair had been synced in a dirty pass (see
+`TwoWaySync.move_bases`). These are the explicit examples of both halves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from contactsync.engine.merge import preferred_side
+from contactsync.engine.run import PassOptions, sync_account
+from contactsync.model import Contact, Email
+from contactsync.store import LinkStore
+from fakes import FakeCrm, FakeProvider
+from test_two_way_properties import ACCOUNT, CRM, TwoWaySync
+
+ANN, BO = (Email("ann@x.org"),), (Email("bo@x.org", "work"),)
+
+
+def _values(contact: Contact) -> list[str]:
+    return [e.value for e in contact.emails]
+
+
+def _sync(store: LinkStore, provider: FakeProvider, crm: FakeCrm) -> Any:
+    return sync_account(store, provider, crm, replace(ACCOUNT, conflicts="newest"), CRM, PassOptions(workers=1))
+
+
+@pytest.mark.parametrize("first, first_value, second, second_value", [
+    ("crm", (), "provider", ANN),  # the case found: cleared in Pipedrive, then set in Google
+    ("provider", (), "crm", ANN),
+    ("provider", ANN, "crm", ()),
+    ("crm", ANN, "provider", ()),
+])
+def test_the_later_edit_of_a_field_wins_and_a_clear_is_an_edit(
+        first: str, first_value: tuple[Email, ...], second: str, second_value: tuple[Email, ...]) -> None:
+    store, provider, crm = LinkStore.memory(), FakeProvider(), FakeCrm()
+    id = provider.put(Contact(name="Ann Lee", emails=BO, job_title="CEO"))
+    _sync(store, provider, crm)
+    person = store.link(ACCOUNT.key, id).crm_id
+
+    def edit(side: str, emails: tuple[Email, ...]) -> None:
+        if side == "crm":
+            crm.edit(person, emails=emails)
+        else:
+            provider.put(replace(provider.contacts[id][1], emails=emails), id=id)
+
+    # The fakes share one clock, a second per change: the second edit is one second later.
+    edit(first, first_value)
+    edit(second, second_value)
+    assert (crm.persons[person].version > provider.updated[id]) == (second == "crm")
+    result = _sync(store, provider, crm)
+
+    assert _values(provider.contacts[id][1]) == _values(crm.persons[person].contact) == [e.value for e in second_value]
+    assert result.counts["conflict"] == 1
+    writes = (len(provider.writes), len(crm.calls))
+    _sync(store, provider, crm)
+    assert (len(provider.writes), len(crm.calls)) == writes  # settled: the next pass writes nothing
+
+
+@pytest.mark.parametrize("google, pipedrive, winner", [
+    ("2026-12-02T10:00:00.700Z", "2026-12-02T10:00:00Z", "provider"),  # same second: order unknown, a tie
+    ("2026-12-02T10:00:00.000000001Z", "2026-12-02T10:00:00Z", "provider"),
+    ("2026-12-02T10:00:00.999Z", "2026-12-02T10:00:01Z", "crm"),  # a later second is later
+    ("2026-12-02T10:00:01Z", "2026-12-02T10:00:00Z", "provider"),
+    ("2026-12-02T10:00:00Z", "2026-12-02T10:00:00.900Z", "provider"),  # a fraction on the CRM side is no later
+    ("2026-12-02T11:00:00+01:00", "2026-12-02T10:00:01Z", "crm"),  # offsets are times, not text
+])
+def test_newest_compares_the_two_clocks_at_whole_seconds(google: str, pipedrive: str, winner: str) -> None:
+    assert preferred_side("newest", google, pipedrive) == winner
+
+
+def test_the_model_keeps_an_edit_back_to_a_value_synced_before_a_dirty_pass() -> None:
+    """The state machine's shrunk example: a pair synced in a dirty pass has a new base.
+
+    The CRM's e-mails reach Google in a pass made dirty by an unrelated fault; then
+    Pipedrive clears them and, a second later, Google sets them back to the value of
+    the last *clean* pass. The model took that Google edit for "no edit" and reported
+    the engine's (right) result as a lost CRM edit.
+    """
+    machine = TwoWaySync()
+    machine.start(policy="newest", theirs=[],
+                  first=[Contact(name="Ann Lee", emails=ANN), Contact(name="Bo Chen"), Contact(name="Cy Diaz")])
+    contact = machine.in_group()[0]
+    person = machine.store.link(machine.key, contact).crm_id
+
+    class Draw:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def draw(self, strategy: Any, label: str | None = None) -> Any:
+            return self.value
+
+    machine.fail_one_crm_create("Ann Lee")  # a fault: the next pass is dirty
+    machine.edit_person(Draw(person), ("emails", BO))  # type: ignore[arg-type]
+    machine.sync(allow_mass=False)
+    assert machine.dirty and _values(machine.provider.contacts[contact][1]) == ["bo@x.org"]
+    machine.edit_person(Draw(person), ("emails", ()))  # type: ignore[arg-type]
+    machine.edit_contact(Draw(contact), ("emails", ANN))  # type: ignore[arg-type]
+    machine.sync(allow_mass=False)  # raised "lost edit" before the model's fix
+
+    assert _values(machine.provider.contacts[contact][1]) == _values(machine.crm.persons[person].contact) == ["ann@x.org"]
