@@ -17,13 +17,15 @@ EMAIL = "ann@example.com"
 
 
 def start_sandbox(workdir: Path, **options: Any) -> launch.Sandbox:
-    """`launch.start` for tests: the emulated Microsoft sign-in asks MSAL to poll without a pause.
+    """`launch.start` for tests: the emulated Microsoft sign-in asks MSAL to poll without a pause,
+    and no Radicale (CardDAV tests start their own, tests/carddav_support.py).
 
     Microsoft's device code answer names the seconds to wait between polls (`interval`,
     learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code); the sandbox
     says 1 and approves after the first poll, so every Microsoft sign-in of a test
     slept a second in MSAL. The polls themselves are the same.
     """
+    options.setdefault("carddav", False)
     sandbox = launch.start(workdir, **options)
     sandbox.graph.identity.device_interval = 0
     return sandbox

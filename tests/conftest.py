@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import compileall
+import functools
 import os
 import sys
 from collections.abc import Generator, Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import keyring
 import pytest
+import typer.testing
 from hypothesis import HealthCheck, settings
 
 # Property tests: ~50 examples per run by default; CONTACTSYNC_HYPOTHESIS=thorough
@@ -77,6 +79,17 @@ def isolated_home(tmp_path, monkeypatch):
     keyring.set_keyring(MemoryKeyring())
     yield home
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_click_command_per_app() -> Iterator[None]:
+    """typer.testing.CliRunner builds the whole click command tree from the Typer app on every
+    invoke (~4 ms of CPU, some 600 times in the suite); the tree does not change, so it is
+    built once per app. A Typer that renames the helper fails here, loudly."""
+    build = functools.lru_cache(maxsize=None)(typer.testing._get_command)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(typer.testing, "_get_command", build)
+        yield
 
 
 @pytest.fixture(autouse=True)

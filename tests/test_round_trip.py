@@ -27,7 +27,7 @@ GOLDEN = Path(__file__).parent / "golden" / "google_people.json"
 
 @pytest.fixture
 def sides(tmp_path):
-    box = launch.start(tmp_path / "sandbox", seed=False)
+    box = launch.start(tmp_path / "sandbox", seed=False, carddav=False)
     box.google.load(json.loads(GOLDEN.read_text(encoding="utf-8")))
     installed = box.google.client_config()["installed"]
     grant = GoogleGrant(installed["client_id"], installed["client_secret"], box.google.issue_grant(),

@@ -94,7 +94,7 @@ def test_add_account_without_a_browser_prints_the_url_and_waits(tmp_path, browse
     env = no_browser_env(tmp_path)
     if browser:
         env["BROWSER"] = browser
-    box = launch.start(tmp_path / "sandbox")
+    box = launch.start(tmp_path / "sandbox", carddav=False)
     try:
         args = ["add-account", "google", box.google_email, "--client-secrets", str(box.client_secrets),
                 "--endpoint", box.google_url]

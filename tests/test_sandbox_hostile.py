@@ -90,7 +90,7 @@ def test_every_kind_is_drawn_and_a_seed_replays_the_same_faults() -> None:
 
 
 def test_a_lost_answer_is_applied_but_never_arrives() -> None:
-    with launch.start(Path(os.environ["CONTACTSYNC_HOME"]) / "box", seed=False,
+    with launch.start(Path(os.environ["CONTACTSYNC_HOME"]) / "box", seed=False, carddav=False,
                       faults=RandomFaults(1.0, seed=1, kinds=("lost",))) as box:
         token = {"x-api-token": box.api_token}
         with pytest.raises(requests.ConnectionError):

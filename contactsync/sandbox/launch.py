@@ -99,8 +99,12 @@ def start(
     ports: tuple[int, int, int] = (0, 0, 0),
     latency: float = 0.0,
     faults: RandomFaults | None = None,
+    carddav: bool = True,
 ) -> Sandbox:
     """Serve the emulators; write the sandbox's client_secret.json into `workdir`.
+
+    `carddav=False` leaves Radicale out (its start checks the file system and seeds the
+    address book over HTTP): for tests that never use it.
 
     `faults` is copied to each emulator with its own seed (seed, seed + 1, seed + 2),
     so that the three fail independently and a run can be replayed.
@@ -129,7 +133,7 @@ def start(
         json.dump(google.client_config(), fh, indent=2)
     domain = pipedrive.company.get("domain", "acme-sandbox")
     box = Sandbox(google, pipedrive, graph, servers, client_secrets, DEFAULT_TOKEN, domain=domain, plan=plan)
-    box.carddav = _start_carddav(workdir, host, seed, seed_dir)
+    box.carddav = _start_carddav(workdir, host, seed, seed_dir) if carddav else None
     if box.carddav is not None and faults is not None:
         box.carddav.set_faults(replace(faults, seed=None if faults.seed is None else faults.seed + 3, injected={}))
     return box
