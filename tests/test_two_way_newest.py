@@ -76,6 +76,16 @@ def test_newest_compares_the_two_clocks_at_whole_seconds(google: str, pipedrive:
     assert preferred_side("newest", google, pipedrive) == winner
 
 
+class Draw:
+    """What the machine's rules draw from `st.data()`, given."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def draw(self, strategy: Any, label: str | None = None) -> Any:
+        return self.value
+
+
 def test_the_model_keeps_an_edit_back_to_a_value_synced_before_a_dirty_pass() -> None:
     """The state machine's shrunk example: a pair synced in a dirty pass has a new base.
 
@@ -90,13 +100,6 @@ def test_the_model_keeps_an_edit_back_to_a_value_synced_before_a_dirty_pass() ->
     contact = machine.in_group()[0]
     person = machine.store.link(machine.key, contact).crm_id
 
-    class Draw:
-        def __init__(self, value: Any) -> None:
-            self.value = value
-
-        def draw(self, strategy: Any, label: str | None = None) -> Any:
-            return self.value
-
     machine.fail_one_crm_create("Ann Lee")  # a fault: the next pass is dirty
     machine.edit_person(Draw(person), ("emails", BO))  # type: ignore[arg-type]
     machine.sync(allow_mass=False)
@@ -106,3 +109,27 @@ def test_the_model_keeps_an_edit_back_to_a_value_synced_before_a_dirty_pass() ->
     machine.sync(allow_mass=False)  # raised "lost edit" before the model's fix
 
     assert _values(machine.provider.contacts[contact][1]) == _values(machine.crm.persons[person].contact) == ["ann@x.org"]
+
+
+def test_the_model_weighs_a_conflict_left_by_a_failed_pass_with_the_records_times_of_the_next() -> None:
+    """The state machine's other example: a conflict outlives a failed pass, then a side is saved again.
+
+    E-mails set in Google, then a second later in Pipedrive; the pass fails (listing).
+    Google's contact is saved again (job title, unchanged). `newest` compares the
+    records' update times (neither API dates one field), so Google is now the newer
+    side and its e-mails win: the model's expectation, taken before the failed pass,
+    had gone stale.
+    """
+    machine = TwoWaySync()
+    machine.start(policy="newest", theirs=[], first=[Contact(name="Ann Lee") for _ in range(3)])
+    contact = machine.in_group()[0]
+    person = machine.store.link(machine.key, contact).crm_id
+    machine.edit_contact(Draw(contact), ("emails", BO))  # type: ignore[arg-type]
+    machine.fail_listing()
+    machine.edit_person(Draw(person), ("emails", ANN))  # type: ignore[arg-type]
+    machine.sync(allow_mass=False)
+    assert machine.dirty
+    machine.edit_contact(Draw(contact), ("job_title", ""))  # type: ignore[arg-type]
+    machine.full_sync(allow_mass=False)  # raised "policy newest wants ann@x.org" before the fix
+
+    assert _values(machine.provider.contacts[contact][1]) == _values(machine.crm.persons[person].contact) == ["bo@x.org"]

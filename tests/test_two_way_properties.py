@@ -280,20 +280,40 @@ class TwoWaySync(RuleBasedStateMachine):
             if not fields:
                 del self.pending[key]
         if self.dirty:
+            self.rederive_expected()
             return
         # Same field edited on both sides of a pair since a clean pass: the policy decides.
         for link in self.linked():
             p, c = interval.get(("p", link.provider_id), {}), interval.get(("c", link.crm_id), {})
             for field in set(p) & set(c):
-                if p[field] == c[field]:
-                    continue
-                winner = self.account.conflicts
-                if winner == "newest":
-                    p_time = self.provider.updated[link.provider_id]
-                    winner = "crm" if self.crm.persons[link.crm_id].version > p_time else "provider"
-                value = p[field] if winner == "provider" else c[field]
-                self.expected[("p", link.provider_id, field)] = (value, ("c", link.crm_id))
-                self.expected[("c", link.crm_id, field)] = (value, ("p", link.provider_id))
+                if p[field] != c[field]:
+                    self.expect(link.provider_id, link.crm_id, field, p[field], c[field])
+
+    def expect(self, pid: str, cid: int, field: str, p_value: Any, c_value: Any) -> None:
+        """A field edited differently on both sides of a pair: what the policy settles it to."""
+        winner = self.account.conflicts
+        if winner == "newest":  # the update times of the records, as the engine knows them
+            winner = "crm" if self.crm.persons[cid].version > self.provider.updated[pid] else "provider"
+        value = p_value if winner == "provider" else c_value
+        self.expected[("p", pid, field)] = (value, ("c", cid))
+        self.expected[("c", cid, field)] = (value, ("p", pid))
+
+    def rederive_expected(self) -> None:
+        """After a dirty pass, a conflict still unsettled is weighed again with the sides as they are now.
+
+        Under `newest` the engine compares the update times of the two *records*: any
+        later edit of a side (another field, or a save that changed nothing) makes that
+        side the newer one, and a field edited again has a new value. An expectation
+        taken before the dirty pass was stale then (the later edit of the field's
+        values lost to a save of another field, not to the engine).
+        """
+        pairs = {(key[1], other[1], key[2]) for key, (_, other) in self.expected.items() if key[0] == "p"}
+        self.expected.clear()
+        for pid, cid, field in pairs:
+            p, c = self.pending.get(("p", pid), {}), self.pending.get(("c", cid), {})
+            if field in p and field in c and p[field] != c[field] \
+                    and pid in self.provider.updated and cid in self.crm.persons:
+                self.expect(pid, cid, field, p[field], c[field])
 
     # -- provider-side users ----------------------------------------------------
 
