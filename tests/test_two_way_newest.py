@@ -133,3 +133,34 @@ def test_the_model_weighs_a_conflict_left_by_a_failed_pass_with_the_records_time
     machine.full_sync(allow_mass=False)  # raised "policy newest wants ann@x.org" before the fix
 
     assert _values(machine.provider.contacts[contact][1]) == _values(machine.crm.persons[person].contact) == ["bo@x.org"]
+
+
+def test_a_failure_resolved_by_the_user_is_not_replayed_over_later_edits() -> None:
+    """The state machine's third example: a stale failure record brought old e-mails back.
+
+    A conflict whose provider write fails is stored as a failure with the provider's
+    record of that moment. The user then clears the field on both sides; a full pass
+    reads the contact afresh and finds nothing to write (both sides hold the base),
+    but kept the failure: the next incremental pass replayed the old record as if it
+    were the provider's news and wrote its e-mails to the person.
+    """
+    store, provider, crm = LinkStore.memory(), FakeProvider(), FakeCrm()
+    id = provider.put(Contact(name="Ann Lee"))
+    _sync(store, provider, crm)
+    person = store.link(ACCOUNT.key, id).crm_id
+    provider.put(replace(provider.contacts[id][1], emails=BO), id=id)
+    crm.edit(person, emails=ANN)  # later: the CRM's e-mails win, to be written to the provider
+    provider.fail_writes = True
+    _sync(store, provider, crm)
+    provider.fail_writes = False
+    assert [f.provider_id for f in store.failures(ACCOUNT.key)] == [id]
+    provider.put(replace(provider.contacts[id][1], emails=()), id=id)
+    crm.edit(person, emails=())
+
+    sync_account(store, provider, crm, replace(ACCOUNT, conflicts="newest"), CRM, PassOptions(workers=1, full=True))
+    assert store.failures(ACCOUNT.key) == []
+    crm.calls.clear()
+    _sync(store, provider, crm)
+
+    assert _values(provider.contacts[id][1]) == _values(crm.persons[person].contact) == []
+    assert crm.calls == []
