@@ -16,6 +16,7 @@ import pytest
 
 from contactsync.engine.merge import preferred_side
 from contactsync.engine.run import PassOptions, sync_account
+from contactsync.errors import SafetyStop
 from contactsync.model import Contact, Email
 from contactsync.store import LinkStore
 from fakes import FakeCrm, FakeProvider
@@ -164,3 +165,32 @@ def test_a_failure_resolved_by_the_user_is_not_replayed_over_later_edits() -> No
 
     assert _values(provider.contacts[id][1]) == _values(crm.persons[person].contact) == []
     assert crm.calls == []
+
+
+def test_a_failed_recreate_outlives_a_pass_stopped_by_the_empty_listing_guard() -> None:
+    """The state machine's fourth example: the guard stopped a full pass after its failures were cleared.
+
+    A contact deleted in the provider while its person was edited is re-created; the
+    create fails and is kept as a failure. The next full pass lists an empty group:
+    the guard stops it, but it had already cleared the failure as "left the group",
+    so no later pass re-created the contact and the link pointed at nothing.
+    """
+    store, provider, crm = LinkStore.memory(), FakeProvider(), FakeCrm()
+    ann, bo = provider.put(Contact(name="Ann Lee")), provider.put(Contact(name="Bo Chen"))
+    _sync(store, provider, crm)
+    person = store.link(ACCOUNT.key, ann).crm_id
+    provider.remove(ann)
+    crm.edit(person, job_title="Buyer")
+    provider.fail_writes = True
+    _sync(store, provider, crm)
+    provider.fail_writes = False
+    assert [f.provider_id for f in store.failures(ACCOUNT.key)] == [ann]
+    provider.remove(bo)
+    with pytest.raises(SafetyStop):
+        sync_account(store, provider, crm, replace(ACCOUNT, conflicts="newest"), CRM,
+                     PassOptions(workers=1, full=True))
+
+    _sync(store, provider, crm)
+    link = store.link_by_crm(ACCOUNT.key, person)
+    assert link is not None and link.provider_id in provider.contacts
+    assert provider.contacts[link.provider_id][1].job_title == "Buyer"
