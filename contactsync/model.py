@@ -167,7 +167,11 @@ def with_issues(contact: Contact, *new: Issue) -> Contact:
 
 def _cleaned(value: str, name: str, found: list[Issue]) -> str:
     text, done = clean_text(value)
-    if done:
+    if done and value.strip() and not text.strip():
+        # Nothing but control characters: cleaning would leave it empty, and an empty
+        # value is a clearing. It is not ours to clear, so it is left as it is, on both sides.
+        found.append(Issue(IssueKind.UNREADABLE, name, f"holds only control characters ({done}); left as it is"))
+    elif done:
         found.append(Issue(IssueKind.CLEANED, name, done))
     return text
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections import deque
 from collections.abc import Iterable
 
 from contactsync.clock import SYSTEM_CLOCK, Clock
@@ -32,19 +33,23 @@ MARGIN_STEP = 0.05
 # Starts are kept this long past the period: an answer that comes back late is compared with
 # the starts of the period before its own request, not before its answer.
 HISTORY = 10.0
+# Round trips remembered: the least of them is the path's own, without queueing.
+ROUND_TRIPS = 64
 
 
 class SlidingWindow:
     """At most `limit` requests in any `window` (+ `margin`) seconds, shared by threads.
 
-    `margin` absorbs the jitter between our start and the server's arrival time. The
-    whole budget is spent: a request waits only until the oldest of the last `limit`
-    starts leaves the period. With `probe`, the first request goes out alone and the
-    others wait for its answer's headers (:meth:`observe`), which tell what the server
-    already counted in its window.
+    The whole budget is spent: a request waits only until the oldest of the last `limit`
+    starts leaves the period. A request reaches the server's window later than it leaves
+    us when it queues on the way (a burst, a loaded machine): its answer, later than the
+    path's least round trip by that much, moves its start as late (:meth:`observe`).
+    `margin` absorbs the jitter left (the clock's, mostly: a 429 widens it). With
+    `probe`, the first request goes out alone and the others wait for its answer's
+    headers, which tell what the server already counted in its window.
     """
 
-    def __init__(self, limit: int, window: float, margin: float = 0.05, clock: Clock = SYSTEM_CLOCK,
+    def __init__(self, limit: int, window: float, margin: float = 0.02, clock: Clock = SYSTEM_CLOCK,
                  *, probe: bool = False) -> None:
         self.limit = limit
         self.window = window
@@ -55,6 +60,7 @@ class SlidingWindow:
         self._cond = threading.Condition()
         self._probing = probe  # until an answer is seen, one request in flight
         self._probe_out = False
+        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIPS)
 
     @property
     def period(self) -> float:
@@ -70,6 +76,18 @@ class SlidingWindow:
         if old:
             del self._starts[:old]
         return len(self._starts) - self._first(now - self.period + 1e-9)
+
+    def _settle(self, started: float, now: float) -> None:
+        """The request that `started` is answered: it counts from when it can have reached the
+        server, its start plus the time it spent beyond the path's least round trip."""
+        elapsed = now - started
+        self._round_trips.append(elapsed)
+        late = elapsed - min(self._round_trips)
+        if late > 0.001:
+            at = self._first(started)
+            if at < len(self._starts) and self._starts[at] == started:
+                del self._starts[at]
+                bisect.insort(self._starts, started + late)
 
     def acquire(self) -> float:
         """Wait until a request may start, count it, and return its start (for :meth:`observe`)."""
@@ -111,11 +129,13 @@ class SlidingWindow:
         with self._cond:
             self._probing = self._probe_out = False
             self._cond.notify_all()
+            now = self.clock.monotonic()
+            if started is not None:
+                self._settle(started, now)
             if limit is not None and limit > 0:
                 self.limit = limit
             if remaining is None or reset is None:
                 return
-            now = self.clock.monotonic()
             self._in_period(now)
             since = (now if started is None else started) - self.period
             unexplained = self.limit - remaining - (len(self._starts) - self._first(since))

@@ -65,7 +65,7 @@ def test_requests_the_server_counted_and_we_did_not_send_take_their_slots_until_
     """A pass that starts while the window still holds 30 requests of someone else (or of an
     earlier pass in another process): the first answer says so, and the budget left is spent."""
     clock = ManualClock(0.0)
-    window = SlidingWindow(120, 2.0, clock=clock, probe=True)
+    window = SlidingWindow(120, 2.0, margin=0.05, clock=clock, probe=True)
     started = window.acquire()
     window.observe(120, 89, 1.0, started)  # 31 counted: ours and 30 others, for at most 1 s more
     times = starts(window, clock, 100)
@@ -80,7 +80,7 @@ def test_requests_the_server_counted_and_we_did_not_send_take_their_slots_until_
 def test_our_requests_in_flight_are_not_taken_for_someone_elses() -> None:
     """The answer to the first of 40 requests sent at once counts only that one."""
     clock = ManualClock(0.0)
-    window = SlidingWindow(40, 2.0, clock=clock)
+    window = SlidingWindow(40, 2.0, margin=0.05, clock=clock)
     first = window.acquire()
     starts(window, clock, 39)
     window.observe(40, 39, 2.0, first)  # the server had seen 1 when it answered
@@ -91,14 +91,14 @@ def test_our_requests_in_flight_are_not_taken_for_someone_elses() -> None:
 def test_a_pass_right_after_another_waits_for_the_window_the_first_still_holds() -> None:
     """The log goes through the store's CRM cache, as wall-clock times, to the next pass."""
     clock = ManualClock(1000.0)
-    first = SlidingWindow(40, 2.0, clock=clock)
+    first = SlidingWindow(40, 2.0, margin=0.05, clock=clock)
     starts(first, clock, 30)
     clock.advance(1.0)
     cache = CrmCache()
     cache.track("rate", first.snapshot)
     store = LinkStore.memory()
     cache.save(store, "acme:1")
-    second = SlidingWindow(40, 2.0, clock=clock)
+    second = SlidingWindow(40, 2.0, margin=0.05, clock=clock)
     second.restore(CrmCache.load(store, "acme:1").get("rate"))
     times = starts(second, clock, 11)
     assert times[:10] == [1001.0] * 10 and times[10] == 1002.05  # 10 left until the first pass's leave
@@ -106,7 +106,7 @@ def test_a_pass_right_after_another_waits_for_the_window_the_first_still_holds()
 
 def test_a_429_our_log_explains_widens_the_margin_instead_of_pausing_everyone() -> None:
     clock = ManualClock(0.0)
-    window = SlidingWindow(4, 2.0, clock=clock)
+    window = SlidingWindow(4, 2.0, margin=0.05, clock=clock)
     starts(window, clock, 4)
     clock.advance(1.0)
     window.refused(2.0, 1.0)  # a request of ours reached the server's window late
@@ -168,8 +168,8 @@ def test_concurrent_writers_draw_under_one_percent_429s() -> None:
 def test_calls_in_flight_follow_the_plans_rate_and_the_round_trip() -> None:
     """Little's law: requests per second × round trip, four times over (a window's budget in a
     quarter of it)."""
-    growth = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(40, 2.0))
-    ultimate = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(120, 2.0))
+    growth = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(40, 2.0, margin=0.05))
+    ultimate = PipedriveCrm("http://127.0.0.1:9", ADMIN_TOKEN, limiter=SlidingWindow(120, 2.0, margin=0.05))
     assert growth.concurrency() is None  # nothing measured yet: the executor's default
     for crm in (growth, ultimate):
         crm._observe(0.1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +79,19 @@ def test_pipedrive_custom_field_never_cleared(field: str, raw: Any) -> None:
     for name in person.contact.unreadable():
         assert getattr(write, name) == getattr(BASE, name)
         assert name in write.unreadable()
+
+
+@pytest.mark.parametrize("field", [JOB_TITLE_FIELD, NOTES_FIELD, IM_FIELD, BIRTHDAY_FIELD])
+def test_a_value_of_only_control_characters_is_left_as_it_is(field: str) -> None:
+    # Found by the property above: '\x08' is not blank to str.strip(), but cleaning
+    # empties it, and an emptied value would have been written as a clearing.
+    crm = PipedriveCrm("http://127.0.0.1:9", "t", field_keys=KEYS)
+    person = crm._to_person(crm_person({KEYS[field]: "\x08\x1b"}))
+    settled = settle_unreadable(BASE, BASE, normalise(person.contact))
+    payload = crm._payload(PersonWrite(settled.mark(naive_merge(BASE, settled.provider, settled.crm))),
+                           creating=False)
+    assert KEYS[field] not in payload.get("custom_fields", {})
+    assert any(i.kind is IssueKind.UNREADABLE for i in settled.issues)
 
 
 @settings(max_examples=200, deadline=None)

@@ -121,7 +121,7 @@ class PipedriveCrm(Crm):
         search = path.endswith("/search")
         limiter = self.search_limiter if search else self.limiter
         for attempt in range(MAX_RATE_RETRIES + 1):
-            started = limiter.acquire() if limiter is not None else None
+            started = limiter.acquire() if limiter is not None else 0.0
             try:
                 resp = self.session.request(method, self.base_url + path, params=params, json=body,
                                             files=files, data=form,

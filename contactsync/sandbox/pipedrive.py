@@ -350,7 +350,18 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveRecentsRoutes, Pipedrive
         return resp
 
     def _rate(self, token: str, bucket: str) -> tuple[dict[str, str], Response | None]:
-        """A fixed 2-second window per token (pipedrive.readme.io/docs/core-api-concepts-rate-limiting)."""
+        """A fixed 2-second window per token, started by a request.
+
+        pipedrive.readme.io/docs/core-api-concepts-rate-limiting: "Rate limiting of the
+        Pipedrive API is considered per token", "the Pipedrive API rate limit window
+        duration is 2 seconds"; every answer carries `x-ratelimit-limit` ("the maximum
+        number of requests current api_token can perform per 2-second window"),
+        `x-ratelimit-remaining` ("the number of requests left for the 2-second window") and
+        `x-ratelimit-reset` ("the remaining window before the rate limit resets"; whole
+        seconds in the page's example: limit 40, remaining 39, reset 2); past the limit,
+        HTTP 429. The user's own actions in the web app count too (same page), which is
+        what a client's limiter learns from these headers (contactsync/ratelimit.py).
+        """
         limit = self.search_burst_limit if bucket == "search" else self.burst_limit
         now = self.clock.monotonic()
         start, count = self._windows.get((token, bucket), (now, 0))
