@@ -83,6 +83,7 @@ class RecordingProvider(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.payloads: list[tuple[str, str | None, Contact | None]] = []
+        self.written: list[str] = []  # ids of the contacts a write succeeded on
         self.fail_next_write = False
 
     def _arm(self, kind: str) -> bool:
@@ -96,7 +97,9 @@ class RecordingProvider(FakeProvider):
         self.payloads.append(("create", None, contact))
         armed = self._arm("create")
         try:
-            return super().create(contact, group)
+            record = super().create(contact, group)
+            self.written.append(record.id)
+            return record
         finally:
             if armed:
                 self.fail_writes = False
@@ -105,7 +108,9 @@ class RecordingProvider(FakeProvider):
         self.payloads.append(("update", id, contact))
         armed = self._arm("update")
         try:
-            return super().update(id, contact, version)
+            record = super().update(id, contact, version)
+            self.written.append(id)
+            return record
         finally:
             if armed:
                 self.fail_writes = False
@@ -227,6 +232,27 @@ class TwoWaySync(RuleBasedStateMachine):
         self.snap_p = {id: view(self.provider.contacts[id][1]) for id in self.in_group()}
         self.snap_c = {id: view(p.contact) for id, p in self.crm.persons.items()}
 
+    def move_bases(self, written_p: set[str], written_c: set[int]) -> None:
+        """What a pass synced is the new base of a pair, even when the pass as a whole was dirty.
+
+        The engine writes a side only with the merged record it commits as the link's
+        base; the other side of the pair holds the same values. Without this, a pair
+        synced in a dirty pass kept the base of the last clean pass, and a user's edit
+        back to that older value was taken for "no edit" although the engine (rightly)
+        sees a change: the edit dropped out of the model and the pair's other edit was
+        reported lost. A pair nobody wrote to keeps its base: the engine may not have
+        reached it (an aborted pass), and sides agreeing by coincidence are no sync.
+        """
+        for link in self.linked():
+            pid, cid = link.provider_id, link.crm_id
+            if (pid not in written_p and cid not in written_c) or pid not in self.snap_p or cid not in self.snap_c:
+                continue
+            p, c = self.snap_p[pid], self.snap_c[cid]
+            base_p, base_c = dict(self.base_p.get(pid, p)), dict(self.base_c.get(cid, c))
+            for field in (f for f in p if p[f] == c[f]):
+                base_p[field] = base_c[field] = p[field]
+            self.base_p[pid], self.base_c[cid] = base_p, base_c
+
     def collect_user_edits(self) -> None:
         """What users changed since the last pass joins the pending edits."""
         interval: dict[tuple[str, Any], dict[str, Any]] = {}
@@ -254,20 +280,40 @@ class TwoWaySync(RuleBasedStateMachine):
             if not fields:
                 del self.pending[key]
         if self.dirty:
+            self.rederive_expected()
             return
         # Same field edited on both sides of a pair since a clean pass: the policy decides.
         for link in self.linked():
             p, c = interval.get(("p", link.provider_id), {}), interval.get(("c", link.crm_id), {})
             for field in set(p) & set(c):
-                if p[field] == c[field]:
-                    continue
-                winner = self.account.conflicts
-                if winner == "newest":
-                    p_time = self.provider.updated[link.provider_id]
-                    winner = "crm" if self.crm.persons[link.crm_id].version > p_time else "provider"
-                value = p[field] if winner == "provider" else c[field]
-                self.expected[("p", link.provider_id, field)] = (value, ("c", link.crm_id))
-                self.expected[("c", link.crm_id, field)] = (value, ("p", link.provider_id))
+                if p[field] != c[field]:
+                    self.expect(link.provider_id, link.crm_id, field, p[field], c[field])
+
+    def expect(self, pid: str, cid: int, field: str, p_value: Any, c_value: Any) -> None:
+        """A field edited differently on both sides of a pair: what the policy settles it to."""
+        winner = self.account.conflicts
+        if winner == "newest":  # the update times of the records, as the engine knows them
+            winner = "crm" if self.crm.persons[cid].version > self.provider.updated[pid] else "provider"
+        value = p_value if winner == "provider" else c_value
+        self.expected[("p", pid, field)] = (value, ("c", cid))
+        self.expected[("c", cid, field)] = (value, ("p", pid))
+
+    def rederive_expected(self) -> None:
+        """After a dirty pass, a conflict still unsettled is weighed again with the sides as they are now.
+
+        Under `newest` the engine compares the update times of the two *records*: any
+        later edit of a side (another field, or a save that changed nothing) makes that
+        side the newer one, and a field edited again has a new value. An expectation
+        taken before the dirty pass was stale then (the later edit of the field's
+        values lost to a save of another field, not to the engine).
+        """
+        pairs = {(key[1], other[1], key[2]) for key, (_, other) in self.expected.items() if key[0] == "p"}
+        self.expected.clear()
+        for pid, cid, field in pairs:
+            p, c = self.pending.get(("p", pid), {}), self.pending.get(("c", cid), {})
+            if field in p and field in c and p[field] != c[field] \
+                    and pid in self.provider.updated and cid in self.crm.persons:
+                self.expect(pid, cid, field, p[field], c[field])
 
     # -- provider-side users ----------------------------------------------------
 
@@ -403,6 +449,7 @@ class TwoWaySync(RuleBasedStateMachine):
         guarded = self.guarded()
         visible = set(self.crm.persons)
         p_mark, c_mark = len(self.provider.payloads), len(self.crm.write_log)
+        w_mark = len(self.provider.written)
         stopped: Exception | None = None
         try:
             sync_account(self.store, self.provider, self.crm, self.account, CRM,
@@ -427,6 +474,8 @@ class TwoWaySync(RuleBasedStateMachine):
         self.check_structure()
         self.settle_pending()
         self.snapshot()
+        self.move_bases(set(self.provider.written[w_mark:]),
+                        {id for op, id, _ in c_writes if op in ("create", "update") and id in self.crm.persons})
         self.dirty = stopped is not None or bool(faults)
         if self.dirty:
             return

@@ -374,6 +374,10 @@ class Executor:
             link = store.link(account, action.provider_id)
             if link is not None:
                 store.put_link(replace(link, provider_version=action.version))
+            # The contact was read afresh and needs nothing: a failure kept from an
+            # earlier pass is settled. Left, its stale record was replayed by the next
+            # incremental pass as the provider's news, over the user's later edits.
+            store.clear_failure(account, action.provider_id)
             return
         if isinstance(action, (CreatePerson, AdoptPerson, UpdatePerson)):
             if outcome.event == "gone":

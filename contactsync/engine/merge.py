@@ -54,13 +54,25 @@ def changed_fields(base: Contact, other: Contact) -> set[str]:
 
 
 def preferred_side(policy: str, provider_updated: str | None, crm_updated: str | None) -> str:
-    """Which side wins a conflict; `newest` compares the two sides' update times."""
+    """Which side wins a conflict; `newest` compares the two sides' update times.
+
+    The later edit wins, a clear included (a clear is an edit of the field). The two
+    times come from two clocks of different resolution: Pipedrive's `update_time`
+    has whole seconds ("2025-01-01T10:20:00Z", v2 OpenAPI), Google's
+    `metadata.sources[].updateTime` is a protobuf Timestamp with 0, 3, 6 or 9
+    fractional digits. Both are compared at the coarser one, whole seconds: within
+    one second the order of two edits cannot be known (a fraction on one side only
+    would pretend it can), and such a tie goes to the provider, as before. Edits a
+    second or more apart are ordered as they happened (both services keep UTC).
+    The times are a record's, not a field's: neither API says when one field
+    changed, so the side edited last *anywhere* wins every field edited on both.
+    """
     if policy in ("provider", "crm"):
         return policy
     p, c = _time(provider_updated), _time(crm_updated)
     if p is None or c is None:
         return "provider" if c is None else "crm"
-    return "crm" if c > p else "provider"
+    return "crm" if c.replace(microsecond=0) > p.replace(microsecond=0) else "provider"
 
 
 def _time(value: str | None) -> datetime | None:

@@ -222,17 +222,20 @@ def _plan_and_apply(store: LinkStore, feed: ChangeFeed, snapshot: CrmSnapshot, s
         if progress:
             progress(len(page))
         del page, links, actions  # let this page go before the next one is read
-    if feed.complete and not options.dry_run:
-        # Cleared now, before this pass plans anything more: a failure it records from
-        # here on (a contact it re-creates, say) is kept for the next pass to retry.
-        for provider_id, failure in retries.items():  # left the group: nothing to retry
-            if failure.kind == "contact" and is_change_record(failure.record):
-                store.clear_failure(key, provider_id)
     if feed.complete:
         # A linked contact absent from a complete listing was deleted or left the group.
         listed = store.seen_present()
         _guard(lambda: check_listing(key, True, listed, counts["linked"] + counts["pending"], options.allow_empty),
                options, result)
+    if feed.complete and not options.dry_run:
+        # Cleared now, before this pass plans anything more: a failure it records from
+        # here on (a contact it re-creates, say) is kept for the next pass to retry.
+        # After the empty-listing guard: a pass it stops plans nothing for them, and a
+        # failure cleared before it (a failed re-create) was never retried again.
+        for provider_id, failure in retries.items():  # left the group: nothing to retry
+            if failure.kind == "contact" and is_change_record(failure.record):
+                store.clear_failure(key, provider_id)
+    if feed.complete:
         missing = {link.provider_id: link for link in store.unseen_links(key, ("pending", "linked", "tombstone", "foreign"))}
         actions, handled = plan_step(missing, [ProviderDeletion(i) for i in missing], snapshot, settings, handled)
         step(actions)
