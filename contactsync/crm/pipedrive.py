@@ -10,7 +10,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,10 +21,14 @@ from contactsync.crm import pipedrive_fields as fields
 from contactsync.crm.cache import CrmCache, org_key  # noqa: F401 - org_key is part of this module's interface
 from contactsync.crm.base import STAMP_FIELD, Crm, CrmPerson, CrmUser, Crop, PersonChange, PersonWrite
 from contactsync.crm.pipedrive_recents import recent_persons
-from contactsync.crm.pipedrive_fields import PERSON_FIELDS, TEXT_LIMITS
+from contactsync.crm.pipedrive_fields import TEXT_LIMITS
+from contactsync.crm.pipedrive_answers import (
+    budget_spent, check_response, header_float, header_int,
+)
+from contactsync.crm.pipedrive_fieldkeys import PipedriveFieldKeys
 from contactsync.crm.pipedrive_orgs import PipedriveOrgs, in_background
 from contactsync.errors import (
-    ApiError, AuthError, BudgetExhausted, ContactSyncError, NotFound, PermissionDenied, ServiceBlocked, TemporaryError,
+    ApiError, BudgetExhausted, NotFound, ServiceBlocked, TemporaryError,
 )
 from contactsync.clock import SYSTEM_CLOCK, Clock
 from contactsync.ratelimit import SlidingWindow
@@ -43,9 +47,6 @@ PERMISSION_NAMES = {
 
 # Pipedrive e-mails are labelled work/home/other; phones also have mobile.
 EMAIL_LABELS = ("work", "home", "other")
-PERMISSION_FIX = "ask a Pipedrive admin to grant it in Company settings > Permission sets"
-# The 403 `code` of a plan's custom field cap (pipedrive.readme.io/docs/core-api-concepts-responses).
-FIELD_LIMIT_CODE = "feature_capping_custom_fields_limit"
 PICTURE_TYPES = {"image/gif": "gif", "image/jpeg": "jpg", "image/png": "png"}
 DEFAULT_RECONNECT_HINT = "run `contactsync crm connect` again with a valid API token"
 MAX_RATE_RETRIES = 4
@@ -68,7 +69,7 @@ T = TypeVar("T")
 IDS_BATCH = 100
 
 
-class PipedriveCrm(Crm):
+class PipedriveCrm(PipedriveFieldKeys, Crm):
     """One Pipedrive company, authenticated with one user's API token."""
 
     text_limits = TEXT_LIMITS
@@ -136,13 +137,13 @@ class PipedriveCrm(Crm):
                                      fix="check the network and retry later") from None
             self._note_rate(limiter, resp, started, search)
             if resp.status_code != 429:
-                return self._check(resp, what)
-            if _budget_spent(resp, search=search):
+                return check_response(resp, what, self.cache, self.reconnect_hint)
+            if budget_spent(resp, search=search):
                 raise BudgetExhausted("Pipedrive's daily API budget of this company is used up",
                                      fix="run again after midnight (server time); progress is kept")
             if attempt == MAX_RATE_RETRIES:
                 break
-            reset = _float(resp.headers.get("x-ratelimit-reset"), 0.0)
+            reset = header_float(resp.headers.get("x-ratelimit-reset"), 0.0)
             wait = min(max(retry_after_seconds(resp), reset), MAX_RATE_WAIT)
             if limiter is not None:
                 limiter.refused(wait, reset)  # every worker waits, as long as the limiter's log says
@@ -157,12 +158,12 @@ class PipedriveCrm(Crm):
         so it never overspends a window shared with an earlier pass or another client), the
         plan's limit and the round trip (kept for the next pass)."""
         headers = resp.headers
-        limit = _int(headers.get("x-ratelimit-limit"))
+        limit = header_int(headers.get("x-ratelimit-limit"))
         if not search and limit is not None:
             self.burst_limit_seen = limit
         if limiter is not None:
-            limiter.observe(limit, _int(headers.get("x-ratelimit-remaining")),
-                            _float(headers.get("x-ratelimit-reset"), 0.0) if "x-ratelimit-reset" in headers else None,
+            limiter.observe(limit, header_int(headers.get("x-ratelimit-remaining")),
+                            header_float(headers.get("x-ratelimit-reset"), 0.0) if "x-ratelimit-reset" in headers else None,
                             started)
         self._observe(resp.elapsed.total_seconds())
 
@@ -205,33 +206,6 @@ class PipedriveCrm(Crm):
         if self.limiter is None or self._rtt is None:
             return None
         return math.ceil(self.limiter.limit / self.limiter.period * self._rtt * BURST_SHARE) + 1
-
-    def _check(self, resp: requests.Response, what: str) -> requests.Response:
-        status = resp.status_code
-        if status < 400:
-            return resp
-        error = _error_text(resp)
-        if status == 401:
-            self.cache.put("user", None)  # whoever the next token belongs to, ask again
-            raise AuthError("Pipedrive refused the API token", fix=self.reconnect_hint)
-        if status == 403 and _error_code(resp) == FIELD_LIMIT_CODE:
-            raise FieldLimitReached(f"Pipedrive refused to {what}: {error}",
-                                    fix="delete unused custom fields or upgrade the Pipedrive plan")
-        if status == 403 and not _is_json(resp):
-            # Not Pipedrive's JSON error: Cloudflare, in front of the API, blocks a client
-            # that kept drawing 429s with an HTML 403 page (docs/real-api.md). Temporary:
-            # the pass stops (exit 75) and the next one resumes.
-            raise ServiceBlocked(f"Pipedrive's edge is blocking this client for a while (rate-limit block, "
-                                 f"HTTP 403 from Cloudflare) while trying to {what}",
-                                 fix="wait a few minutes and run again; progress is kept")
-        if status == 403:
-            self.cache.put("missing_permissions", None)  # read the permissions again next time
-            raise PermissionDenied(f"Pipedrive refused to {what}: {error}", fix=PERMISSION_FIX)
-        if status == 404:
-            raise NotFound(f"Pipedrive could not {what}: {error}", status=404)
-        if status >= 500:
-            raise TemporaryError(f"Pipedrive failed (HTTP {status}) while trying to {what}", fix="retry later")
-        raise ApiError(f"Pipedrive rejected the request to {what}: {error}", status=status)
 
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         return self._request(method, path, what, **kwargs).json()
@@ -282,110 +256,6 @@ class PipedriveCrm(Crm):
         if not self.cache.get("fields_checked") and self._fields_ahead is None:
             self._fields_ahead = in_background(lambda: list(self._person_fields()))
         self.orgs.read_ahead()
-
-    # --- fields -----------------------------------------------------------------------
-
-    def _field_list(self) -> list[dict[str, Any]]:
-        """The person fields: as read ahead (once), else now."""
-        ahead, self._fields_ahead = self._fields_ahead, None
-        if ahead is not None:
-            try:
-                return ahead.result()
-            except ContactSyncError as exc:  # read again, with the setup's retries
-                log.info("reading the fields ahead failed: %s", exc.line())
-        return list(self._person_fields())
-
-    def _person_fields(self) -> Iterator[dict[str, Any]]:
-        start = 0
-        while True:
-            body = self._json("GET", "/api/v1/personFields", "list the person fields",
-                              params={"start": start, "limit": 500})
-            yield from body.get("data") or []
-            pagination = (body.get("additional_data") or {}).get("pagination") or {}
-            if not pagination.get("more_items_in_collection"):
-                return
-            start = pagination.get("next_start", start + 500)
-
-    def ensure_fields(self, known: dict[str, str]) -> dict[str, str]:
-        """Find each field by name, else create it; a `known` key counts only while it still exists.
-
-        With a cache that says the keys were checked, `known` keys are trusted without
-        a request (a quiet pass asks nothing); a write or a read that shows them stale
-        makes :meth:`_refresh_fields` read the list again.
-        """
-        if self._trust_cache and self.cache.get("fields_checked") and all(known.get(name) for name in PERSON_FIELDS):
-            keys = {name: known[name] for name in PERSON_FIELDS}
-            self.field_keys.update(keys)
-            return keys
-        # A failed create is retried only after the list is read again: a create whose
-        # answer was lost is then found, not made twice.
-        return self._setup(lambda: self._read_fields(known))
-
-    def _refresh_fields(self, stale: dict[str, str]) -> None:
-        """The field keys `stale` were refused or missing: read the list again (once for all threads)."""
-        with self._fields_lock:
-            if self.field_keys != stale or self._fields_read:
-                return  # read meanwhile by another thread, or already this pass
-            known = dict(self.field_keys)
-            self._setup(lambda: self._read_fields(known))
-
-    def _read_fields(self, known: dict[str, str]) -> dict[str, str]:
-        """The list is read afresh, so a field another account or user of the company
-        created since is found, not created twice."""
-        result = self._found_fields(known)
-        missing = [(name, field_type) for name, field_type in PERSON_FIELDS.items() if name not in result]
-        if missing:
-            # The first alone: a refusal (no permission, the plan's field cap) or an outage
-            # costs one request, not one per field. Then the others side by side.
-            name, field_type = missing[0]
-            result[name] = self._create_field(name, field_type)
-        if len(missing) > 1:
-            with ThreadPoolExecutor(max_workers=len(missing) - 1, thread_name_prefix="fields") as pool:
-                made = {name: pool.submit(self._create_field, name, field_type) for name, field_type in missing[1:]}
-            for name, future in made.items():
-                result[name] = future.result()  # the first failure, in the fields' order, is raised
-        self.field_keys.update(result)
-        self.cache.put("fields_checked", True)
-        self.cache.put("field_keys", dict(self.field_keys))
-        self._fields_read = True
-        return result
-
-    def missing_fields(self, known: dict[str, str]) -> list[str]:
-        found = self._setup(lambda: self._found_fields(known))
-        return [name for name in PERSON_FIELDS if name not in found]
-
-    def _found_fields(self, known: dict[str, str]) -> dict[str, str]:
-        """The keys of the fields that exist, by name (those missing are absent)."""
-        existing = [f for f in self._field_list() if f.get("edit_flag", True) and f.get("key")]
-        by_key = {f["key"]: f for f in existing}
-        result: dict[str, str] = {}
-        for name, field_type in PERSON_FIELDS.items():
-            key = known.get(name)
-            if key is not None and key in by_key and by_key[key].get("name") == name and by_key[key].get("field_type") == field_type:
-                result[name] = key
-                continue
-            same = [f for f in existing if f.get("name") == name and f.get("field_type") == field_type]
-            if same:
-                # Two made at once by racing setups: everyone settles on the oldest.
-                result[name] = min(same, key=lambda f: f.get("id") or 0)["key"]
-        return result
-
-    def _create_field(self, name: str, field_type: str) -> str:
-        what = f"create the custom person field '{name}'"
-        try:
-            return self._json("POST", "/api/v1/personFields", what, body={"name": name, "field_type": field_type})["data"]["key"]
-        except FieldLimitReached:
-            raise PermissionDenied(
-                f"Pipedrive's custom field limit of this plan is reached: could not create the person field '{name}'",
-                fix=f"delete unused custom fields, upgrade the plan, or have an admin create a {field_type} "
-                    f"person field named '{name}', then run again",
-            ) from None
-        except PermissionDenied:
-            raise PermissionDenied(
-                f"Pipedrive refused to create the custom person field '{name}' (no permission to add custom fields)",
-                fix=f"ask a Pipedrive admin to create a {field_type} person field named '{name}' or to grant "
-                    "'Add custom fields' in Company settings > Permission sets, then run again",
-            ) from None
 
     # --- organizations ----------------------------------------------------------------
 
@@ -589,59 +459,3 @@ class PipedriveCrm(Crm):
 def _label(item: dict[str, Any]) -> str:
     label = item.get("label")
     return label if isinstance(label, str) and label else "other"
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
-
-
-def _float(value: str | None, default: float) -> float:
-    try:
-        return float(value) if value is not None else default
-    except ValueError:
-        return default
-
-
-class FieldLimitReached(PermissionDenied):
-    """The company's plan allows no more custom fields."""
-
-
-def _is_json(resp: requests.Response) -> bool:
-    try:
-        return isinstance(resp.json(), dict)
-    except ValueError:
-        return False
-
-
-def _budget_spent(resp: requests.Response, search: bool = False) -> bool:
-    """Whether a 429 is the daily token budget rather than the 2-second burst limit.
-
-    `x-daily-ratelimit-token-remaining` says so when sent, but it is undocumented and
-    may be missing; a 429 while the burst window still has requests left
-    (`x-ratelimit-remaining` above 0) cannot be the burst limit either — except for a
-    search, whose own, lower limit (10 per 2 s) those headers may not describe — and
-    the error text may name the daily budget.
-    """
-    if resp.headers.get("x-daily-ratelimit-token-remaining") == "0":
-        return True
-    if not search and _float(resp.headers.get("x-ratelimit-remaining"), 0.0) > 0:
-        return True
-    return "daily" in _error_text(resp).lower()
-
-
-def _error_code(resp: requests.Response) -> str | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body.get("code") if isinstance(body, dict) else None
-
-
-def _error_text(resp: requests.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}"
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"])
-    return f"HTTP {resp.status_code}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ from googleapiclient.errors import HttpError
 
 from contactsync.auth.google import GoogleGrant, credentials
 from contactsync.errors import (
-    ApiError, AuthError, ConfigError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
+    ApiError, AuthError, ContactSkipped, CursorExpired, NotFound, StaleVersion, TemporaryError,
 )
 from contactsync.http import TIMEOUT, make_session
 from contactsync.model import Contact
@@ -29,6 +28,9 @@ from contactsync.providers.base import (
     UpdateResult, fields_key, join_cursor, split_cursor,
 )
 from contactsync.providers.google_batch import GoogleBatch
+from contactsync.providers.google_errors import (
+    error_info, google_error, is_expired_sync_token, is_rate_limit, retry_after,
+)
 from contactsync.providers.google_mapping import (
     MERGE_FIELDS, READ_FIELDS, contact_to_person, is_primary, person_to_contact, photo_url,
     write_fields,
@@ -60,12 +62,6 @@ SERVER_BACKOFF = (1.0, 2.0, 4.0)
 # (googleapis/google-api-python-client#2417, google-api-go-client#1904): re-read and
 # re-send this many times before reporting the contact as changed.
 SPURIOUS_ETAG_RETRIES = 2
-# ErrorInfo reasons (google.rpc.ErrorInfo, domain googleapis.com) and the legacy
-# `errors[].reason` spellings, by what the user must do about them.
-NOT_ENABLED_REASONS = {"SERVICE_DISABLED", "accessNotConfigured", "API_DISABLED"}
-SCOPE_REASONS = {"ACCESS_TOKEN_SCOPE_INSUFFICIENT", "insufficientPermissions"}
-QUOTA_REASONS = {"RATE_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED", "rateLimitExceeded", "userRateLimitExceeded",
-                 "quotaExceeded", "dailyLimitExceeded"}
 # update() keeps the parts of a Person the Contact does not hold (MERGE_FIELDS);
 # those read by the listing of this pass are reused instead of a read per update.
 # The most recent page's worth: more would grow memory with the book (benchmarks/memory.py:
@@ -161,43 +157,6 @@ class SessionHttp:
         result = httplib2.Response(info)
         result.reason = response.reason
         return result, response.content
-
-
-def _error_info(exc: HttpError) -> tuple[str, str, set[str]]:
-    """(status, message, reasons) of a Google error body."""
-    try:
-        error = json.loads(exc.content.decode("utf-8")).get("error") or {}
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return "", str(exc.resp.reason or ""), set()
-    if not isinstance(error, dict):  # OAuth-style {"error": "invalid_grant"}
-        return str(error), "", set()
-    reasons = {d.get("reason", "") for d in error.get("details") or [] if isinstance(d, dict)}
-    reasons |= {e.get("reason", "") for e in error.get("errors") or [] if isinstance(e, dict)}
-    return error.get("status", ""), error.get("message", ""), reasons - {""}
-
-
-def is_expired_sync_token(exc: HttpError) -> bool:
-    # People answers 400 FAILED_PRECONDITION + ErrorInfo reason EXPIRED_SYNC_TOKEN
-    # (people.connections.list doc); other Google APIs use 410 GONE for the same.
-    # Public reports quote only the message, without the reason (garrytan/gbrain#5127,
-    # xynehq/xyne#197, frappe/frappe#19016): the message is recognised too.
-    _, message, reasons = _error_info(exc)
-    if exc.resp.status == 410:
-        return True
-    return exc.resp.status == 400 and ("EXPIRED_SYNC_TOKEN" in reasons or "sync token is expired" in message.lower())
-
-
-def _is_rate_limit(exc: HttpError) -> bool:
-    status, _, reasons = _error_info(exc)
-    return exc.resp.status == 429 or (exc.resp.status == 403 and (
-        bool(reasons & QUOTA_REASONS) or status == "RESOURCE_EXHAUSTED"))
-
-
-def _retry_after(exc: HttpError) -> float:
-    try:
-        return max(0.0, float(exc.resp.get("retry-after", "")))
-    except (TypeError, ValueError):
-        return 0.0
 
 
 # -- the adapter -----------------------------------------------------------------
@@ -314,15 +273,15 @@ class GoogleProvider(Provider):
             except HttpError as exc:
                 if not expired_ok and is_expired_sync_token(exc):
                     raise
-                if _is_rate_limit(exc) and rate_tries < len(self.rate_backoff):
-                    self.sleep(max(self.rate_backoff[rate_tries], _retry_after(exc)))
+                if is_rate_limit(exc) and rate_tries < len(self.rate_backoff):
+                    self.sleep(max(self.rate_backoff[rate_tries], retry_after(exc)))
                     rate_tries += 1
                     continue
                 if retry and exc.resp.status >= 500 and server_tries < min(self.retries, len(SERVER_BACKOFF)):
                     self.sleep(SERVER_BACKOFF[server_tries])
                     server_tries += 1
                     continue
-                raise self._error(exc) from exc
+                raise google_error(exc, self.account, self.fix) from exc
             except RefreshError as exc:
                 if getattr(exc, "retryable", False):
                     raise TemporaryError(f"Google's token service is unavailable for {self.account}") from exc
@@ -335,33 +294,6 @@ class GoogleProvider(Provider):
                     continue
                 raise TemporaryError(f"cannot reach Google for {self.account}: {type(exc).__name__}",
                                      "check the network and run again") from exc
-
-    def _error(self, exc: HttpError) -> Exception:
-        code = exc.resp.status
-        status, message, reasons = _error_info(exc)
-        if code == 401 or status == "invalid_grant":
-            return AuthError(f"Google rejected the sign-in of {self.account}", self.fix)
-        if code == 403 and reasons & NOT_ENABLED_REASONS:
-            return ConfigError(f"the People API is not enabled in the Google Cloud project of the client "
-                               f"secrets of {self.account}",
-                               "enable it at https://console.cloud.google.com/apis/library/people.googleapis.com "
-                               "for that project, wait a few minutes, and run again")
-        if code == 403 and reasons & SCOPE_REASONS:
-            return AuthError(f"Google's sign-in of {self.account} does not grant access to contacts "
-                             "(scope not granted)", self.fix + " and allow contacts access on the consent screen")
-        quota = bool(reasons & QUOTA_REASONS) or status == "RESOURCE_EXHAUSTED"
-        if code == 429 or (code == 403 and quota):
-            return TemporaryError(f"Google's People API quota for {self.account} is used up for now (HTTP {code})",
-                                  "run again in a few minutes; progress is kept")
-        if code >= 500:
-            return TemporaryError(f"Google is failing for {self.account} (HTTP {code})", "run again later")
-        if code == 403:
-            return AuthError(f"Google refused access to the contacts of {self.account}: "
-                             f"{message or 'permission denied'}", self.fix)
-        if code == 404:
-            return NotFound(f"not found in Google Contacts of {self.account}: {message}", status=code)
-        return ApiError(f"Google refused a request for {self.account}: {message or exc.resp.reason} (HTTP {code})",
-                        status=code)
 
     # -- contract -------------------------------------------------------------------
 
@@ -465,7 +397,7 @@ class GoogleProvider(Provider):
                 person = self.execute(request, retry=True)
             except ApiError as exc:
                 cause = exc.__cause__
-                if not (isinstance(cause, HttpError) and _error_info(cause)[0] == "FAILED_PRECONDITION"):
+                if not (isinstance(cause, HttpError) and error_info(cause)[0] == "FAILED_PRECONDITION"):
                     raise
                 # updateContact doc: 400 "failedPrecondition" when the etag is stale.
                 # Google also refuses an etag it has just served (#2417): re-read, and

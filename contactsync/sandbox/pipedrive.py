@@ -18,6 +18,7 @@ from typing import Any
 from contactsync.sandbox import pipedrive_data as pd
 from contactsync.sandbox.pipedrive_data import ApiReject, error_response
 from contactsync.sandbox.pipedrive_picture import form_summary
+from contactsync.sandbox.pipedrive_org_routes import PipedriveOrgRoutes
 from contactsync.sandbox.pipedrive_recents import PipedriveRecentsRoutes
 from contactsync.sandbox.pipedrive_realism import BURST_BY_PLAN, CloudflareGate, PipedriveQuirks, strip_daily_headers
 from contactsync.sandbox.pipedrive_search import PipedriveSearchRoutes
@@ -30,7 +31,7 @@ SEED_PATH = Path(__file__).parent / "seed" / "pipedrive.json"
 ApiHandler = Callable[[Request, dict[str, Any]], Response]
 
 
-class PipedriveEmulator(PipedriveSearchRoutes, PipedriveRecentsRoutes, PipedriveV1Routes, Emulator):
+class PipedriveEmulator(PipedriveSearchRoutes, PipedriveRecentsRoutes, PipedriveV1Routes, PipedriveOrgRoutes, Emulator):
     name = "pipedrive"
 
     def __init__(self, seed: dict[str, Any] | None = None, api_token: str = DEFAULT_TOKEN, *,
@@ -413,12 +414,7 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveRecentsRoutes, Pipedrive
             value = pd.int_arg(req.arg(name), name)
             if value is not None:
                 items = [p for p in items if p[name] == value]
-        if req.arg("updated_since"):
-            since = pd.parse_rfc3339(req.arg("updated_since") or "", "updated_since")
-            items = [p for p in items if p["_update"] >= since]
-        if req.arg("updated_until"):
-            until = pd.parse_rfc3339(req.arg("updated_until") or "", "updated_until")
-            items = [p for p in items if p["_update"] < until]
+        items = pd.updated_between(items, req.arg("updated_since"), req.arg("updated_until"))
         only = self._custom_field_filter(req)
         return self._paged(req, items, lambda p: self._person_out(p, only))
 
@@ -487,49 +483,3 @@ class PipedriveEmulator(PipedriveSearchRoutes, PipedriveRecentsRoutes, Pipedrive
         person["is_deleted"] = True
         self._touch(person)
         return self._ok({"id": person["id"]})
-
-    # --- organizations -----------------------------------------------------------------
-
-    def _list_orgs(self, req: Request, user: dict[str, Any]) -> Response:
-        pd.check_query(req.query, {"filter_id", "ids", "owner_id", "updated_since", "updated_until", "sort_by",
-                                   "sort_direction", "include_fields", "custom_fields", "limit", "cursor"})
-        items = [o for o in self.orgs.values() if not o["is_deleted"]]
-        owner = pd.int_arg(req.arg("owner_id"), "owner_id")
-        if owner is not None:
-            items = [o for o in items if o["owner_id"] == owner]
-        if req.args("ids"):
-            wanted = {pd.int_arg(i, "ids") for i in req.args("ids")}
-            items = [o for o in items if o["id"] in wanted]
-        # As for persons: "updated_since: If set, only organizations with an update_time later
-        # than or equal to this time are returned. In RFC3339 format" (v2 getOrganizations).
-        if req.arg("updated_since"):
-            since = pd.parse_rfc3339(req.arg("updated_since") or "", "updated_since")
-            items = [o for o in items if o["_update"] >= since]
-        if req.arg("updated_until"):
-            until = pd.parse_rfc3339(req.arg("updated_until") or "", "updated_until")
-            items = [o for o in items if o["_update"] < until]
-        return self._paged(req, items, self._org_out)
-
-    def _get_org(self, req: Request, user: dict[str, Any]) -> Response:
-        org = self.orgs.get(int(req.params["id"]))
-        if org is None or org["is_deleted"]:
-            raise ApiReject(404, "Organization not found")
-        return self._ok(self._org_out(org))
-
-    def _add_org(self, req: Request, user: dict[str, Any]) -> Response:
-        body = pd.check_body_keys(req.json(), pd.ORG_BODY_KEYS)
-        if not user["is_admin"] and not user["permissions"].get("add_organizations", True):
-            raise ApiReject(403, "You do not have permission to add organizations")
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise ApiReject(400, "Validation failed: name: Name must be given")
-        visible_to = body.get("visible_to", 3)
-        if visible_to not in pd.VISIBILITY[self.plan]:
-            allowed = ", ".join(str(v) for v in sorted(pd.VISIBILITY[self.plan]))
-            raise ApiReject(400, f"Validation failed: visible_to: Must be one of {allowed}")
-        owner = body.get("owner_id", user["id"])
-        if owner not in self.users:
-            raise ApiReject(400, f"Validation failed: owner_id: User {owner} not found")
-        org = self._store_org({"name": name, "owner_id": owner, "visible_to": visible_to,
-                               "label_ids": body.get("label_ids", [])})
-        return self._ok(self._org_out(org))

@@ -144,6 +144,18 @@ def parse_rfc3339(value: str, name: str) -> float:
         raise ApiReject(400, f"Validation failed: {name}: Invalid date-time, expected RFC3339") from None
 
 
+def updated_between(items: list[dict[str, Any]], since: str | None, until: str | None) -> list[dict[str, Any]]:
+    """The v2 lists' `updated_since` (update_time later than or equal to, RFC3339) and
+    `updated_until` (earlier than) filters; an empty or missing value filters nothing."""
+    if since:
+        start = parse_rfc3339(since, "updated_since")
+        items = [i for i in items if i["_update"] >= start]
+    if until:
+        end = parse_rfc3339(until, "updated_until")
+        items = [i for i in items if i["_update"] < end]
+    return items
+
+
 def field_key(seed: str) -> str:
     """Custom field keys are 40-hex hashes (v2 `custom_fields` description)."""
     return hashlib.sha1(seed.encode("utf-8")).hexdigest()
