@@ -82,6 +82,28 @@ def test_a_contact_edited_during_the_batch_is_merged_again(box):
     assert not set(failures()) & set(names)
 
 
+def test_an_edit_made_in_google_during_the_batch_is_weighed_by_the_conflict_rule(box):
+    """The user retitles a contact in Google while the pass's batch, carrying Pipedrive's
+    title, is on its way. The re-merge after the stale answer weighs the conflict by the
+    account's rule, as the planner does (it used to prefer the CRM always): with the
+    provider preferred, Google's edit wins on both sides. (Under newest the two emulators'
+    clocks decide, which this test does not rely on; preferred_side has its own tests.)"""
+    names = edit_in_pipedrive(box)
+    assert cli("configure", EMAIL, "--conflicts", "provider").exit_code == 0
+    box.google.quirks.retitled_during_batch = 1
+    r = cli("run", "--once")
+    assert r.exit_code == 0, (r.output, failures())
+    google = titles(box)
+    retitled = [name for name, title in google.items() if title == "Retitled in Google"]
+    assert len(retitled) == 1, google
+    assert google == {**{f"Bat{i}": f"Title {i}" for i in range(EDITS)}, retitled[0]: "Retitled in Google"}
+    key = next(f["key"] for f in box.pipedrive.fields if f["name"] == "Job title")
+    crm = {p["name"].removesuffix(" Person"): p["custom_fields"].get(key) for p in box.pipedrive.persons()
+           if p["name"].startswith("Bat")}
+    assert crm == google
+    assert not set(failures()) & set(names)
+
+
 def test_a_second_pass_after_the_batch_writes_nothing(box):
     edit_in_pipedrive(box)
     assert cli("run", "--once").exit_code == 0

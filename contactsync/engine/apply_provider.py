@@ -33,7 +33,7 @@ from contactsync.engine.actions import (
     SyncBoth,
 )
 from contactsync.engine.events import EventKind, EventSide
-from contactsync.engine.merge import changed_fields, effective_provider, merge
+from contactsync.engine.merge import changed_fields, effective_provider, merge, preferred_side
 from contactsync.engine.rules import SyncSettings, make_stamp, prepare, record_hash
 from contactsync.errors import ApiError, ContactSyncError, StaleVersion
 from contactsync.model import Contact
@@ -196,7 +196,10 @@ class ProviderWrites:
                     raise ApiError(f"{action.provider_id} was deleted in the provider while being updated") from None
                 named = prepare(current.contact) or current.contact
                 mine = effective_provider(base, named, self.settings.held(base))
-                contact, _ = merge(base, mine, contact, "crm")
+                # The account's conflict rule, weighed as the planner weighs it: under newest,
+                # an edit made in the provider while this pass ran is the later one and wins.
+                prefer = preferred_side(self.settings.conflicts.value, current.updated, action.crm_version)
+                contact, _ = merge(base, mine, contact, prefer)
                 version = current.version
                 continue
             return record, contact

@@ -34,6 +34,9 @@ class GoogleQuirks:
     # corresponding to each contact").
     edited_during_batch: int = 0
     deleted_during_batch: int = 0
+    # As edited_during_batch, and the edit makes the contact's organization one with the
+    # job title "Retitled in Google" (a field the pass is about to write, too).
+    retitled_during_batch: int = 0
 
     def race_batch(self, emulator: GoogleEmulator, names: list[str]) -> None:
         """Apply the edits and deletions the user makes while a batch is in flight."""
@@ -46,6 +49,9 @@ class GoogleQuirks:
             elif self.edited_during_batch > 0:
                 self.edited_during_batch -= 1
                 emulator._touch(emulator.people[rn])
+            elif self.retitled_during_batch > 0:
+                self.retitled_during_batch -= 1
+                emulator.edit_person(rn, {"organizations": [{"title": "Retitled in Google"}]})
 
     def update(self, data: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
