@@ -19,6 +19,7 @@ from cli_support import EMAIL, cli, setup_account
 
 from contactsync import config as cfg
 from contactsync.config import AccountConfig, CrmConfig
+from contactsync.crm.base import PersonChange
 from contactsync.crm.pipedrive_recents import recent_persons
 from contactsync.engine.run import PassOptions, sync_account
 from contactsync.engine.snapshot import CURSOR
@@ -217,3 +218,22 @@ def test_a_crm_edit_in_the_cursor_second_is_not_lost(box):
 
 def job_key(box) -> str:
     return next(f["key"] for f in box.pipedrive.fields if f["name"] == "Job title")
+
+
+def test_a_deletion_listed_with_the_version_we_stored_is_not_taken_for_an_echo():
+    """Pipedrive has listed a deleted item whose update_time the deletion did not move
+    (singer-io/tap-pipedrive#60): its entry carries the version our last write stored."""
+    store, provider, crm = LinkStore.memory(), FakeProvider(), FakeCrm()
+
+    def sync() -> None:
+        sync_account(store, provider, crm, ACCOUNT, CRM, PassOptions())
+    ann = provider.put(Contact(name="Ann Lee", emails=(Email("ann@x.org"),)))
+    sync()
+    sync()
+    link = store.link(ACCOUNT.key, ann)
+    assert link.crm_id is not None and link.crm_version == crm.persons[link.crm_id].version
+    assert crm.changelog is not None
+    crm.changelog.append(PersonChange(link.crm_id, link.crm_version, crm.user.id, True))
+    del crm.persons[link.crm_id]  # deleted, its update time left as it was
+    sync()
+    assert ann not in provider.contacts  # as when the deletion moves the version (two-way: deleted there too)

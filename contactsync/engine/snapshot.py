@@ -212,7 +212,9 @@ class _Reading:
             if link is None:
                 if change.owner_id == self.owner_id and not change.deleted and change.version > start:
                     fetch.append(crm_id)
-            elif link.state == "linked" and change.version != link.crm_version:
+            elif link.state == "linked" and (change.deleted or change.version != link.crm_version):
+                # A deletion is read even at the version we stored: Pipedrive has listed deleted
+                # items whose update_time the deletion left as it was (singer-io/tap-pipedrive#60).
                 fetch.append(crm_id)
             elif link.state == "foreign" and (change.deleted or change.owner_id == self.owner_id):
                 fetch.append(crm_id)  # gone, or handed back; another user's edits are not ours
