@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+import requests
+
 from pipedrive_openapi import assert_log_valid
 from pipedrive_support import ADMIN_TOKEN
 
@@ -176,3 +179,37 @@ def test_calls_in_flight_follow_the_plans_rate_and_the_round_trip() -> None:
     assert (growth.concurrency(), ultimate.concurrency()) == (9, 25)
     ultimate._observe(0.6)  # the round trip grows (a moving average: 0.2 s): more in flight
     assert ultimate.concurrency() == 48
+
+
+class _FailingOnceSession:
+    """A session whose first request fails outside requests' own errors (a token pasted with a
+    typographic quote cannot be encoded into a header), then answers 200."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def request(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        self.calls += 1
+        if self.calls == 1:
+            raise UnicodeEncodeError("latin-1", "\u2019", 0, 1, "ordinal not in range(256)")
+        resp = requests.Response()
+        resp.status_code, resp._content = 200, b'{"data": {"id": 1}}'
+        resp.headers["Content-Type"] = "application/json"
+        return resp
+
+
+def test_a_probe_that_fails_outside_requests_errors_frees_the_limiter() -> None:
+    """The first request of a probing limiter goes out alone: when it fails with any exception,
+    the next request must not wait for its answer forever (every worker would hang)."""
+    limiter = SlidingWindow(20, 2.0, clock=ManualClock(0.0), probe=True)
+    session = _FailingOnceSession()
+    crm = PipedriveCrm("http://pipedrive.invalid", "token", session=session,  # type: ignore[arg-type]
+                       limiter=limiter, clock=ManualClock(0.0))
+    with pytest.raises(UnicodeEncodeError):
+        crm._json("GET", "/api/v1/users/me", "read the connected user")
+    answered: list[dict[str, object]] = []
+    worker = threading.Thread(target=lambda: answered.append(crm._json("GET", "/api/v1/users/me", "read")),
+                              daemon=True)
+    worker.start()
+    worker.join(10.0)  # a hang guard, not a timing: stuck forever without the fix
+    assert answered == [{"data": {"id": 1}}] and session.calls == 2
