@@ -213,3 +213,32 @@ def test_a_probe_that_fails_outside_requests_errors_frees_the_limiter() -> None:
     worker.start()
     worker.join(10.0)  # a hang guard, not a timing: stuck forever without the fix
     assert answered == [{"data": {"id": 1}}] and session.calls == 2
+
+
+class _GeneralHeadersSession:
+    """Answers every request with the general bucket's headers (80 a window), as a search answer
+    may carry them: budget_spent() does not trust a search answer's headers either."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def request(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        self.calls += 1
+        resp = requests.Response()
+        resp.status_code, resp._content = 200, b'{"data": {"items": []}, "additional_data": {}}'
+        resp.headers.update({"Content-Type": "application/json", "x-ratelimit-limit": "80",
+                             "x-ratelimit-remaining": "79", "x-ratelimit-reset": "2"})
+        return resp
+
+
+def test_a_search_answer_never_raises_the_search_limit_above_the_documented_ten() -> None:
+    """'The Search API will have a new rate limit of 10 requests per 2 seconds per api_token'
+    (developers.pipedrive.com changelog, 2022): a larger x-ratelimit-limit on a search answer
+    is the general bucket's, and following it would send 80 searches a window."""
+    clock = ManualClock(0.0)
+    crm = PipedriveCrm("http://pipedrive.invalid", "token", session=_GeneralHeadersSession(),  # type: ignore[arg-type]
+                       limiter=SlidingWindow(80, 2.0, clock=clock), clock=clock)
+    crm._json("GET", "/api/v2/persons/search", "search persons", params={"term": "x"})
+    assert crm.search_limiter.limit == 10
+    times = starts(crm.search_limiter, clock, 20)
+    assert most_in_any(times, 2.0) == 10

@@ -167,6 +167,10 @@ class PipedriveCrm(PipedriveFieldKeys, Crm):
         limit = header_int(headers.get("x-ratelimit-limit"))
         if not search and limit is not None:
             self.burst_limit_seen = limit
+        if search and limit is not None:
+            # A search answer may carry the general bucket's headers (budget_spent()): a lower
+            # limit is followed, never one above the search API's own.
+            limit = min(limit, SEARCH_BURST)
         if limiter is not None:
             limiter.observe(limit, header_int(headers.get("x-ratelimit-remaining")),
                             header_float(headers.get("x-ratelimit-reset"), 0.0) if "x-ratelimit-reset" in headers else None,
