@@ -14,6 +14,7 @@ from pipedrive_support import ADMIN_TOKEN, SELLER_TOKEN
 from contactsync.crm.base import PersonWrite
 from contactsync.crm.cache import CrmCache
 from contactsync.crm.pipedrive import PipedriveCrm
+from contactsync.crm.pipedrive_orgs import PipedriveOrgs
 from contactsync.model import Contact
 from contactsync.store import LinkStore
 
@@ -131,3 +132,25 @@ def test_workers_resolve_organizations_side_by_side_and_never_create_one_twice(s
     assert all(found[i] == found[i + 4] for i in range(4)) and len(set(found.values())) == 4
     assert sorted(requests_of(emulator, 0)) == [("GET", "/api/v2/organizations")] + [("POST", "/api/v2/organizations")] * 3
     assert found[3] == 2  # Globex, from the seed
+
+
+def test_an_organization_listed_by_another_worker_meanwhile_is_found() -> None:
+    """The listing of another worker (or of the read-ahead) ends between this worker's look in
+    the cache and its own turn to list: the name is looked up again, not reported missing (a
+    dry run would announce an organization the CRM has as one to create)."""
+    listings: list[str] = []
+
+    def call(method: str, path: str, what: str, **kwargs: object) -> dict[str, object]:
+        listings.append(path)
+        return {"data": [{"id": 7, "name": "Globex", "update_time": "2026-01-01T00:00:00Z"}]}
+
+    class RacingCache(CrmCache):
+        def org_id(self, name: str) -> int | None:
+            found = super().org_id(name)
+            if not listings:
+                orgs._list_once()  # the other worker's listing ends just now
+            return found
+
+    orgs = PipedriveOrgs(call, RacingCache())
+    assert orgs.find("Globex") == 7
+    assert listings == ["/api/v2/organizations"]  # still one listing

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+import requests
+
 from pipedrive_openapi import assert_log_valid
 from pipedrive_support import ADMIN_TOKEN
 
@@ -176,3 +179,66 @@ def test_calls_in_flight_follow_the_plans_rate_and_the_round_trip() -> None:
     assert (growth.concurrency(), ultimate.concurrency()) == (9, 25)
     ultimate._observe(0.6)  # the round trip grows (a moving average: 0.2 s): more in flight
     assert ultimate.concurrency() == 48
+
+
+class _FailingOnceSession:
+    """A session whose first request fails outside requests' own errors (a token pasted with a
+    typographic quote cannot be encoded into a header), then answers 200."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def request(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        self.calls += 1
+        if self.calls == 1:
+            raise UnicodeEncodeError("latin-1", "\u2019", 0, 1, "ordinal not in range(256)")
+        resp = requests.Response()
+        resp.status_code, resp._content = 200, b'{"data": {"id": 1}}'
+        resp.headers["Content-Type"] = "application/json"
+        return resp
+
+
+def test_a_probe_that_fails_outside_requests_errors_frees_the_limiter() -> None:
+    """The first request of a probing limiter goes out alone: when it fails with any exception,
+    the next request must not wait for its answer forever (every worker would hang)."""
+    limiter = SlidingWindow(20, 2.0, clock=ManualClock(0.0), probe=True)
+    session = _FailingOnceSession()
+    crm = PipedriveCrm("http://pipedrive.invalid", "token", session=session,  # type: ignore[arg-type]
+                       limiter=limiter, clock=ManualClock(0.0))
+    with pytest.raises(UnicodeEncodeError):
+        crm._json("GET", "/api/v1/users/me", "read the connected user")
+    answered: list[dict[str, object]] = []
+    worker = threading.Thread(target=lambda: answered.append(crm._json("GET", "/api/v1/users/me", "read")),
+                              daemon=True)
+    worker.start()
+    worker.join(10.0)  # a hang guard, not a timing: stuck forever without the fix
+    assert answered == [{"data": {"id": 1}}] and session.calls == 2
+
+
+class _GeneralHeadersSession:
+    """Answers every request with the general bucket's headers (80 a window), as a search answer
+    may carry them: budget_spent() does not trust a search answer's headers either."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def request(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        self.calls += 1
+        resp = requests.Response()
+        resp.status_code, resp._content = 200, b'{"data": {"items": []}, "additional_data": {}}'
+        resp.headers.update({"Content-Type": "application/json", "x-ratelimit-limit": "80",
+                             "x-ratelimit-remaining": "79", "x-ratelimit-reset": "2"})
+        return resp
+
+
+def test_a_search_answer_never_raises_the_search_limit_above_the_documented_ten() -> None:
+    """'The Search API will have a new rate limit of 10 requests per 2 seconds per api_token'
+    (developers.pipedrive.com changelog, 2022): a larger x-ratelimit-limit on a search answer
+    is the general bucket's, and following it would send 80 searches a window."""
+    clock = ManualClock(0.0)
+    crm = PipedriveCrm("http://pipedrive.invalid", "token", session=_GeneralHeadersSession(),  # type: ignore[arg-type]
+                       limiter=SlidingWindow(80, 2.0, clock=clock), clock=clock)
+    crm._json("GET", "/api/v2/persons/search", "search persons", params={"term": "x"})
+    assert crm.search_limiter.limit == 10
+    times = starts(crm.search_limiter, clock, 20)
+    assert most_in_any(times, 2.0) == 10

@@ -135,6 +135,12 @@ class PipedriveCrm(PipedriveFieldKeys, Crm):
                                          fix="retry later; a create is confirmed by its stamp first") from None
                 raise TemporaryError(f"Pipedrive could not be reached to {what} ({type(exc).__name__})",
                                      fix="check the network and retry later") from None
+            except BaseException:
+                # Any other failure (a header that cannot be encoded, an interrupt) frees the
+                # probe too: otherwise every other request waits for its answer forever.
+                if limiter is not None:
+                    limiter.abandon()
+                raise
             self._note_rate(limiter, resp, started, search)
             if resp.status_code != 429:
                 return check_response(resp, what, self.cache, self.reconnect_hint)
@@ -161,6 +167,10 @@ class PipedriveCrm(PipedriveFieldKeys, Crm):
         limit = header_int(headers.get("x-ratelimit-limit"))
         if not search and limit is not None:
             self.burst_limit_seen = limit
+        if search and limit is not None:
+            # A search answer may carry the general bucket's headers (budget_spent()): a lower
+            # limit is followed, never one above the search API's own.
+            limit = min(limit, SEARCH_BURST)
         if limiter is not None:
             limiter.observe(limit, header_int(headers.get("x-ratelimit-remaining")),
                             header_float(headers.get("x-ratelimit-reset"), 0.0) if "x-ratelimit-reset" in headers else None,

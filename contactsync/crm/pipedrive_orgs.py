@@ -64,7 +64,9 @@ class PipedriveOrgs:
         """The organization of this name, from the cache, else after listing what changed (once a pass)."""
         name = org_name(name)
         found = self.cache.org_id(name)
-        if found is None and self._list_once():
+        if found is None:
+            # Looked up again even when another thread listed meanwhile (_list_once() False).
+            self._list_once()
             found = self.cache.org_id(name)
         return found
 
