@@ -96,6 +96,17 @@ def test_wrong_token_at_connect_is_refused_and_not_stored(box):
     assert cfg.load().crm is None
 
 
+def test_a_token_pasted_with_a_curly_quote_is_one_line_and_not_echoed(box):
+    token = "\u201c" + box.api_token + "\u201d"
+    r = cli("crm", "connect", "--domain", box.domain, "--plan", "growth", "--base-url", box.pipedrive_url,
+            "--api-token-stdin", input=token + "\n")
+    assert r.exit_code == 2, r.output
+    line = one_line(r.stderr)
+    assert "API token" in line and "copy it again" in line
+    assert box.api_token not in r.output
+    assert cfg.load().crm is None
+
+
 def test_mass_deletion_stops_with_exit_4_and_deletes_nothing(box):
     setup_account(box)
     assert cli("run", "--once").exit_code == 0

@@ -67,6 +67,12 @@ def connect_crm(domain: str, token: str, plan: str = "growth", base_url: str = "
     token = token.strip()
     if not token:
         raise UsageError("no API token was given", "pipe it in: `echo TOKEN | contactsync crm connect --api-token-stdin`")
+    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        # A token travels in an HTTP header; a curly quote or a space pasted with it could not
+        # (requests raises UnicodeEncodeError). The token itself is never echoed.
+        raise UsageError("the API token holds a character a Pipedrive token never has (a quote, a space or a "
+                         "letter outside ASCII, pasted with it?)",
+                         "copy it again from Settings → Personal preferences → API and run crm connect again")
     crm_config = CrmConfig(domain=domain, base_url=base_url.rstrip("/"), plan=_setting(Plan, plan, "--plan"))
     user = open_crm(crm_config, token=token).me()
     secrets.put(token_name(crm_config), token)
