@@ -16,6 +16,7 @@ from contactsync.crm.cache import CrmCache
 from contactsync.crm.pipedrive import PipedriveCrm
 from contactsync.crm.pipedrive_orgs import PipedriveOrgs
 from contactsync.model import Contact
+from contactsync.sandbox.server import Fault
 from contactsync.store import LinkStore
 
 KEY = "acme-sandbox:1"
@@ -154,3 +155,19 @@ def test_an_organization_listed_by_another_worker_meanwhile_is_found() -> None:
     orgs = PipedriveOrgs(call, RacingCache())
     assert orgs.find("Globex") == 7
     assert listings == ["/api/v2/organizations"]  # still one listing
+
+
+def test_the_organizations_listed_ahead_are_in_the_cache_the_pass_saves(server, emulator, clock):  # noqa: F811
+    """The first pass lists the organizations in the background; settle() (the runner calls it
+    before saving the cache) waits for that listing, so that a slow one is not lost to the next
+    pass nor sent through its rate window."""
+    emulator.add_fault(Fault(path="/api/v2/organizations$", method="GET", delay=0.5))
+    store = LinkStore.memory()
+    crm = next_pass(server, clock, store)
+    crm.me()  # a first pass: the organizations are listed ahead, beside the user
+    crm.settle()
+    assert crm.cache.get("orgs_since") is not None or crm.cache.orgs
+    crm = next_pass(server, clock, store, crm.cache)
+    mark = len(emulator.log)
+    assert crm.find_org("Globex") is not None
+    assert requests_of(emulator, mark) == []  # from the cache the first pass saved

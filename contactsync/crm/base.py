@@ -107,6 +107,10 @@ class Crm(ABC):
     def find_or_create_org(self, name: str, visible_to: int | None = None) -> int:
         """The id of the organization with exactly this name, created if missing."""
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait (at most `timeout` s) for the reads this adapter started in the background;
+        called before the pass's cache is saved. None by default."""
+
     @abstractmethod
     def find_org(self, name: str) -> int | None:
         """The id of the organization with exactly this name, or None; reads only (a dry run)."""

@@ -6,6 +6,7 @@ the ``x-api-token`` header only, so it never appears in URLs, logs or errors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -259,6 +260,13 @@ class PipedriveCrm(PipedriveFieldKeys, Crm):
         missing = [name for key, name in PERMISSION_NAMES.items() if data.get(key) is False]
         self.cache.put("missing_permissions", missing)
         return missing
+
+    def settle(self, timeout: float = 30.0) -> None:
+        ahead, self._fields_ahead = self._fields_ahead, None
+        if ahead is not None:
+            with contextlib.suppress(Exception):  # the field reading meets its error again when needed
+                ahead.result(timeout)
+        self.orgs.settle(timeout)
 
     def _read_ahead(self) -> None:
         """A pass that does not know the user yet (the first) will need the field list and the

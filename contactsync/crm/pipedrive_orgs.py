@@ -8,6 +8,7 @@ never create it twice while persons of other organizations go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import unicodedata
@@ -54,6 +55,7 @@ class PipedriveOrgs:
         self._json = call
         self.cache = cache
         self._listed = False  # listed (since the cache's cursor) in this pass
+        self._ahead: Future[None] | None = None  # the listing read_ahead started
         self._listing = threading.Lock()
         self._names = [threading.Lock() for _ in range(STRIPES)]
 
@@ -129,7 +131,15 @@ class PipedriveOrgs:
             except ContactSyncError as exc:  # the first organization needed lists them again
                 log.info("listing the organizations ahead failed: %s", exc.line())
 
-        in_background(listing)
+        self._ahead = in_background(listing)
+
+    def settle(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) for the listing read_ahead started: what it finds belongs in
+        the cache this pass saves, and its requests in this pass's rate window, not the next's."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            with contextlib.suppress(Exception):  # it logged its failure; the next pass lists again
+                ahead.result(timeout)
 
     def _list_once(self) -> bool:
         """List what changed unless done in this pass; whether a listing ran (here or in another thread)."""

@@ -128,6 +128,8 @@ def run_once(
                                 progress(account) if progress else None,
                             )
                     finally:
+                        # Reads the adapter started ahead end in this pass (none when it was stopped).
+                        crm.settle(0 if options.stop is not None and options.stop.is_set() else 30)
                         save_cache(store, cache, cache_key(crm_config), options.dry_run)
             except Exception as raw:  # noqa: BLE001 - the per-account boundary (issue 11)
                 exc = _as_error(raw, reraise)
