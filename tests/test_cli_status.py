@@ -182,3 +182,16 @@ def test_an_account_key_over_its_table_is_one_line(monkeypatch):
         buffer.truncate()
         render.id_table(f"{key}: sync groups (1 group)", ["id", "name"], [["contacts", "Contacts"]])
         assert buffer.getvalue().splitlines()[0].strip() == f"{key}: sync groups (1 group)"
+
+
+def test_a_pass_line_lists_its_counts_in_one_order_whatever_order_they_were_counted_in(capsys):
+    from collections import Counter
+
+    from contactsync.engine.run import PassResult
+
+    lines = []
+    for order in (["photo", "adopt", "create"], ["create", "photo", "adopt"]):
+        counts = Counter({kind: {"create": 9, "adopt": 1, "photo": 2}[kind] for kind in order})
+        render.render_pass(PassResult("google:ann@example.com", counts=counts, kind="first"))
+        lines.append(capsys.readouterr().out.strip())
+    assert lines[0] == lines[1] == "google:ann@example.com (first): 9 created, 1 adopted, 2 photos added"

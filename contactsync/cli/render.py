@@ -214,7 +214,9 @@ def pass_summary(result: PassResult) -> dict[str, Any]:
 def render_pass(result: PassResult) -> None:
     if result.error is not None:
         return  # the error line is printed by the error boundary
-    words = {k: n for k, n in result.counts.items() if k in PASS_WORDS}
+    # In the words' own order, not the order the pass's threads counted them in: the same pass
+    # prints the same line (a script or a log comparison may read it).
+    words = {k: result.counts[k] for k in PASS_WORDS if result.counts.get(k)}
     kind = result.kind
     out.print(f"[bold]{escape(result.account)}[/bold] ({kind}): {escape(counts_line(words))}", soft_wrap=True)
     for note in result.notes:
